@@ -1,0 +1,54 @@
+// The backend interface: the model code and the plan are written once against it; the CPU backend
+// (engine/cpu) and the CUDA backend (engine/cuda) implement it. A backend owns device memory, turns
+// model parameters into its own weight layout once, and runs one graph op at a time on tensors that
+// live in the plan's arena (activations are NHWC everywhere).
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "engine/graph.h"
+#include "engine/tensor.h"
+
+namespace reddiff {
+
+struct Plan;
+struct ModelWeights;
+
+// The buffers of one op, resolved by the executor: inputs in op order, then the output.
+struct OpTensors {
+  Tensor in[3];
+  int n_in = 0;
+  Tensor out;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual std::string name() const = 0;       // "cpu (2 threads, OpenBLAS)", "cuda (NVIDIA H100 ...)"
+  virtual bool supports(DType act) const = 0;  // activation precision
+
+  virtual void* alloc(size_t bytes) = 0;
+  virtual void free(void* p) = 0;
+  virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+  virtual Stream stream() const { return nullptr; }
+
+  // Called once when a plan is built: convert/upload weights for this precision, pick algorithms,
+  // size workspaces. Returns the bytes the backend allocated beyond the arena (weights excluded).
+  virtual size_t prepare(const Graph& g, const ModelWeights& w) = 0;
+  virtual void run(const Graph& g, const Op& op, const OpTensors& t) = 0;
+  // Bytes of weights this backend holds on its device (0 for the CPU backend, which uses host weights).
+  virtual size_t weight_bytes() const { return 0; }
+};
+
+// CPU backend (always available).
+std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
+// CUDA backend; throws reddiff::Error when this build has no CUDA support or no device is present.
+std::unique_ptr<Backend> make_cuda_backend(int device_index = 0);
+// True when a CUDA device can be used by this build.
+bool cuda_available();
+
+}  // namespace reddiff

@@ -1,0 +1,217 @@
+// The CPU backend: f32 activations in NHWC; convolutions and linear layers as OpenBLAS GEMMs
+// (im2col in row tiles for k > 1), everything else through the CPU twins in kernels/.
+// Threading: one OpenMP pool. OpenBLAS runs single-threaded inside it (two pools spinning against
+// each other on few cores cost more than they gain); convolutions split their output rows into
+// tiles that threads take, each tile one im2col + GEMM.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/error.h"
+#include "engine/model.h"
+#include "kernels/attention.h"
+#include "kernels/embedding.h"
+#include "kernels/group_norm.h"
+#include "kernels/resample.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace reddiff {
+
+namespace {
+
+class CpuBackend : public Backend {
+ public:
+  explicit CpuBackend(int threads) {
+    if (threads > 0) omp_set_num_threads(threads);
+    openblas_set_num_threads(1);
+    threads_ = threads > 0 ? threads : omp_get_max_threads();
+  }
+  Device device() const override { return Device::CPU; }
+  std::string name() const override { return "cpu (" + std::to_string(threads_) + " threads, OpenBLAS)"; }
+  bool supports(DType act) const override { return act == DType::F32; }
+
+  void* alloc(size_t bytes) override {
+    void* p = std::aligned_alloc(64, std::max<size_t>(64, (bytes + 63) / 64 * 64));
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+  void free(void* p) override { std::free(p); }
+  void upload(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void download(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void synchronize() override {}
+
+  size_t prepare(const Graph& g, const ModelWeights&) override {
+    size_t before = scratch_bytes();
+    for (const Op& op : g.ops) {
+      if (op.kind == OpKind::Conv2d) {
+        conv_weight(op.weight);
+        const Value& x = g.value(op.inputs[0]);
+        const Value& y = g.value(op.output);
+        size_t k = size_t(op.kernel) * op.kernel * size_t(x.shape[3]);
+        if (op.kernel > 1 || op.stride > 1) col_.resize(std::max(col_.size(), kTileRows * k * size_t(threads_)));
+      } else if (op.kind == OpKind::Attention) {
+        const Value& y = g.value(op.output);
+        size_t b = attention_workspace_bytes_cpu(int(y.shape[0]), int(y.shape[1] * y.shape[2]), int(y.shape[3]), op.heads);
+        attn_.resize(std::max(attn_.size(), b / sizeof(float)));
+      } else if (op.kind == OpKind::Linear && op.silu) {
+        silu_.resize(std::max(silu_.size(), size_t(g.value(op.inputs[0]).bytes() / sizeof(float))));
+      }
+    }
+    return scratch_bytes() - before;
+  }
+
+  void run(const Graph& g, const Op& op, const OpTensors& t) override {
+    switch (op.kind) {
+      case OpKind::Conv2d: return conv(op, t);
+      case OpKind::Linear: return linear(op, t);
+      case OpKind::GroupNorm: {
+        GroupNormArgs a;
+        a.x = t.in[0].data, a.x_dtype = t.in[0].dtype, a.y = t.out.data, a.y_dtype = t.out.dtype;
+        a.n = int(t.in[0].dim(0)), a.hw = int(t.in[0].dim(1) * t.in[0].dim(2)), a.c = int(t.in[0].dim(3));
+        a.groups = op.groups, a.eps = op.eps;
+        a.gamma = op.weight->data.data(), a.beta = op.bias->data.data();
+        a.mode = op.mod, a.mod = op.mod == NormMod::None ? nullptr : t.in[1].as<float>();
+        a.silu = op.silu;
+        return group_norm_cpu(a, nullptr);
+      }
+      case OpKind::Attention: {
+        AttentionArgs a;
+        a.qkv = t.in[0].data, a.out = t.out.data, a.dtype = t.out.dtype;
+        a.n = int(t.out.dim(0)), a.t = int(t.out.dim(1) * t.out.dim(2)), a.c = int(t.out.dim(3));
+        a.heads = op.heads, a.legacy = op.legacy_order, a.workspace = attn_.data();
+        return attention_cpu(a, nullptr);
+      }
+      case OpKind::AvgPool2:
+      case OpKind::Upsample2: {
+        ResampleArgs a;
+        a.x = t.in[0].data, a.y = t.out.data, a.dtype = t.out.dtype;
+        a.n = int(t.in[0].dim(0)), a.h = int(t.in[0].dim(1)), a.w = int(t.in[0].dim(2)), a.c = int(t.in[0].dim(3));
+        return op.kind == OpKind::AvgPool2 ? avg_pool2_cpu(a, nullptr) : upsample_nearest2_cpu(a, nullptr);
+      }
+      case OpKind::Concat: {
+        ConcatArgs a;
+        a.a = t.in[0].data, a.b = t.in[1].data, a.y = t.out.data, a.dtype = t.out.dtype;
+        a.n = int(t.out.dim(0)), a.hw = int(t.out.dim(1) * t.out.dim(2)), a.ca = int(t.in[0].dim(3)), a.cb = int(t.in[1].dim(3));
+        return concat_channels_cpu(a, nullptr);
+      }
+      case OpKind::InputPad: {
+        InputPadArgs a;
+        a.x = t.in[0].as<float>(), a.y = t.out.data, a.dtype = t.out.dtype;
+        a.n = g.n, a.c = int(t.in[0].dim(1)), a.h = g.h, a.w = g.w, a.hp = g.hp, a.wp = g.wp;
+        return input_pad_cpu(a, nullptr);
+      }
+      case OpKind::OutputCrop: {
+        OutputCropArgs a;
+        a.x = t.in[0].data, a.y = t.out.as<float>(), a.dtype = t.in[0].dtype;
+        a.n = g.n, a.c = int(t.out.dim(1)), a.h = g.h, a.w = g.w, a.hp = g.hp, a.wp = g.wp;
+        return output_crop_cpu(a, nullptr);
+      }
+      case OpKind::TimestepEmbed: {
+        TimestepEmbedArgs a;
+        a.t = t.in[0].as<float>(), a.y = t.out.as<float>(), a.n = int(t.out.dim(0)), a.dim = int(t.out.dim(1));
+        return timestep_embedding_cpu(a, nullptr);
+      }
+      case OpKind::LabelEmbedAdd: {
+        std::memcpy(t.out.data, t.in[0].data, t.out.nbytes());
+        LabelEmbedArgs a;
+        a.labels = t.in[1].as<int32_t>(), a.table = op.weight->data.data(), a.emb = t.out.as<float>();
+        a.n = int(t.out.dim(0)), a.dim = int(t.out.dim(1));
+        for (int i = 0; i < a.n; ++i)
+          if (a.labels[i] < 0 || a.labels[i] >= int(op.weight->shape[0]))
+            throw Error("class label " + std::to_string(a.labels[i]) + " is outside [0, " + std::to_string(op.weight->shape[0]) + ")");
+        return label_embedding_add_cpu(a, nullptr);
+      }
+    }
+  }
+
+ private:
+  size_t scratch_bytes() const { return (col_.size() + attn_.size() + silu_.size()) * sizeof(float); }
+
+  static constexpr size_t kTileRows = 128;  // output pixels per im2col tile
+
+  // OIHW -> O x (kh, kw, I): one GEMM row per output channel, matching the NHWC im2col.
+  const std::vector<float>& conv_weight(const Param* p) {
+    auto it = weights_.find(p);
+    if (it != weights_.end()) return it->second;
+    int64_t o = p->shape[0], i = p->shape[1], k = p->shape.size() == 4 ? p->shape[2] : 1;
+    std::vector<float> w(size_t(o * i * k * k));
+    for (int64_t oo = 0; oo < o; ++oo)
+      for (int64_t ii = 0; ii < i; ++ii)
+        for (int64_t kh = 0; kh < k; ++kh)
+          for (int64_t kw = 0; kw < k; ++kw)
+            w[size_t(((oo * k + kh) * k + kw) * i + ii)] = p->data[size_t(((oo * i + ii) * k + kh) * k + kw)];
+    return weights_[p] = std::move(w);
+  }
+
+  void conv(const Op& op, const OpTensors& t) {
+    const Tensor& x = t.in[0];
+    const Tensor& y = t.out;
+    const std::vector<float>& w = conv_weight(op.weight);
+    int n = int(x.dim(0)), h = int(x.dim(1)), wd = int(x.dim(2)), ci = int(x.dim(3));
+    int ho = int(y.dim(1)), wo = int(y.dim(2)), co = int(y.dim(3)), k = op.kernel, s = op.stride, pad = op.pad;
+    int kdim = k * k * ci;
+    bool direct = k == 1 && s == 1;  // a 1x1 conv is a GEMM on the input itself
+    int64_t rows = int64_t(ho) * wo, tiles = (rows + int64_t(kTileRows) - 1) / int64_t(kTileRows);
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t job = 0; job < int64_t(n) * tiles; ++job) {
+      int b = int(job / tiles);
+      int64_t r0 = (job % tiles) * int64_t(kTileRows), nr = std::min<int64_t>(int64_t(kTileRows), rows - r0);
+      const float* xb = x.as<float>() + int64_t(b) * h * wd * ci;
+      float* yt = y.as<float>() + (int64_t(b) * rows + r0) * co;
+      const float* a = xb + r0 * ci;
+      if (!direct) {
+        float* col = col_.data() + kTileRows * size_t(kdim) * size_t(omp_get_thread_num());
+        for (int64_t r = 0; r < nr; ++r) {
+          int oi = int((r0 + r) / wo), oj = int((r0 + r) % wo);
+          for (int kh = 0; kh < k; ++kh) {
+            int ii = oi * s - pad + kh;
+            for (int kw = 0; kw < k; ++kw) {
+              int jj = oj * s - pad + kw;
+              float* dst = col + r * kdim + (kh * k + kw) * ci;
+              if (ii < 0 || ii >= h || jj < 0 || jj >= wd) std::memset(dst, 0, sizeof(float) * size_t(ci));
+              else std::memcpy(dst, xb + (int64_t(ii) * wd + jj) * ci, sizeof(float) * size_t(ci));
+            }
+          }
+        }
+        a = col;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nr), co, kdim, 1.0f, a, kdim, w.data(), kdim, 0.0f, yt, co);
+    }
+    BiasResidualArgs a;
+    a.y = y.data, a.bias = op.bias->data.data(), a.residual = t.n_in > 1 ? t.in[1].data : nullptr;
+    a.dtype = DType::F32, a.rows = int64_t(n) * rows, a.c = co;
+    bias_residual_cpu(a, nullptr);
+  }
+
+  void linear(const Op& op, const OpTensors& t) {
+    const Tensor& x = t.in[0];
+    int n = int(x.dim(0)), in = int(x.dim(1)), out = int(t.out.dim(1));
+    const float* xp = x.as<float>();
+    if (op.silu) {
+      SiluArgs s;
+      s.x = xp, s.y = silu_.data(), s.n = x.numel();
+      silu_cpu(s, nullptr);
+      xp = silu_.data();
+    }
+    float* y = t.out.as<float>();
+    for (int b = 0; b < n; ++b) std::memcpy(y + int64_t(b) * out, op.bias->data.data(), sizeof(float) * size_t(out));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, xp, in, op.weight->data.data(), in, 1.0f, y, out);
+  }
+
+  int threads_;
+  std::map<const Param*, std::vector<float>> weights_;
+  std::vector<float> col_, attn_, silu_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+
+}  // namespace reddiff

@@ -1,0 +1,15 @@
+// Stubs for builds without the CUDA backend (REDDIFF_CUDA=OFF or no toolkit found).
+#ifndef REDDIFF_HAVE_CUDA
+#include "engine/backend.h"
+#include "engine/error.h"
+
+namespace reddiff {
+
+std::unique_ptr<Backend> make_cuda_backend(int) {
+  throw Error("this reddiff was built without CUDA support (rebuild with -DREDDIFF_CUDA=ON on a machine with the CUDA toolkit)");
+}
+
+bool cuda_available() { return false; }
+
+}  // namespace reddiff
+#endif

@@ -1,0 +1,75 @@
+// The network as data: a list of ops over values. Model code (adm_unet.cpp) builds a Graph for one
+// input shape; the planner (plan.h) assigns every arena value an offset; a backend runs the ops.
+// Activation values are NHWC ([N, H, W, C]); vectors are [N, F]. Values of kind External are bound at
+// run time to caller buffers (the NCHW f32 input/output, timesteps, labels).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/dtype.h"
+#include "kernels/group_norm.h"
+
+namespace reddiff {
+
+struct Param;  // model.h
+
+enum class OpKind {
+  InputPad,        // in: x (external NCHW f32)                    -> NHWC, reflect-padded to the plan size
+  OutputCrop,      // in: h                                         -> out (external NCHW f32), cropped
+  TimestepEmbed,   // in: t (external f32 [N])                      -> [N, model_channels] f32
+  LabelEmbedAdd,   // in: emb, labels (external int32 [N])         -> emb + table[labels] (new value)
+  Linear,          // in: x [N, in] f32                             -> [N, out] f32; silu on the input if silu
+  Conv2d,          // in: x, (residual)                             -> conv(x) + bias (+ residual)
+  GroupNorm,       // in: x, (mod [N,2C] or [N,C] f32)              -> GN with modulation, optional SiLU
+  Attention,       // in: qkv [N, T, 3C]                            -> [N, T, C]
+  AvgPool2,        // in: x                                         -> 2x2 average pool
+  Upsample2,       // in: x                                         -> nearest 2x
+  Concat,          // in: a, b                                      -> [a, b] along channels
+};
+const char* op_kind_name(OpKind k);
+
+struct Op {
+  OpKind kind;
+  std::vector<int> inputs;
+  int output = -1;
+  std::string name;             // module path, e.g. "input_blocks.1.0.in_layers.2"
+  const Param* weight = nullptr;
+  const Param* bias = nullptr;
+  // Conv2d
+  int kernel = 3, stride = 1, pad = 1;
+  // GroupNorm
+  NormMod mod = NormMod::None;
+  bool silu = false;  // GroupNorm: SiLU after; Linear: SiLU on the input
+  int groups = 32;
+  float eps = 1e-5f;
+  // Attention
+  int heads = 1;
+  bool legacy_order = true;
+};
+
+enum class ValueKind { Arena, External };
+
+struct Value {
+  std::vector<int64_t> shape;
+  DType dtype = DType::F32;
+  ValueKind kind = ValueKind::Arena;
+  std::string name;
+  size_t bytes() const;
+};
+
+struct Graph {
+  std::vector<Value> values;
+  std::vector<Op> ops;
+  // External bindings.
+  int x_in = -1, t_in = -1, labels_in = -1, out = -1;
+  int n = 0, h = 0, w = 0;    // caller's shape
+  int hp = 0, wp = 0;         // padded network shape
+  DType act_dtype = DType::F32;
+
+  int add_value(std::vector<int64_t> shape, DType dtype, const std::string& name, ValueKind kind = ValueKind::Arena);
+  Op& add_op(OpKind kind, std::vector<int> inputs, int output, const std::string& name);
+  const Value& value(int id) const { return values[size_t(id)]; }
+};
+
+}  // namespace reddiff

@@ -1,0 +1,133 @@
+#include "engine/solvers/reddiff_solver.h"
+
+#include <cmath>
+
+#include "engine/device_buffer.h"
+#include "engine/error.h"
+#include "kernels/dispatch.h"
+#include "kernels/philox.h"
+#include "kernels/reddiff_step.h"
+#include "operators/operator.h"
+
+namespace reddiff {
+
+std::vector<int> reddiff_timesteps(int t_start, int t_end, int steps) {
+  std::vector<int> ts;
+  for (int i = steps - 1; i >= 0; --i) ts.push_back(t_end + int(int64_t(i) * (t_start - t_end) / steps));
+  return ts;
+}
+
+double reddiff_weighting(const std::string& name, double s) {
+  if (name == "linear") return s;
+  if (name == "sqrt") return std::sqrt(s);
+  if (name == "square") return s * s;
+  if (name == "log") return std::log1p(s);
+  if (name == "clip" || name == "trunc_linear") return std::min(s, 1.0);
+  if (name == "power2over3") return std::pow(s, 2.0 / 3.0);
+  if (name == "const") return 1.0;
+  throw Error("--weighting must be linear, sqrt, square, log, clip, power2over3 or const (got '" + name + "')");
+}
+
+void validate(const RedDiffOptions& o) {
+  if (o.steps < 1 || o.steps > 100000) throw Error("--steps must be between 1 and 100000");
+  if (!(o.lr > 0)) throw Error("--lr must be positive");
+  if (!(o.lambda >= 0)) throw Error("--lambda must be >= 0");
+  if (!(o.sigma_x0 >= 0)) throw Error("--sigma-x0 must be >= 0");
+  if (o.init != "pinv" && o.init != "zeros" && o.init != "noise") throw Error("--init must be pinv, zeros or noise");
+  if (o.t_end < 0 || (o.t_start >= 0 && o.t_start <= o.t_end)) throw Error("--t-end must be >= 0 and below --t-start");
+  reddiff_weighting(o.weighting, 1.0);
+}
+
+RedDiffSolver::RedDiffSolver(Network& net, const RedDiffOptions& o) : net_(net), o_(o) {
+  validate(o_);
+  abar_ = net.model().config.schedule.alphas_cumprod();
+  int T = int(abar_.size());
+  if (o_.t_start < 0) o_.t_start = T;
+  if (o_.t_start > T) throw Error("--t-start " + std::to_string(o_.t_start) + " exceeds the model's " + std::to_string(T) + " timesteps");
+  if (o_.steps > o_.t_start - o_.t_end)
+    throw Error("--steps " + std::to_string(o_.steps) + " exceeds the " + std::to_string(o_.t_start - o_.t_end) + " timesteps in [t_end, t_start)");
+}
+
+void RedDiffSolver::solve(const Operator& A, const float* y, float* mu, const std::vector<uint64_t>& ids,
+                          const std::function<void(const SolverStep&)>& on_step) {
+  Backend& b = net_.backend();
+  Device dev = b.device();
+  Stream s = b.stream();
+  Shape4 xs = A.input_shape(), ys = A.measurement_shape();
+  if (int(ids.size()) != xs.n) throw Error("solver: one image id per image is required", 1);
+  if (A.device() != dev) throw Error("solver: the operator and the network are on different devices", 1);
+  const AdmConfig& cfg = net_.model().config.adm;
+  int out_c = eps_fn_ ? eps_channels_ : cfg.out_channels;
+  if (xs.c != cfg.in_channels) throw Error("the image has " + std::to_string(xs.c) + " channels, the model takes " + std::to_string(cfg.in_channels));
+
+  size_t nx = size_t(xs.numel());
+  DeviceBuffer m(b, nx * 4), v(b, nx * 4), eps(b, nx * 4), xt(b, nx * 4), gdata(b, nx * 4),
+      x0(b, o_.sigma_x0 > 0 ? nx * 4 : 0), out(b, size_t(xs.n) * out_c * xs.h * xs.w * 4), dids(b, ids.size() * 8),
+      tbuf(b, size_t(xs.n) * 4), labels(b, size_t(xs.n) * 4);
+  b.upload(dids.get(), ids.data(), ids.size() * 8);
+  std::vector<float> zeros(nx, 0.0f);
+  b.upload(m.get(), zeros.data(), nx * 4);
+  b.upload(v.get(), zeros.data(), nx * 4);
+  if (cfg.num_classes > 0 && !eps_fn_) {
+    if (o_.class_label < 0 || o_.class_label >= cfg.num_classes)
+      throw Error("this model is class-conditional: give --class in [0, " + std::to_string(cfg.num_classes) + ")");
+    std::vector<int32_t> l(size_t(xs.n), o_.class_label);
+    b.upload(labels.get(), l.data(), l.size() * 4);
+  }
+
+  // mu_0
+  if (o_.init == "pinv") {
+    A.pinv(y, mu, s);
+  } else if (o_.init == "zeros") {
+    b.upload(mu, zeros.data(), nx * 4);
+  } else {
+    NoiseFillArgs a;
+    a.x = mu, a.image_ids = dev == Device::CUDA ? dids.as<uint64_t>() : ids.data();
+    a.seed = o_.seed, a.step = 0, a.stream = kNoiseInit, a.n = xs.n, a.image_numel = xs.image_numel();
+    RD_KERNEL(dev, noise_fill, a, s);
+  }
+
+  auto ts = reddiff_timesteps(o_.t_start, o_.t_end, o_.steps);
+  AdamState adam;
+  adam.lr = float(o_.lr);
+  double n_img = double(xs.image_numel()), m_img = double(ys.image_numel());
+  for (size_t i = 0; i < ts.size(); ++i) {
+    int t = ts[i];
+    double ab = abar_[size_t(t)];
+    RedDiffNoiseArgs na;
+    na.mu = mu, na.eps = eps.as<float>(), na.x0 = o_.sigma_x0 > 0 ? x0.as<float>() : nullptr, na.xt = xt.as<float>();
+    na.image_ids = dev == Device::CUDA ? dids.as<uint64_t>() : ids.data();
+    na.seed = o_.seed, na.step = uint32_t(i), na.n = xs.n, na.image_numel = xs.image_numel();
+    na.sqrt_abar = float(std::sqrt(ab)), na.sqrt_1m_abar = float(std::sqrt(1 - ab)), na.sigma_x0 = float(o_.sigma_x0);
+    RD_KERNEL(dev, reddiff_noise, na, s);
+
+    if (eps_fn_) {
+      eps_fn_(xt.as<float>(), t, out.as<float>(), xs.n, xs.h, xs.w);
+    } else {
+      std::vector<float> tv(size_t(xs.n), float(t));
+      b.upload(tbuf.get(), tv.data(), tv.size() * 4);
+      net_.forward(xt.as<float>(), tbuf.as<float>(), cfg.num_classes > 0 ? labels.as<int32_t>() : nullptr, out.as<float>(),
+                   xs.n, xs.h, xs.w);
+    }
+    // Data term at x0 = mu + sigma_x0 * eps0 (= mu by default).
+    A.residual_vjp(o_.sigma_x0 > 0 ? x0.as<float>() : mu, y, gdata.as<float>(), s);
+
+    RedDiffUpdateArgs ua;
+    ua.mu = mu, ua.m = m.as<float>(), ua.v = v.as<float>();
+    ua.eps_hat = out.as<float>(), ua.eps_hat_channels = out_c, ua.eps = eps.as<float>(), ua.g_data = gdata.as<float>();
+    ua.n = xs.n, ua.c = xs.c, ua.hw = int64_t(xs.h) * xs.w;
+    double snr_inv = std::sqrt((1 - ab) / ab);
+    ua.prior_weight = float(o_.lambda * reddiff_weighting(o_.weighting, snr_inv) / n_img);
+    ua.data_weight = float(1.0 / m_img);
+    adam.step = int(i) + 1;
+    ua.adam = adam;
+    RD_KERNEL(dev, reddiff_update, ua, s);
+    if (on_step) {
+      b.synchronize();
+      on_step({int(i) + 1, int(ts.size()), t});
+    }
+  }
+  b.synchronize();
+}
+
+}  // namespace reddiff

@@ -1,0 +1,30 @@
+// Multi-head self-attention of guided-diffusion's AttentionBlock on the output of the qkv 1x1 conv.
+// qkv is [N, T, 3C] (NHWC with T = H*W tokens), out is [N, T, C]; head h writes channels [h*d, (h+1)*d).
+// Channel layout of the 3C qkv channels, head dim d = C / heads:
+//   legacy (QKVAttentionLegacy): q = [3hd, 3hd+d), k = [3hd+d, 3hd+2d), v = [3hd+2d, 3hd+3d)
+//   new    (QKVAttention):       q = [hd, hd+d),   k = [C+hd, ...),      v = [2C+hd, ...)
+// Scores are q.k / sqrt(d), softmax over keys in f32, out = P v.
+#pragma once
+#include "kernels/kernel_common.h"
+
+namespace reddiff {
+
+struct AttentionArgs {
+  const void* qkv = nullptr;
+  void* out = nullptr;
+  DType dtype = DType::F32;
+  int n = 0, t = 0, c = 0, heads = 1;
+  bool legacy = true;
+  void* workspace = nullptr;  // attention_workspace_bytes() bytes
+};
+
+RD_HD int attention_q_channel(int head, int d, int c, bool legacy) { return legacy ? 3 * head * d : head * d; }
+RD_HD int attention_k_channel(int head, int d, int c, bool legacy) { return legacy ? 3 * head * d + d : c + head * d; }
+RD_HD int attention_v_channel(int head, int d, int c, bool legacy) { return legacy ? 3 * head * d + 2 * d : 2 * c + head * d; }
+
+size_t attention_workspace_bytes_cpu(int n, int t, int c, int heads);
+size_t attention_workspace_bytes_cuda(int n, int t, int c, int heads, DType dtype);
+void attention_cpu(const AttentionArgs& a, Stream s);
+void attention_cuda(const AttentionArgs& a, Stream s);
+
+}  // namespace reddiff

@@ -1,0 +1,51 @@
+// Timestep embedding, SiLU, per-element bias/residual epilogue and class-label embedding.
+#pragma once
+#include "kernels/kernel_common.h"
+
+namespace reddiff {
+
+// y[n, :] = [cos(t_n f_0) .. cos(t_n f_{h-1}), sin(t_n f_0) .. sin(t_n f_{h-1}) (, 0 if dim odd)],
+// f_i = exp(-ln(10000) * i / h), h = dim / 2. t is the integer timestep index as float. f32 throughout.
+struct TimestepEmbedArgs {
+  const float* t = nullptr;
+  float* y = nullptr;
+  int n = 0, dim = 0;
+};
+void timestep_embedding_cpu(const TimestepEmbedArgs& a, Stream s);
+void timestep_embedding_cuda(const TimestepEmbedArgs& a, Stream s);
+
+// The frequency as guided-diffusion computes it on the host in float32: expf((-ln(1e4) * i) / half).
+RD_HD float timestep_frequency(int i, int half) { return expf((-9.210340371976184f * float(i)) / float(half)); }
+
+// y = silu(x), f32, n elements (the time-MLP and emb_layers activations).
+struct SiluArgs {
+  const float* x = nullptr;
+  float* y = nullptr;
+  int64_t n = 0;
+};
+void silu_cpu(const SiluArgs& a, Stream s);
+void silu_cuda(const SiluArgs& a, Stream s);
+
+// emb[n, :] += table[labels[n], :]  (class-conditional models; f32)
+struct LabelEmbedArgs {
+  const int32_t* labels = nullptr;
+  const float* table = nullptr;
+  float* emb = nullptr;
+  int n = 0, dim = 0;
+};
+void label_embedding_add_cpu(const LabelEmbedArgs& a, Stream s);
+void label_embedding_add_cuda(const LabelEmbedArgs& a, Stream s);
+
+// Convolution epilogue on NHWC: y[p, c] += bias[c] (+ residual[p, c]); rows = N*H*W.
+struct BiasResidualArgs {
+  void* y = nullptr;
+  const float* bias = nullptr;       // [C] or null
+  const void* residual = nullptr;    // same shape/dtype as y, or null
+  DType dtype = DType::F32;
+  int64_t rows = 0;
+  int c = 0;
+};
+void bias_residual_cpu(const BiasResidualArgs& a, Stream s);
+void bias_residual_cuda(const BiasResidualArgs& a, Stream s);
+
+}  // namespace reddiff

@@ -1,0 +1,24 @@
+// Shared by every kernel: the stream type and the __host__ __device__ marker for element math that a
+// CUDA kernel and its CPU twin both use. Kernels in this folder come in pairs with one signature:
+//   void name_cpu(const NameArgs&, Stream);   // kernels/name.cpp, always built
+//   void name_cuda(const NameArgs&, Stream);  // kernels/name.cu, built with the CUDA backend
+// Activations are NHWC on every backend; pointers are host pointers for _cpu and device pointers for _cuda.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "engine/dtype.h"
+
+#ifdef __CUDACC__
+#define RD_HD __host__ __device__ __forceinline__
+#else
+#define RD_HD inline
+#endif
+
+namespace reddiff {
+
+using Stream = void*;  // cudaStream_t for CUDA twins, ignored by CPU twins
+
+RD_HD float silu(float x) { return x / (1.0f + expf(-x)); }
+
+}  // namespace reddiff

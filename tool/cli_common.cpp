@@ -1,0 +1,64 @@
+#include "tool/cli_common.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "engine/error.h"
+
+namespace reddiff {
+
+cxxopts::ParseResult parse_or_throw(cxxopts::Options& opts, int argc, char** argv) {
+  try {
+    return opts.parse(argc, argv);
+  } catch (const cxxopts::exceptions::exception& e) {
+    throw Error(std::string(e.what()) + " (see --help)");
+  }
+}
+
+static bool file_exists(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string default_model_path() {
+  const char* env = std::getenv("REDDIFF_MODEL");
+  if (env && *env) return env;
+  // Next to the executable's install prefix first, then the source tree the build came from.
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    self[n] = 0;
+    std::string dir(self);
+    dir = dir.substr(0, dir.find_last_of('/'));
+    for (const std::string& rel : {"/../share/reddiff/models/reddiff-default.safetensors", "/models/reddiff-default.safetensors"})
+      if (file_exists(dir + rel)) return dir + rel;
+  }
+  return std::string(REDDIFF_DEFAULT_MODEL_DIR) + "/reddiff-default.safetensors";
+}
+
+std::string model_path_option(const cxxopts::ParseResult& r) {
+  if (r.count("model")) return r["model"].as<std::string>();
+  std::string p = default_model_path();
+  if (!file_exists(p)) throw Error("no --model given and the bundled model " + p + " is missing");
+  return p;
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& device, int cpu_threads) {
+  if (device == "cpu") return make_cpu_backend(cpu_threads);
+  if (device == "cuda") {
+    if (!cuda_available()) throw Error("--device cuda: no usable CUDA device (or this build has no CUDA support)");
+    return make_cuda_backend(0);
+  }
+  if (device == "auto") return cuda_available() ? make_cuda_backend(0) : make_cpu_backend(cpu_threads);
+  throw Error("--device must be auto, cpu or cuda (got '" + device + "')");
+}
+
+DType parse_precision(const std::string& s) {
+  DType t;
+  if (!parse_dtype(s, &t) || t == DType::F64) throw Error("--precision must be f32, f16 or bf16 (got '" + s + "')");
+  return t;
+}
+
+}  // namespace reddiff

@@ -1,0 +1,21 @@
+// Helpers shared by the sub-commands: option parsing that turns cxxopts errors into one-line
+// reddiff::Errors, the default model, and backend/precision selection.
+#pragma once
+#include <cxxopts.hpp>
+#include <memory>
+#include <string>
+
+#include "engine/backend.h"
+#include "engine/dtype.h"
+
+namespace reddiff {
+
+cxxopts::ParseResult parse_or_throw(cxxopts::Options& opts, int argc, char** argv);
+// --model if given, else $REDDIFF_MODEL, else the bundled model.
+std::string model_path_option(const cxxopts::ParseResult& r);
+std::string default_model_path();
+// "auto" picks CUDA when a device is usable, else the CPU.
+std::unique_ptr<Backend> make_backend(const std::string& device, int cpu_threads);
+DType parse_precision(const std::string& s);
+
+}  // namespace reddiff

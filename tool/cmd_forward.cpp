@@ -1,0 +1,77 @@
+// reddiff forward: run the network alone on a NumPy array, to check a converted model against PyTorch.
+#include <cxxopts.hpp>
+#include <cstdio>
+
+#include "engine/backend.h"
+#include "engine/device_buffer.h"
+#include "engine/error.h"
+#include "engine/model.h"
+#include "engine/network.h"
+#include "engine/npy.h"
+#include "tool/cli_common.h"
+#include "tool/command.h"
+
+namespace reddiff {
+namespace {
+
+int run_forward(int argc, char** argv) {
+  cxxopts::Options opts(argv[0], "Run the network once: eps = model(x, t). Reads x as float32 (N,C,H,W) .npy\n"
+                                 "(float16/float64 are converted), writes the full output (N,out_channels,H,W) as float32 .npy.");
+  opts.add_options()
+      ("model", "model file (.safetensors from reddiff convert); default: the bundled model", cxxopts::value<std::string>())
+      ("x", "input array, .npy (N, C, H, W)", cxxopts::value<std::string>())
+      ("t", "timestep index in [0, T), for every image", cxxopts::value<int>())
+      ("class", "class label for class-conditional models", cxxopts::value<int>())
+      ("out", "output .npy", cxxopts::value<std::string>())
+      ("device", "auto, cpu or cuda", cxxopts::value<std::string>()->default_value("auto"))
+      ("precision", "f32, f16 or bf16 (f16/bf16 need cuda)", cxxopts::value<std::string>()->default_value("f32"))
+      ("threads", "CPU threads (0: all)", cxxopts::value<int>()->default_value("0"))
+      ("h,help", "show this help");
+  auto r = parse_or_throw(opts, argc, argv);
+  if (r.count("help")) {
+    std::printf("%s\n", opts.help().c_str());
+    return 0;
+  }
+  for (const char* req : {"x", "t", "out"})
+    if (!r.count(req)) throw Error(std::string("missing --") + req + " (see --help)");
+  auto model = Model::load(model_path_option(r));
+  const AdmConfig& cfg = model->config.adm;
+  NpyArray x = read_npy(r["x"].as<std::string>());
+  if (x.is_integer) throw Error(r["x"].as<std::string>() + ": dtype " + x.descr + " is not a float array");
+  if (x.shape.size() != 4)
+    throw Error(r["x"].as<std::string>() + ": expected rank 4 (N, C, H, W), got shape " + shape_string(x.shape));
+  if (x.shape[1] != cfg.in_channels)
+    throw Error(r["x"].as<std::string>() + ": has " + std::to_string(x.shape[1]) + " channels, the model takes " +
+                std::to_string(cfg.in_channels));
+  int t = r["t"].as<int>();
+  int T = model->config.schedule.num_timesteps;
+  if (t < 0 || t >= T) throw Error("--t " + std::to_string(t) + " is outside [0, " + std::to_string(T) + ")");
+  int n = int(x.shape[0]), h = int(x.shape[2]), w = int(x.shape[3]);
+  std::vector<int32_t> labels;
+  if (cfg.num_classes > 0) {
+    if (!r.count("class")) throw Error("this model is class-conditional: give --class K");
+    int k = r["class"].as<int>();
+    if (k < 0 || k >= cfg.num_classes) throw Error("--class " + std::to_string(k) + " is outside [0, " + std::to_string(cfg.num_classes) + ")");
+    labels.assign(size_t(n), k);
+  } else if (r.count("class")) {
+    throw Error("--class given but the model is unconditional");
+  }
+  auto backend = make_backend(r["device"].as<std::string>(), r["threads"].as<int>());
+  Network net(*model, *backend, parse_precision(r["precision"].as<std::string>()));
+  std::vector<float> tv(static_cast<size_t>(n), static_cast<float>(t));
+  std::vector<float> out(size_t(n) * cfg.out_channels * h * w);
+  DeviceBuffer dx(*backend, x.data.size() * 4), dt(*backend, tv.size() * 4), dl(*backend, std::max<size_t>(4, labels.size() * 4)),
+      dout(*backend, out.size() * 4);
+  backend->upload(dx.get(), x.data.data(), x.data.size() * 4);
+  backend->upload(dt.get(), tv.data(), tv.size() * 4);
+  if (!labels.empty()) backend->upload(dl.get(), labels.data(), labels.size() * 4);
+  net.forward(dx.as<float>(), dt.as<float>(), labels.empty() ? nullptr : dl.as<int32_t>(), dout.as<float>(), n, h, w);
+  backend->download(out.data(), dout.get(), out.size() * 4);
+  write_npy(r["out"].as<std::string>(), {n, cfg.out_channels, h, w}, out.data());
+  return 0;
+}
+
+CommandRegistration reg("forward", "run the network alone on a .npy array (checks a model against PyTorch)", &run_forward, 80);
+
+}  // namespace
+}  // namespace reddiff
