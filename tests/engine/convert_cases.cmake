@@ -1,14 +1,14 @@
 # Converts DIR/<case>/model.pt into DIR/<case>/model.safetensors for every case in DIR/index.json,
 # taking the configuration from the case's config.json through --set flags.
 file(READ ${DIR}/index.json index)
-string(JSON ncases LENGTH ${index} cases)
+string(JSON ncases LENGTH "${index}" cases)
 math(EXPR last "${ncases} - 1")
 foreach(i RANGE ${last})
-  string(JSON name GET ${index} cases ${i})
+  string(JSON name GET "${index}" cases ${i})
   file(READ ${DIR}/${name}/config.json cfg)
   set(args)
   foreach(key image_size num_res_blocks num_heads num_head_channels num_heads_upsample use_new_attention_order)
-    string(JSON v ERROR_VARIABLE err GET ${cfg} ${key})
+    string(JSON v ERROR_VARIABLE err GET "${cfg}" ${key})
     if(NOT err)
       if(v STREQUAL "ON")
         set(v true)
