@@ -14,8 +14,13 @@ struct TimestepEmbedArgs {
 void timestep_embedding_cpu(const TimestepEmbedArgs& a, Stream s);
 void timestep_embedding_cuda(const TimestepEmbedArgs& a, Stream s);
 
-// The frequency as guided-diffusion computes it on the host in float32: expf((-ln(1e4) * i) / half).
-RD_HD float timestep_frequency(int i, int half) { return expf((-9.210340371976184f * float(i)) / float(half)); }
+// The frequency as guided-diffusion computes it on the host in float32: expf((-ln(1e4) * i) / half), the
+// exponential correctly rounded (evaluated in double and rounded once, as glibc's expf is; the device's
+// expf can be 2 ulp off, which moves cos(t f) by 1e-4 at t ~ 1000).
+RD_HD float timestep_frequency(int i, int half) {
+  float arg = (-9.210340371976184f * float(i)) / float(half);
+  return float(exp(double(arg)));
+}
 
 // y = silu(x), f32, n elements (the time-MLP and emb_layers activations).
 struct SiluArgs {

@@ -1,0 +1,19 @@
+// A plain direct convolution on NHWC activations and KRSC filters (f32 accumulation), used by the CUDA
+// backend only for a shape where cuDNN offers no working algorithm. y = conv(x, w), no bias.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "engine/dtype.h"
+
+namespace reddiff {
+
+struct ConvDirectArgs {
+  const void* x = nullptr;  // [n, h, w, ci]
+  const void* w = nullptr;  // [co, k, k, ci]
+  void* y = nullptr;        // [n, ho, wo, co]
+  DType dtype = DType::F32;
+  int n = 0, h = 0, w_ = 0, ci = 0, co = 0, ho = 0, wo = 0, k = 1, stride = 1, pad = 0;
+};
+void conv_direct_cuda(const ConvDirectArgs& a, cudaStream_t s);
+
+}  // namespace reddiff
