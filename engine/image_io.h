@@ -1,0 +1,28 @@
+// Image files: PNG/JPEG/BMP (and the other formats stb_image reads), 8 or 16 bits per channel, in; 8-bit PNG
+// out. Pixel data is float, planar (C x H x W).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace reddiff {
+
+struct Image {
+  int c = 0, h = 0, w = 0;
+  std::vector<float> data;  // c x h x w
+};
+
+// Loads an image as RGB in [-1, 1] (c = 3). Grey images are replicated to RGB and an alpha channel is
+// dropped, with a notice on stderr unless quiet. A missing or unreadable file is a one-line reddiff::Error.
+Image load_image_rgb(const std::string& path, bool quiet = false);
+
+// Loads an image with its stored channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) in [0, 1].
+Image load_image_raw(const std::string& path);
+
+// Writes an 8-bit PNG (c = 1 grey, 3 RGB or 4 RGBA) atomically (temporary file in the same folder, then
+// rename). Values are mapped from [lo, hi] to [0, 255] with clamping and rounding to nearest.
+void save_png(const std::string& path, const float* chw, int c, int h, int w, float lo = -1.0f, float hi = 1.0f);
+
+// True when path ends with ext (case-insensitive), e.g. has_extension(p, ".npy").
+bool has_extension(const std::string& path, const std::string& ext);
+
+}  // namespace reddiff

@@ -1,0 +1,204 @@
+// Command-line options of the degradation operators, shared by `reddiff degrade` and the restoration commands.
+#include <cxxopts.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <set>
+
+#include "engine/error.h"
+#include "operators/operator.h"
+
+namespace reddiff {
+
+const std::vector<std::string>& operator_tasks() {
+  static const std::vector<std::string> t = {"inpaint", "sr", "deblur", "colorize", "denoise", "phase-retrieval", "hdr"};
+  return t;
+}
+
+void add_operator_options(cxxopts::Options& opts) {
+  OperatorOptions d;
+  auto s = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return std::string(b);
+  };
+  opts.add_options("Degradation")
+      ("mask", "inpaint: box|random|half|freeform, or a mask file (image: white = keep; .npy: > 0.5 = keep; any size "
+               "with the image's aspect ratio, resized nearest)", cxxopts::value<std::string>()->default_value(d.mask), "M")
+      ("box-size", "inpaint box: side of the square hole in pixels (0: half the short side)",
+       cxxopts::value<std::string>()->default_value(std::to_string(d.box_size)), "N")
+      ("random-position", "inpaint box: put the box at a seeded random position instead of the centre")
+      ("fraction", "inpaint random|freeform: fraction of pixels removed", cxxopts::value<std::string>()->default_value(s(d.fraction)), "F")
+      ("side", "inpaint half: the half removed, left|right|top|bottom", cxxopts::value<std::string>()->default_value(d.side), "S")
+      ("invert", "inpaint: swap kept and removed pixels (any mask)")
+      ("scale", "sr: downsampling factor, 2|4|8 (pool) or 2|4 (bicubic)",
+       cxxopts::value<std::string>()->default_value(std::to_string(d.scale)), "N")
+      ("sr-kernel", "sr: pool (average pooling, pinv nearest) | bicubic (a = -0.5, reflect boundary)",
+       cxxopts::value<std::string>()->default_value(d.sr_kernel), "K")
+      ("blur", "deblur: gaussian|uniform|motion, or a kernel file (image or 2-d .npy, normalised to sum 1)",
+       cxxopts::value<std::string>()->default_value(d.blur), "B")
+      ("blur-sigma", "deblur gaussian: standard deviation in pixels", cxxopts::value<std::string>()->default_value(s(d.blur_sigma)), "S")
+      ("blur-size", "deblur: odd kernel side (0: gaussian 2*ceil(3 sigma)+1, uniform 9, motion 61)",
+       cxxopts::value<std::string>()->default_value(std::to_string(d.blur_size)), "N")
+      ("motion-intensity", "deblur motion: trajectory shakiness, 0 (straight) .. 1",
+       cxxopts::value<std::string>()->default_value(s(d.motion_intensity)), "I")
+      ("wiener-reg", "deblur: Tikhonov weight of the Wiener pseudo-inverse (raised to (2 sigma_y)^2 if larger)",
+       cxxopts::value<std::string>()->default_value(s(d.wiener_reg)), "L")
+      ("oversample", "phase-retrieval: zero padding round(oversample/8 * size) per side (2: 256 -> 384)",
+       cxxopts::value<std::string>()->default_value(s(d.oversample)), "O")
+      ("sigma-y", "measurement noise std on the [0,1] pixel scale (the RED-diff convention): the std in [-1,1] "
+                  "is 2*sigma_y; for poisson, the std at white", cxxopts::value<std::string>()->default_value(s(d.sigma_y)), "S")
+      ("noise-std", "alternative to --sigma-y: noise std in [-1,1] units (the DPS convention), = 2*sigma_y",
+       cxxopts::value<std::string>(), "S")
+      ("noise", "noise model: gaussian | poisson (photon count 1/sigma_y^2 at white)",
+       cxxopts::value<std::string>()->default_value(d.noise), "N")
+      ("seed", "seed of masks, motion kernels and noise (each image draws from (seed, image id))",
+       cxxopts::value<std::string>()->default_value("0"), "N");
+}
+
+// Numbers are registered as strings and converted here, so that a bad value names its option.
+static double number(const cxxopts::ParseResult& r, const char* name) {
+  const std::string v = r[name].as<std::string>();
+  size_t used = 0;
+  double d = 0.0;
+  try {
+    d = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size() || !std::isfinite(d))
+    throw Error(std::string("--") + name + ": '" + v + "' is not a number");
+  return d;
+}
+static int integer(const cxxopts::ParseResult& r, const char* name) {
+  const std::string v = r[name].as<std::string>();
+  const double d = number(r, name);
+  if (d != std::floor(d) || std::fabs(d) > 1e9) throw Error(std::string("--") + name + ": '" + v + "' is not an integer");
+  return int(d);
+}
+static uint64_t unsigned_integer(const cxxopts::ParseResult& r, const char* name) {
+  const std::string v = r[name].as<std::string>();
+  size_t used = 0;
+  unsigned long long u = 0;
+  try {
+    if (!v.empty() && v[0] != '-') u = std::stoull(v, &used, 0);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size()) throw Error(std::string("--") + name + ": '" + v + "' is not a non-negative integer");
+  return uint64_t(u);
+}
+
+static bool file_exists(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return bool(f);
+}
+
+void validate_operator_options(const OperatorOptions& o) {
+  const auto& tasks = operator_tasks();
+  if (std::find(tasks.begin(), tasks.end(), o.task) == tasks.end())
+    throw Error("unknown task '" + o.task + "' (expected inpaint, sr, deblur, colorize, denoise, phase-retrieval or hdr)");
+  auto finite = [](double v) { return std::isfinite(v); };
+  if (o.task == "inpaint") {
+    const bool kw = o.mask == "box" || o.mask == "random" || o.mask == "half" || o.mask == "freeform";
+    if (!kw) {
+      if (o.mask.empty()) throw Error("--mask: empty value (expected box, random, half, freeform or a mask file)");
+      if (!file_exists(o.mask))
+        throw Error("--mask: '" + o.mask + "' is neither box, random, half, freeform nor a readable mask file");
+    }
+    if (o.box_size < 0) throw Error("--box-size must be >= 0 (0: half the short side), got " + std::to_string(o.box_size));
+    if (!finite(o.fraction) || o.fraction < 0.0 || o.fraction >= 1.0)
+      throw Error("--fraction must be in [0, 1), got " + std::to_string(o.fraction));
+    if (o.side != "left" && o.side != "right" && o.side != "top" && o.side != "bottom")
+      throw Error("--side: unknown value '" + o.side + "' (expected left, right, top or bottom)");
+  }
+  if (o.task == "sr") {
+    if (o.sr_kernel != "pool" && o.sr_kernel != "bicubic")
+      throw Error("--sr-kernel: unknown value '" + o.sr_kernel + "' (expected pool or bicubic)");
+    if (o.sr_kernel == "pool" && o.scale != 2 && o.scale != 4 && o.scale != 8)
+      throw Error("--scale must be 2, 4 or 8 with --sr-kernel pool, got " + std::to_string(o.scale));
+    if (o.sr_kernel == "bicubic" && o.scale != 2 && o.scale != 4)
+      throw Error("--scale must be 2 or 4 with --sr-kernel bicubic, got " + std::to_string(o.scale));
+  }
+  if (o.task == "deblur") {
+    const bool kw = o.blur == "gaussian" || o.blur == "uniform" || o.blur == "motion";
+    if (!kw) {
+      if (o.blur.empty()) throw Error("--blur: empty value (expected gaussian, uniform, motion or a kernel file)");
+      if (!file_exists(o.blur))
+        throw Error("--blur: '" + o.blur + "' is neither gaussian, uniform, motion nor a readable kernel file");
+    }
+    if (!finite(o.blur_sigma) || !(o.blur_sigma > 0.0) || o.blur_sigma > 1000.0)
+      throw Error("--blur-sigma must be positive, got " + std::to_string(o.blur_sigma));
+    if (o.blur_size < 0 || (o.blur_size > 0 && o.blur_size % 2 == 0) || o.blur_size > 4095)
+      throw Error("--blur-size must be an odd number of pixels (or 0 for the default), got " + std::to_string(o.blur_size));
+    if (!finite(o.motion_intensity) || o.motion_intensity < 0.0 || o.motion_intensity > 1.0)
+      throw Error("--motion-intensity must be in [0, 1], got " + std::to_string(o.motion_intensity));
+    if (!finite(o.wiener_reg) || !(o.wiener_reg > 0.0))
+      throw Error("--wiener-reg must be positive, got " + std::to_string(o.wiener_reg));
+  }
+  if (o.task == "phase-retrieval" && (!finite(o.oversample) || o.oversample < 0.0 || o.oversample > 64.0))
+    throw Error("--oversample must be in [0, 64], got " + std::to_string(o.oversample));
+  if (!finite(o.sigma_y) || o.sigma_y < 0.0) throw Error("--sigma-y must be >= 0, got " + std::to_string(o.sigma_y));
+  if (o.noise != "gaussian" && o.noise != "poisson")
+    throw Error("--noise: unknown value '" + o.noise + "' (expected gaussian or poisson)");
+}
+
+OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::string& task) {
+  OperatorOptions o;
+  o.task = task;
+  o.mask = r["mask"].as<std::string>();
+  o.box_size = integer(r, "box-size");
+  o.random_position = r.count("random-position") > 0;
+  o.fraction = number(r, "fraction");
+  o.side = r["side"].as<std::string>();
+  o.invert = r.count("invert") > 0;
+  o.scale = integer(r, "scale");
+  o.sr_kernel = r["sr-kernel"].as<std::string>();
+  o.blur = r["blur"].as<std::string>();
+  o.blur_sigma = number(r, "blur-sigma");
+  o.blur_size = integer(r, "blur-size");
+  o.motion_intensity = number(r, "motion-intensity");
+  o.wiener_reg = number(r, "wiener-reg");
+  o.oversample = number(r, "oversample");
+  o.sigma_y = number(r, "sigma-y");
+  if (r.count("noise-std")) {
+    if (r.count("sigma-y")) throw Error("--sigma-y and --noise-std give the same noise level: use one of them");
+    const double s = number(r, "noise-std");
+    if (!std::isfinite(s) || s < 0.0) throw Error("--noise-std must be >= 0, got " + std::to_string(s));
+    o.sigma_y = s / 2.0;
+  }
+  o.noise = r["noise"].as<std::string>();
+  o.seed = unsigned_integer(r, "seed");
+  validate_operator_options(o);
+
+  // Options given that this task does not read.
+  static const std::vector<std::pair<std::string, std::set<std::string>>> used = {
+      {"mask", {"inpaint"}}, {"box-size", {"inpaint"}}, {"random-position", {"inpaint"}}, {"fraction", {"inpaint"}},
+      {"side", {"inpaint"}}, {"invert", {"inpaint"}}, {"scale", {"sr"}}, {"sr-kernel", {"sr"}}, {"blur", {"deblur"}},
+      {"blur-sigma", {"deblur"}}, {"blur-size", {"deblur"}}, {"motion-intensity", {"deblur"}}, {"wiener-reg", {"deblur"}},
+      {"oversample", {"phase-retrieval"}}};
+  for (const auto& u : used)
+    if (r.count(u.first) && !u.second.count(task))
+      std::fprintf(stderr, "reddiff: note: --%s has no effect for task %s\n", u.first.c_str(), task.c_str());
+  if (task == "inpaint") {
+    auto note = [&](const char* opt, bool applies) {
+      if (r.count(opt) && !applies)
+        std::fprintf(stderr, "reddiff: note: --%s has no effect with --mask %s\n", opt, o.mask.c_str());
+    };
+    note("box-size", o.mask == "box");
+    note("random-position", o.mask == "box");
+    note("fraction", o.mask == "random" || o.mask == "freeform");
+    note("side", o.mask == "half");
+  }
+  if (task == "deblur") {
+    if (r.count("blur-sigma") && o.blur != "gaussian")
+      std::fprintf(stderr, "reddiff: note: --blur-sigma has no effect with --blur %s\n", o.blur.c_str());
+    if (r.count("motion-intensity") && o.blur != "motion")
+      std::fprintf(stderr, "reddiff: note: --motion-intensity has no effect with --blur %s\n", o.blur.c_str());
+  }
+  return o;
+}
+
+}  // namespace reddiff
