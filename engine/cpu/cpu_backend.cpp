@@ -134,7 +134,7 @@ class CpuBackend : public Backend {
  private:
   size_t scratch_bytes() const { return (col_.size() + attn_.size() + silu_.size()) * sizeof(float); }
 
-  static constexpr size_t kTileRows = 128;  // output pixels per im2col tile
+  static constexpr size_t kTileRows = 256;  // output pixels per im2col tile
 
   // OIHW -> O x (kh, kw, I): one GEMM row per output channel, matching the NHWC im2col.
   const std::vector<float>& conv_weight(const Param* p) {
