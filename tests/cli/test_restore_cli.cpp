@@ -1,0 +1,410 @@
+// `reddiff TASK [options] IN OUT` end to end, on tiny images with a tiny random-weight model and 1-3 steps:
+// outputs and their sizes, --measure reports, batch folders with a corrupt file, resuming, --shard, and bad
+// input (one line, non-zero exit, no output file).
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/backend.h"
+#include "engine/image_io.h"
+#include "engine/model_config.h"
+#include "engine/safetensors.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using namespace reddiff;
+using reddiff_test::run_command;
+using reddiff_test::RunResult;
+
+namespace {
+
+std::string dir(const std::string& name) {
+  const std::string d = reddiff_test::testdata("cli/" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+AdmConfig tiny_config() {
+  AdmConfig c;
+  c.image_size = 32, c.model_channels = 32, c.channel_mult = {1, 2}, c.num_res_blocks = 1;
+  c.attention_resolutions = {16}, c.num_head_channels = 16, c.learn_sigma = false, c.out_channels = 3;
+  return c;
+}
+
+// A reddiff model file with random weights (the layout of tests/engine/test_model_file.cpp).
+std::string write_model(const std::string& name, const AdmConfig& c, const AdmConfig* declared = nullptr) {
+  const std::string path = reddiff_test::testdata("cli/" + name);
+  fs::create_directories(fs::path(path).parent_path());
+  SafeTensorsWriter w(path);
+  Schedule s;
+  w.set_metadata("format", "reddiff");
+  w.set_metadata("format_version", "1");
+  w.set_metadata("arch", "adm");
+  w.set_metadata("config", to_json(declared ? *declared : c).dump());
+  w.set_metadata("schedule", to_json(s).dump());
+  uint32_t seed = 1;
+  for (const auto& t : expected_tensors(c))
+    w.add(t.name, DType::F32, t.shape, [&seed, t](void* dst) {
+      int64_t n = 1;
+      for (auto d : t.shape) n *= d;
+      auto v = reddiff_test::random_normal(size_t(n), seed++, 0.05f);
+      std::memcpy(dst, v.data(), v.size() * 4);
+    });
+  w.finish();
+  return path;
+}
+
+const std::string& model() {
+  static const std::string m = write_model("tiny.safetensors", tiny_config());
+  return m;
+}
+
+// A smooth colour test image (c channels) in [-1, 1], saved as PNG.
+void write_image(const std::string& path, int h, int w, int c = 3, int variant = 0) {
+  std::vector<float> px(size_t(c) * h * w);
+  for (int k = 0; k < c; ++k)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        px[(size_t(k) * h + y) * w + x] =
+            0.8f * std::sin(0.3f * x + 0.7f * k + variant) * std::cos(0.2f * y - 0.4f * k + 0.5f * variant);
+  fs::create_directories(fs::path(path).parent_path());
+  save_png(path, px.data(), c, h, w);
+}
+
+void write_text(const std::string& path, const std::string& s) {
+  std::ofstream f(path, std::ios::binary);
+  f << s;
+}
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+RunResult rd(const std::string& args) {
+  return run_command(reddiff_test::binary("reddiff") + " " + args);
+}
+// The common options of a fast run.
+// One thread: the images are tiny, and OpenMP spinning on a loaded 2-core machine costs seconds a run.
+std::string fast(int steps = 3) {
+  return "--model " + model() + " --device cpu --threads 1 --steps " + std::to_string(steps) + " ";
+}
+
+int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+struct Png {
+  int c, h, w;
+  std::vector<float> data;
+};
+Png read_png(const std::string& p) {
+  Image i = load_image_raw(p);
+  return {i.c, i.h, i.w, i.data};
+}
+
+// file -> (status, psnr) from a --csv file
+std::map<std::string, std::pair<std::string, std::string>> read_csv(const std::string& path) {
+  std::map<std::string, std::pair<std::string, std::string>> rows;
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  REQUIRE(line == "file,status,psnr,ssim,seconds");
+  while (std::getline(f, line)) {
+    // the test names need no quoting, but statuses may: "error: ..." with commas is quoted
+    std::string file = line.substr(0, line.find(','));
+    std::string rest = line.substr(file.size() + 1), status, psnr;
+    if (!rest.empty() && rest[0] == '"') {
+      size_t e = rest.find("\",", 1);
+      status = rest.substr(1, e - 1);
+      rest = rest.substr(e + 2);
+    } else {
+      status = rest.substr(0, rest.find(','));
+      rest = rest.substr(status.size() + 1);
+    }
+    psnr = rest.substr(0, rest.find(','));
+    rows[file] = {status, psnr};
+  }
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("reddiff --help lists the restoration tasks and each task's help is complete", "[cli]") {
+  RunResult top = rd("--help");
+  CHECK(top.exit_code == 0);
+  for (const char* t : {"inpaint", "sr", "deblur", "colorize", "denoise", "phase-retrieval", "hdr"}) {
+    INFO(t);
+    CHECK(top.output.find(std::string("  ") + t + " ") != std::string::npos);
+    RunResult h = rd(std::string(t) + " --help");
+    CHECK(h.exit_code == 0);
+    for (const char* opt : {"--model", "--device", "--precision", "--batch-size", "--threads", "--steps", "--lr", "--lambda",
+                            "--weighting", "--sigma-x0", "--init", "--seed", "--class", "--t-start", "--t-end", "--measure",
+                            "--save-measurement", "--json", "--save-every", "--quiet", "--overwrite", "--shard", "--csv",
+                            "--mask", "--scale", "--blur", "--sigma-y", "--oversample", "Preset for"})
+      CHECK(h.output.find(opt) != std::string::npos);
+  }
+  CHECK(rd("sr --help").output.find("Preset for sr: 100 steps, lr 0.1, lambda 0.25") != std::string::npos);
+}
+
+TEST_CASE("each task restores an observation to an image of the right size", "[cli]") {
+  const std::string d = dir("single");
+  write_image(d + "/photo.png", 32, 32);
+  write_image(d + "/odd.png", 23, 29);
+  write_image(d + "/small.png", 8, 8);
+  write_image(d + "/grey.png", 24, 32, 1);
+
+  struct Case {
+    std::string task, in, extra;
+    int h, w;
+  };
+  std::vector<Case> cases = {{"inpaint", "photo.png", "--mask box", 32, 32},
+                             {"inpaint", "odd.png", "--mask half", 23, 29},  // padded by the network, cropped back
+                             {"sr", "small.png", "--scale 4", 32, 32},
+                             {"deblur", "photo.png", "--blur gaussian --blur-sigma 1", 32, 32},
+                             {"colorize", "grey.png", "", 24, 32},
+                             {"denoise", "photo.png", "", 32, 32},
+                             {"hdr", "photo.png", "", 32, 32}};
+  for (const auto& c : cases) {
+    INFO(c.task << " " << c.in);
+    const std::string out = d + "/out_" + c.task + "_" + c.in;
+    RunResult r = rd(c.task + " " + fast() + c.extra + " " + d + "/" + c.in + " " + out);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    Png p = read_png(out);
+    CHECK(p.c == 3);
+    CHECK(p.h == c.h);
+    CHECK(p.w == c.w);
+  }
+  // phase retrieval restores from the .npy magnitudes that `reddiff degrade` writes (32 + 2*8 = 48 per side)
+  RunResult dg = rd("degrade phase-retrieval -q " + d + "/photo.png " + d + "/mag.npy");
+  REQUIRE(dg.exit_code == 0);
+  RunResult r = rd("phase-retrieval " + fast() + d + "/mag.npy " + d + "/out_phase.png");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  Png p = read_png(d + "/out_phase.png");
+  CHECK((p.h == 32 && p.w == 32));
+  // OUT may be a folder: the output is named after IN
+  REQUIRE(rd("denoise -q " + fast(1) + d + "/photo.png " + d + "/").exit_code == 0);
+  CHECK(fs::exists(d + "/photo.png"));
+}
+
+TEST_CASE("--measure makes the measurement, scores the result and reports it", "[cli]") {
+  const std::string d = dir("measure");
+  write_image(d + "/clean.png", 32, 32);
+  RunResult r = rd("inpaint " + fast() + "--measure --mask box --sigma-y 0.05 --json " + d + "/r.json --csv " + d +
+                        "/r.csv --save-measurement " + d + "/y.png --save-every 1 " + d + "/clean.png " + d + "/out.png");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.output.find("PSNR") != std::string::npos);
+  CHECK(r.output.find("SSIM") != std::string::npos);
+  CHECK(read_png(d + "/out.png").h == 32);
+  CHECK(read_png(d + "/y.png").h == 32);
+  for (int s = 1; s <= 3; ++s) CHECK(fs::exists(d + "/out_trajectory/step_000" + std::to_string(s) + ".png"));
+
+  nlohmann::json j = nlohmann::json::parse(slurp(d + "/r.json"));
+  CHECK(j["task"] == "inpaint");
+  CHECK(j["mode"] == "measure");
+  CHECK(j["preset"]["lr"].get<double>() == 0.5);
+  CHECK(j["solver"]["steps"] == 3);
+  CHECK(j["operator"]["sigma_y"].get<double>() == 0.05);
+  CHECK(j["model"]["config"]["model_channels"] == 32);
+  CHECK(j["device"].get<std::string>().find("cpu") != std::string::npos);
+  CHECK(j["precision"] == "f32");
+  CHECK(j["timings"]["load_s"].is_number());
+  CHECK(j["timings"]["steps_per_s"].is_number());
+  CHECK(j["memory"]["peak_device_bytes_estimate"].get<double>() > 0);
+  REQUIRE(j["metrics"]["psnr"].is_number());
+  CHECK(j["metrics"]["ssim"].is_number());
+  CHECK(j["images"][0]["psnr"].get<double>() == j["metrics"]["psnr"].get<double>());
+  auto rows = read_csv(d + "/r.csv");
+  REQUIRE(rows.count("clean.png"));
+  CHECK(rows["clean.png"].first == "ok");
+  CHECK(!rows["clean.png"].second.empty());
+
+  // sr: the saved measurement is the small image
+  REQUIRE(rd("sr -q " + fast(1) + "--measure --scale 4 --save-measurement " + d + "/ysr.png " + d + "/clean.png " + d +
+                  "/sr.png").exit_code == 0);
+  CHECK(read_png(d + "/ysr.png").w == 8);
+  CHECK(read_png(d + "/sr.png").w == 32);
+}
+
+TEST_CASE("batch mode: a corrupt file is reported, listed and skipped; the rest is restored", "[cli]") {
+  const std::string d = dir("batch");
+  const std::string in = d + "/in", out = d + "/out";
+  write_image(in + "/a.png", 32, 32, 3, 0);
+  write_image(in + "/b.png", 32, 32, 3, 1);
+  write_image(in + "/c.png", 24, 24, 3, 2);
+  write_image(in + "/sub/d.png", 32, 32, 3, 3);
+  write_text(in + "/bad.png", "this is not a PNG");
+  write_text(in + "/notes.txt", "ignored: not an image");
+  RunResult r = rd("inpaint " + fast() + "--measure --batch-size 2 --csv " + d + "/r.csv --json " + d + "/r.json " +
+                        in + " " + out);
+  INFO(r.output);
+  CHECK(r.exit_code == 3);
+  CHECK(r.output.find("bad.png") != std::string::npos);
+  for (const char* f : {"a.png", "b.png", "c.png", "sub/d.png"}) CHECK(fs::exists(out + "/" + f));
+  CHECK(read_png(out + "/c.png").h == 24);
+  CHECK(!fs::exists(out + "/bad.png"));
+  auto rows = read_csv(d + "/r.csv");
+  CHECK(rows.size() == 5);
+  CHECK(rows["bad.png"].first.rfind("error: ", 0) == 0);
+  for (const char* f : {"a.png", "b.png", "c.png", "sub/d.png"}) {
+    CHECK(rows[f].first == "ok");
+    CHECK(!rows[f].second.empty());
+  }
+  nlohmann::json j = nlohmann::json::parse(slurp(d + "/r.json"));
+  CHECK(j["counts"]["failed"] == 1);
+  CHECK(j["counts"]["restored"] == 4);
+
+  // An image's result does not depend on its batch: a.png alone (same id: its name) gives the same image.
+  RunResult one = rd("inpaint -q " + fast() + "--measure " + in + "/a.png " + d + "/a_single.png");
+  REQUIRE(one.exit_code == 0);
+  Png p1 = read_png(out + "/a.png"), p2 = read_png(d + "/a_single.png");
+  REQUIRE(p1.data.size() == p2.data.size());
+  float maxdiff = 0;
+  for (size_t i = 0; i < p1.data.size(); ++i) maxdiff = std::max(maxdiff, std::fabs(p1.data[i] - p2.data[i]));
+  CHECK(maxdiff <= 1.0f / 255.0f + 1e-6f);
+}
+
+TEST_CASE("batch mode: an image the mask does not fit fails alone", "[cli]") {
+  const std::string d = dir("batch_mask");
+  write_image(d + "/in/square.png", 32, 32);
+  write_image(d + "/in/wide.png", 16, 32);
+  write_image(d + "/mask.png", 64, 64, 1);  // any size with the image's aspect ratio
+  RunResult r = rd("inpaint -q " + fast(1) + "--mask " + d + "/mask.png --csv " + d + "/r.csv " + d + "/in " + d + "/out");
+  INFO(r.output);
+  CHECK(r.exit_code == 3);
+  CHECK(lines(r.output) == 1);  // the error, printed even with -q
+  CHECK(r.output.find("wide.png") != std::string::npos);
+  CHECK(fs::exists(d + "/out/square.png"));
+  CHECK(!fs::exists(d + "/out/wide.png"));
+  auto rows = read_csv(d + "/r.csv");
+  CHECK(rows["square.png"].first == "ok");
+  CHECK(rows["wide.png"].first.find("aspect") != std::string::npos);
+}
+
+TEST_CASE("batch mode resumes: existing outputs are skipped unless --overwrite", "[cli]") {
+  const std::string d = dir("resume");
+  const std::string in = d + "/in", out = d + "/out";
+  for (int i = 0; i < 3; ++i) write_image(in + "/img" + std::to_string(i) + ".png", 16, 16, 3, i);
+  write_image(out + "/img1.png", 5, 5);  // a result from an earlier, interrupted run
+  RunResult r = rd("denoise " + fast(1) + "--csv " + d + "/r.csv " + in + " " + out);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(read_png(out + "/img1.png").h == 5);  // untouched
+  CHECK(read_png(out + "/img0.png").h == 16);
+  CHECK(read_png(out + "/img2.png").h == 16);
+  auto rows = read_csv(d + "/r.csv");
+  CHECK(rows["img1.png"].first == "exists");
+  CHECK(rows["img0.png"].first == "ok");
+  // a list file names the same images (relative to the list's folder)
+  write_text(d + "/list.txt", "# images\nin/img1.png\n\nin/img0.png\n");
+  REQUIRE(rd("denoise -q --overwrite " + fast(1) + d + "/list.txt " + d + "/out_list").exit_code == 0);
+  CHECK(read_png(d + "/out_list/in/img1.png").h == 16);
+  CHECK(fs::exists(d + "/out_list/in/img0.png"));
+  CHECK(!fs::exists(d + "/out_list/in/img2.png"));
+  REQUIRE(rd("denoise -q --overwrite " + fast(1) + in + " " + out).exit_code == 0);
+  CHECK(read_png(out + "/img1.png").h == 16);
+}
+
+TEST_CASE("--shard i/n splits a folder: every file exactly once", "[cli]") {
+  const std::string d = dir("shard");
+  const std::string in = d + "/in";
+  std::set<std::string> all;
+  for (int i = 0; i < 7; ++i) {
+    const std::string name = "im" + std::to_string(i) + ".png";
+    write_image(in + "/" + name, 16, 16, 3, i);
+    all.insert(name);
+  }
+  std::multiset<std::string> seen;
+  for (int s = 0; s < 3; ++s) {
+    const std::string csv = d + "/shard" + std::to_string(s) + ".csv";
+    RunResult r = rd("hdr -q " + fast(1) + "--shard " + std::to_string(s) + "/3 --csv " + csv + " " + in + " " + d + "/out");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    for (auto& kv : read_csv(csv)) {
+      CHECK(kv.second.first == "ok");
+      seen.insert(kv.first);
+    }
+  }
+  CHECK(seen.size() == all.size());
+  CHECK(std::set<std::string>(seen.begin(), seen.end()) == all);
+  for (const auto& f : all) CHECK(fs::exists(d + "/out/" + f));
+  // SLURM's array variables choose the shard when --shard is not given
+  const std::string csv = d + "/slurm.csv";
+  RunResult r = reddiff_test::run_command("SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=3 " + reddiff_test::binary("reddiff") +
+                                          " hdr -q --overwrite " + fast(1) + "--csv " + csv + " " + in + " " + d + "/out_slurm");
+  REQUIRE(r.exit_code == 0);
+  auto rows = read_csv(csv);
+  CHECK(rows.size() == 2);  // positions 1 and 4 of 7
+  CHECK(rows.count("im1.png"));
+  CHECK(rows.count("im4.png"));
+}
+
+TEST_CASE("bad input: one line, a non-zero exit, no output", "[cli]") {
+  const std::string d = dir("bad");
+  write_image(d + "/photo.png", 32, 32);
+  write_image(d + "/wide_mask.png", 16, 32, 1);
+  write_text(d + "/corrupt.png", "\x89PNG but not really");
+  write_text(d + "/a_file", "x");
+  AdmConfig other = tiny_config();
+  other.num_res_blocks = 2;
+  const std::string wrong_model = write_model("wrong_arch.safetensors", tiny_config(), &other);
+  const std::string out = d + "/out.png";
+  const std::string photo = d + "/photo.png";
+
+  std::vector<std::pair<std::string, std::string>> cases = {
+      {"missing image", "inpaint " + fast() + d + "/nothere.png " + out},
+      {"corrupt image", "inpaint " + fast() + d + "/corrupt.png " + out},
+      {"mask of another size", "inpaint " + fast() + "--mask " + d + "/wide_mask.png " + photo + " " + out},
+      {"missing mask file", "inpaint " + fast() + "--mask " + d + "/nomask.png " + photo + " " + out},
+      {"unknown task", "inpaintt " + fast() + photo + " " + out},
+      {"unknown option", "inpaint " + fast() + "--frobnicate " + photo + " " + out},
+      {"bad weighting", "inpaint " + fast() + "--weighting wobbly " + photo + " " + out},
+      {"bad init", "inpaint " + fast() + "--init ones " + photo + " " + out},
+      {"bad device", "inpaint --model " + model() + " --device gpu " + photo + " " + out},
+      {"bad precision", "inpaint " + fast() + "--precision f8 " + photo + " " + out},
+      {"f16 on the cpu", "inpaint " + fast() + "--precision f16 " + photo + " " + out},
+      {"bad steps", "inpaint " + fast() + "--steps many " + photo + " " + out},
+      {"too many steps", "inpaint " + fast() + "--steps 2000 " + photo + " " + out},
+      {"bad scale", "sr " + fast() + "--scale 3 " + photo + " " + out},
+      {"bad shard", "inpaint " + fast() + "--shard 3/2 " + d + " " + d + "/outdir"},
+      {"model for another architecture", "inpaint --device cpu --steps 3 --model " + wrong_model + " " + photo + " " + out},
+      {"missing model", "inpaint --device cpu --model " + d + "/none.safetensors " + photo + " " + out},
+      {"unwritable output", "inpaint " + fast() + photo + " " + d + "/a_file/out.png"},
+      {"output not a png", "inpaint " + fast() + photo + " " + d + "/out.jpg"},
+      {"phase retrieval from a png", "phase-retrieval " + fast() + photo + " " + out},
+      {"class for an unconditional model", "inpaint " + fast() + "--class 3 " + photo + " " + out},
+      {"save-measurement without --measure", "inpaint " + fast() + "--save-measurement " + d + "/y.png " + photo + " " + out},
+  };
+  if (!cuda_available()) cases.push_back({"--device cuda without a GPU", "inpaint " + fast() + "--device cuda " + photo + " " + out});
+  for (const auto& c : cases) {
+    INFO(c.first << ": " << c.second);
+    RunResult r = rd(c.second);
+    INFO(r.output);
+    CHECK(r.exit_code != 0);
+    CHECK(lines(r.output) == 1);
+    CHECK(r.output.rfind("reddiff", 0) == 0);
+    CHECK(!fs::exists(out));
+    CHECK(!fs::exists(d + "/outdir"));
+    CHECK(!fs::exists(d + "/out.jpg"));
+  }
+  // nothing else was left behind (no temporary files)
+  std::set<std::string> left;
+  for (const auto& e : fs::directory_iterator(d)) left.insert(e.path().filename().string());
+  CHECK(left == std::set<std::string>{"photo.png", "wide_mask.png", "corrupt.png", "a_file"});
+}
