@@ -32,8 +32,8 @@ std::string default_model_path() {
     self[n] = 0;
     std::string dir(self);
     dir = dir.substr(0, dir.find_last_of('/'));
-    for (const std::string& rel : {"/../share/reddiff/models/reddiff-default.safetensors", "/models/reddiff-default.safetensors"})
-      if (file_exists(dir + rel)) return dir + rel;
+    for (const char* rel : {"/../share/reddiff/models/reddiff-default.safetensors", "/models/reddiff-default.safetensors"})
+      if (file_exists(dir + rel)) return dir + std::string(rel);
   }
   return std::string(REDDIFF_DEFAULT_MODEL_DIR) + "/reddiff-default.safetensors";
 }

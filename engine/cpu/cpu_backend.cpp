@@ -53,7 +53,6 @@ class CpuBackend : public Backend {
       if (op.kind == OpKind::Conv2d) {
         conv_weight(op.weight);
         const Value& x = g.value(op.inputs[0]);
-        const Value& y = g.value(op.output);
         size_t k = size_t(op.kernel) * op.kernel * size_t(x.shape[3]);
         if (op.kernel > 1 || op.stride > 1) col_.resize(std::max(col_.size(), kTileRows * k * size_t(threads_)));
       } else if (op.kind == OpKind::Attention) {
