@@ -42,6 +42,9 @@ class Backend {
   virtual void run(const Graph& g, const Op& op, const OpTensors& t) = 0;
   // Bytes of weights this backend holds on its device (0 for the CPU backend, which uses host weights).
   virtual size_t weight_bytes() const { return 0; }
+  // Drops everything prepared from these weights (called when a Network goes away): a later model may
+  // reuse the same Param addresses, so cached conversions must not outlive their model.
+  virtual void release_weights(const ModelWeights& w) = 0;
 };
 
 // CPU backend (always available).

@@ -14,6 +14,7 @@ Network::Network(const Model& model, Backend& backend, DType precision)
 Network::~Network() {
   for (auto& kv : compiled_)
     if (kv.second->arena) backend_.free(kv.second->arena);
+  backend_.release_weights(model_.weights);
 }
 
 const Network::Compiled& Network::compile(int n, int h, int w) {

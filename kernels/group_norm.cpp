@@ -10,8 +10,9 @@
 namespace reddiff {
 
 // Two contiguous passes per image over the NHWC data: per-channel sums and sums of squares (in double,
-// so the one-pass variance is exact to f32 precision), then y = silu(x * A_c + B_c) with GroupNorm's
-// affine and the modulation folded into the per-channel A_c, B_c.
+// so the one-pass variance is exact to f32 precision), then y = silu((x - M_c) * A_c + B_c) with the
+// group mean (less the AddBias shift) in M_c and GroupNorm's affine and the modulation folded into
+// A_c, B_c. Subtracting the mean before scaling keeps full precision when 1/std is large.
 void group_norm_cpu(const GroupNormArgs& a, Stream) {
   dispatch_storage(a.x_dtype, [&](auto xs) {
     using XS = decltype(xs);
@@ -22,7 +23,7 @@ void group_norm_cpu(const GroupNormArgs& a, Stream) {
       int cpg = a.c / a.groups;
       int threads = omp_get_max_threads();
       std::vector<double> part(size_t(threads) * 2 * a.c);
-      std::vector<float> A(size_t(a.c)), B(size_t(a.c));
+      std::vector<float> M(size_t(a.c)), A(size_t(a.c)), B(size_t(a.c));
       for (int n = 0; n < a.n; ++n) {
         const auto* xn = x + int64_t(n) * a.hw * a.c;
         auto* yn = y + int64_t(n) * a.hw * a.c;
@@ -51,8 +52,8 @@ void group_norm_cpu(const GroupNormArgs& a, Stream) {
           double mean = sum / count, var = std::max(0.0, sq / count - mean * mean);
           double inv = 1.0 / std::sqrt(var + a.eps);
           for (int c = g * cpg; c < (g + 1) * cpg; ++c) {
-            double ac = inv * a.gamma[c], bc = a.beta[c] - mean * ac;
-            if (add) bc += add[c] * ac;  // GN(x + e): the shift enters before the affine
+            double ac = inv * a.gamma[c], bc = a.beta[c];
+            M[size_t(c)] = float(add ? mean - add[c] : mean);  // GN(x + e): x + e - mean
             if (a.mode == NormMod::ScaleShift) {
               const float* mod = a.mod + int64_t(n) * 2 * a.c;
               ac *= 1.0 + mod[c];
@@ -64,7 +65,7 @@ void group_norm_cpu(const GroupNormArgs& a, Stream) {
 #pragma omp parallel for schedule(static)
         for (int64_t p = 0; p < a.hw; ++p)
           for (int c = 0; c < a.c; ++c) {
-            float v = XS::load(xn, p * a.c + c) * A[size_t(c)] + B[size_t(c)];
+            float v = (XS::load(xn, p * a.c + c) - M[size_t(c)]) * A[size_t(c)] + B[size_t(c)];
             YS::store(yn, p * a.c + c, a.silu ? silu(v) : v);
           }
       }

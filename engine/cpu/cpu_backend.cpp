@@ -66,6 +66,10 @@ class CpuBackend : public Backend {
     return scratch_bytes() - before;
   }
 
+  void release_weights(const ModelWeights& w) override {
+    for (const auto& kv : w.params) weights_.erase(&kv.second);
+  }
+
   void run(const Graph& g, const Op& op, const OpTensors& t) override {
     switch (op.kind) {
       case OpKind::Conv2d: return conv(op, t);

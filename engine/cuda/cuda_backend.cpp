@@ -145,6 +145,19 @@ class CudaBackend : public Backend {
     if (stream_) cudaStreamDestroy(stream_);
   }
 
+  void release_weights(const ModelWeights& w) override {
+    cudaStreamSynchronize(stream_);
+    for (const auto& kv : w.params) {
+      const Param* p = &kv.second;
+      auto it = f32_.find(p);
+      if (it != f32_.end()) release(it->second), f32_.erase(it);
+      for (auto f = filters_.begin(); f != filters_.end();) {
+        if (f->first.first == p) release(f->second), f = filters_.erase(f);
+        else ++f;
+      }
+    }
+  }
+
   Device device() const override { return Device::CUDA; }
   std::string name() const override { return name_; }
   bool supports(DType act) const override {
