@@ -11,7 +11,7 @@ namespace reddiff {
 
 // Two contiguous passes per image over the NHWC data: per-channel sums and sums of squares (in double,
 // so the one-pass variance is exact to f32 precision), then y = silu((x - M_c) * A_c + B_c) with the
-// group mean (less the AddBias shift) in M_c and GroupNorm's affine and the modulation folded into
+// group mean in M_c (x + e - M_c for AddBias, in f32 as the CUDA twin) and GroupNorm's affine and the modulation folded into
 // A_c, B_c. Subtracting the mean before scaling keeps full precision when 1/std is large.
 void group_norm_cpu(const GroupNormArgs& a, Stream) {
   dispatch_storage(a.x_dtype, [&](auto xs) {
@@ -53,7 +53,7 @@ void group_norm_cpu(const GroupNormArgs& a, Stream) {
           double inv = 1.0 / std::sqrt(var + a.eps);
           for (int c = g * cpg; c < (g + 1) * cpg; ++c) {
             double ac = inv * a.gamma[c], bc = a.beta[c];
-            M[size_t(c)] = float(add ? mean - add[c] : mean);  // GN(x + e): x + e - mean
+            M[size_t(c)] = float(mean);
             if (a.mode == NormMod::ScaleShift) {
               const float* mod = a.mod + int64_t(n) * 2 * a.c;
               ac *= 1.0 + mod[c];
@@ -65,7 +65,7 @@ void group_norm_cpu(const GroupNormArgs& a, Stream) {
 #pragma omp parallel for schedule(static)
         for (int64_t p = 0; p < a.hw; ++p)
           for (int c = 0; c < a.c; ++c) {
-            float v = (XS::load(xn, p * a.c + c) - M[size_t(c)]) * A[size_t(c)] + B[size_t(c)];
+            float v = (XS::load(xn, p * a.c + c) + (add ? add[c] : 0.0f) - M[size_t(c)]) * A[size_t(c)] + B[size_t(c)];
             YS::store(yn, p * a.c + c, a.silu ? silu(v) : v);
           }
       }

@@ -214,10 +214,10 @@ TEST_CASE("UNet on CUDA matches the CPU backend on small random models", "[gpu][
           std::vector<float> again = run_gpu(gnet, in);
           CHECK(again == out);
         }
+        CHECK(gpu->weight_bytes() > 0);  // uploaded while the network lives
       }
     }
-    size_t wb = gpu->weight_bytes();
-    CHECK(wb > 0);
+    CHECK(gpu->weight_bytes() == 0);  // and released with it (Backend::release_weights)
   }
 }
 
