@@ -19,15 +19,26 @@ int run_forward(int argc, char** argv) {
                                  "(float16/float64 are converted), writes the full output (N,out_channels,H,W) as float32 .npy.");
   opts.add_options()
       ("model", "model file (.safetensors from reddiff convert); default: the bundled model", cxxopts::value<std::string>())
-      ("x", "input array, .npy (N, C, H, W)", cxxopts::value<std::string>())
-      ("t", "timestep index in [0, T), for every image", cxxopts::value<int>())
+      ("x,input", "input array, .npy (N, C, H, W); also accepted as --x", cxxopts::value<std::string>())
+      ("t,timestep", "timestep index in [0, T), for every image; also accepted as --t", cxxopts::value<int>())
       ("class", "class label for class-conditional models", cxxopts::value<int>())
       ("out", "output .npy", cxxopts::value<std::string>())
       ("device", "auto, cpu or cuda", cxxopts::value<std::string>()->default_value("auto"))
       ("precision", "f32, f16 or bf16 (f16/bf16 need cuda)", cxxopts::value<std::string>()->default_value("f32"))
       ("threads", "CPU threads (0: all)", cxxopts::value<int>()->default_value("0"))
       ("h,help", "show this help");
-  auto r = parse_or_throw(opts, argc, argv);
+  // The documented spelling is `--x in.npy --t T`; cxxopts takes one-letter names only as short options.
+  std::vector<std::string> args(argv, argv + argc);
+  for (auto& a : args) {
+    for (const char* name : {"x", "t"}) {
+      std::string long_form = std::string("--") + name;
+      if (a == long_form) a = std::string("-") + name;
+      else if (a.rfind(long_form + "=", 0) == 0) a = std::string("-") + name + a.substr(long_form.size() + 1);
+    }
+  }
+  std::vector<char*> av;
+  for (auto& a : args) av.push_back(&a[0]);
+  auto r = parse_or_throw(opts, int(av.size()), av.data());
   if (r.count("help")) {
     std::printf("%s\n", opts.help().c_str());
     return 0;
