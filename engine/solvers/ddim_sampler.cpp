@@ -21,7 +21,7 @@ void ddim_sample(Network& net, const DdimOptions& o, float* x, const std::vector
   int T = int(abar.size()), n = int(ids.size());
   if (o.steps < 1 || o.steps > T) throw Error("--steps must be between 1 and " + std::to_string(T));
   if (!(o.eta >= 0 && o.eta <= 1)) throw Error("--eta must be in [0, 1]");
-  DeviceBuffer out(b, size_t(n) * cfg.out_channels * h * w * 4), dids(b, ids.size() * 8), tbuf(b, size_t(n) * 4),
+  DeviceBuffer out(b, size_t(n) * cfg.out_channels * h * w * 4), dids(b, ids.size() * 8),
       labels(b, size_t(n) * 4);
   b.upload(dids.get(), ids.data(), ids.size() * 8);
   if (cfg.num_classes > 0) {
@@ -37,11 +37,10 @@ void ddim_sample(Network& net, const DdimOptions& o, float* x, const std::vector
   RD_KERNEL(dev, noise_fill, init, s);
 
   auto ts = reddiff_timesteps(T, 0, o.steps);
+  DeviceBuffer tbuf = timestep_table(b, ts, n);
   for (size_t i = 0; i < ts.size(); ++i) {
     int t = ts[i];
-    std::vector<float> tv(static_cast<size_t>(n), static_cast<float>(t));
-    b.upload(tbuf.get(), tv.data(), tv.size() * 4);
-    net.forward(x, tbuf.as<float>(), cfg.num_classes > 0 ? labels.as<int32_t>() : nullptr, out.as<float>(), n, h, w);
+    net.forward(x, tbuf.as<float>() + i * size_t(n), cfg.num_classes > 0 ? labels.as<int32_t>() : nullptr, out.as<float>(), n, h, w);
     DdimStepArgs a;
     a.x = x, a.eps_hat = out.as<float>(), a.eps_hat_channels = cfg.out_channels, a.image_ids = id_ptr;
     a.seed = o.seed, a.step = uint32_t(i), a.n = n, a.c = cfg.in_channels, a.hw = int64_t(h) * w;
@@ -49,10 +48,7 @@ void ddim_sample(Network& net, const DdimOptions& o, float* x, const std::vector
     a.abar_s = i + 1 < ts.size() ? float(abar[size_t(ts[i + 1])]) : 1.0f;
     a.sigma = float(o.eta * std::sqrt((1 - a.abar_s) / (1 - a.abar_t)) * std::sqrt(1 - a.abar_t / a.abar_s));
     RD_KERNEL(dev, ddim_step, a, s);
-    if (on_step) {
-      b.synchronize();
-      on_step({int(i) + 1, int(ts.size()), t});
-    }
+    if (on_step) on_step({int(i) + 1, int(ts.size()), t});
   }
   b.synchronize();
 }

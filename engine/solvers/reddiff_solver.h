@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device_buffer.h"
 #include "engine/network.h"
 #include "engine/tensor.h"
 
@@ -39,6 +40,9 @@ struct SolverStep {
 // Descending timesteps: t_end + floor(i * (t_start - t_end) / steps), i = steps-1 ... 0 -- exactly
 // `steps` values; equal to the official range(t_end, t_start, (t_start - t_end) / steps) when steps divides.
 std::vector<int> reddiff_timesteps(int t_start, int t_end, int steps);
+// The timesteps of a run as network inputs, uploaded once: [ts.size()][n] floats on the backend's
+// device; step i's inputs start at i * n. (No host-to-device copy, and no synchronisation, per step.)
+DeviceBuffer timestep_table(Backend& b, const std::vector<int>& ts, int n);
 // f(snr_inv) of the weighting variant; throws on an unknown name.
 double reddiff_weighting(const std::string& name, double snr_inv);
 void validate(const RedDiffOptions& o);
