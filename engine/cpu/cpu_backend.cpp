@@ -15,6 +15,7 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/model.h"
+#include "engine/op_args.h"
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
 #include "kernels/group_norm.h"
@@ -74,58 +75,18 @@ class CpuBackend : public Backend {
     switch (op.kind) {
       case OpKind::Conv2d: return conv(op, t);
       case OpKind::Linear: return linear(op, t);
-      case OpKind::GroupNorm: {
-        GroupNormArgs a;
-        a.x = t.in[0].data, a.x_dtype = t.in[0].dtype, a.y = t.out.data, a.y_dtype = t.out.dtype;
-        a.n = int(t.in[0].dim(0)), a.hw = int(t.in[0].dim(1) * t.in[0].dim(2)), a.c = int(t.in[0].dim(3));
-        a.groups = op.groups, a.eps = op.eps;
-        a.gamma = op.weight->data.data(), a.beta = op.bias->data.data();
-        a.mode = op.mod, a.mod = op.mod == NormMod::None ? nullptr : t.in[1].as<float>();
-        a.silu = op.silu;
-        return group_norm_cpu(a, nullptr);
-      }
-      case OpKind::Attention: {
-        AttentionArgs a;
-        a.qkv = t.in[0].data, a.out = t.out.data, a.dtype = t.out.dtype;
-        a.n = int(t.out.dim(0)), a.t = int(t.out.dim(1) * t.out.dim(2)), a.c = int(t.out.dim(3));
-        a.heads = op.heads, a.legacy = op.legacy_order, a.workspace = attn_.data();
-        return attention_cpu(a, nullptr);
-      }
-      case OpKind::AvgPool2:
-      case OpKind::Upsample2: {
-        ResampleArgs a;
-        a.x = t.in[0].data, a.y = t.out.data, a.dtype = t.out.dtype;
-        a.n = int(t.in[0].dim(0)), a.h = int(t.in[0].dim(1)), a.w = int(t.in[0].dim(2)), a.c = int(t.in[0].dim(3));
-        return op.kind == OpKind::AvgPool2 ? avg_pool2_cpu(a, nullptr) : upsample_nearest2_cpu(a, nullptr);
-      }
-      case OpKind::Concat: {
-        ConcatArgs a;
-        a.a = t.in[0].data, a.b = t.in[1].data, a.y = t.out.data, a.dtype = t.out.dtype;
-        a.n = int(t.out.dim(0)), a.hw = int(t.out.dim(1) * t.out.dim(2)), a.ca = int(t.in[0].dim(3)), a.cb = int(t.in[1].dim(3));
-        return concat_channels_cpu(a, nullptr);
-      }
-      case OpKind::InputPad: {
-        InputPadArgs a;
-        a.x = t.in[0].as<float>(), a.y = t.out.data, a.dtype = t.out.dtype;
-        a.n = g.n, a.c = int(t.in[0].dim(1)), a.h = g.h, a.w = g.w, a.hp = g.hp, a.wp = g.wp;
-        return input_pad_cpu(a, nullptr);
-      }
-      case OpKind::OutputCrop: {
-        OutputCropArgs a;
-        a.x = t.in[0].data, a.y = t.out.as<float>(), a.dtype = t.in[0].dtype;
-        a.n = g.n, a.c = int(t.out.dim(1)), a.h = g.h, a.w = g.w, a.hp = g.hp, a.wp = g.wp;
-        return output_crop_cpu(a, nullptr);
-      }
-      case OpKind::TimestepEmbed: {
-        TimestepEmbedArgs a;
-        a.t = t.in[0].as<float>(), a.y = t.out.as<float>(), a.n = int(t.out.dim(0)), a.dim = int(t.out.dim(1));
-        return timestep_embedding_cpu(a, nullptr);
-      }
+      case OpKind::GroupNorm:
+        return group_norm_cpu(group_norm_args(op, t, op.weight->data.data(), op.bias->data.data()), nullptr);
+      case OpKind::Attention: return attention_cpu(attention_args(op, t, attn_.data()), nullptr);
+      case OpKind::AvgPool2: return avg_pool2_cpu(resample_args(t), nullptr);
+      case OpKind::Upsample2: return upsample_nearest2_cpu(resample_args(t), nullptr);
+      case OpKind::Concat: return concat_channels_cpu(concat_args(t), nullptr);
+      case OpKind::InputPad: return input_pad_cpu(input_pad_args(g, t), nullptr);
+      case OpKind::OutputCrop: return output_crop_cpu(output_crop_args(g, t), nullptr);
+      case OpKind::TimestepEmbed: return timestep_embedding_cpu(timestep_embed_args(t), nullptr);
       case OpKind::LabelEmbedAdd: {
         std::memcpy(t.out.data, t.in[0].data, t.out.nbytes());
-        LabelEmbedArgs a;
-        a.labels = t.in[1].as<int32_t>(), a.table = op.weight->data.data(), a.emb = t.out.as<float>();
-        a.n = int(t.out.dim(0)), a.dim = int(t.out.dim(1));
+        LabelEmbedArgs a = label_embed_args(t, op.weight->data.data());
         for (int i = 0; i < a.n; ++i)
           if (a.labels[i] < 0 || a.labels[i] >= int(op.weight->shape[0]))
             throw Error("class label " + std::to_string(a.labels[i]) + " is outside [0, " + std::to_string(op.weight->shape[0]) + ")");

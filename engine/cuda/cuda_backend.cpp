@@ -19,6 +19,7 @@
 #include "engine/cuda/cuda_util.h"
 #include "engine/error.h"
 #include "engine/model.h"
+#include "engine/op_args.h"
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
 #include "kernels/group_norm.h"
@@ -252,60 +253,21 @@ class CudaBackend : public Backend {
     switch (op.kind) {
       case OpKind::Conv2d: return conv(op, t);
       case OpKind::Linear: return linear(op, t);
-      case OpKind::GroupNorm: {
-        GroupNormArgs a;
-        a.x = t.in[0].data, a.x_dtype = t.in[0].dtype, a.y = t.out.data, a.y_dtype = t.out.dtype;
-        a.n = int(t.in[0].dim(0)), a.hw = int(t.in[0].dim(1) * t.in[0].dim(2)), a.c = int(t.in[0].dim(3));
-        a.groups = op.groups, a.eps = op.eps;
-        a.gamma = f32_ptr(op.weight), a.beta = f32_ptr(op.bias);
-        a.mode = op.mod, a.mod = op.mod == NormMod::None ? nullptr : t.in[1].as<float>();
-        a.silu = op.silu;
-        return group_norm_cuda(a, s);
-      }
+      case OpKind::GroupNorm: return group_norm_cuda(group_norm_args(op, t, f32_ptr(op.weight), f32_ptr(op.bias)), s);
       case OpKind::Attention: {
-        AttentionArgs a;
-        a.qkv = t.in[0].data, a.out = t.out.data, a.dtype = t.out.dtype;
-        a.n = int(t.out.dim(0)), a.t = int(t.out.dim(1) * t.out.dim(2)), a.c = int(t.out.dim(3));
-        a.heads = op.heads, a.legacy = op.legacy_order;
+        AttentionArgs a = attention_args(op, t, workspace_);
         size_t need = attention_workspace_bytes_cuda(a.n, a.t, a.c, a.heads, a.dtype);
         if (need > workspace_bytes_) throw Error("cuda backend: attention " + op.name + " was not prepared", 1);
-        a.workspace = workspace_;
         return attention_cuda(a, s);
       }
-      case OpKind::AvgPool2:
-      case OpKind::Upsample2: {
-        ResampleArgs a;
-        a.x = t.in[0].data, a.y = t.out.data, a.dtype = t.out.dtype;
-        a.n = int(t.in[0].dim(0)), a.h = int(t.in[0].dim(1)), a.w = int(t.in[0].dim(2)), a.c = int(t.in[0].dim(3));
-        return op.kind == OpKind::AvgPool2 ? avg_pool2_cuda(a, s) : upsample_nearest2_cuda(a, s);
-      }
-      case OpKind::Concat: {
-        ConcatArgs a;
-        a.a = t.in[0].data, a.b = t.in[1].data, a.y = t.out.data, a.dtype = t.out.dtype;
-        a.n = int(t.out.dim(0)), a.hw = int(t.out.dim(1) * t.out.dim(2)), a.ca = int(t.in[0].dim(3)), a.cb = int(t.in[1].dim(3));
-        return concat_channels_cuda(a, s);
-      }
-      case OpKind::InputPad: {
-        InputPadArgs a;
-        a.x = t.in[0].as<float>(), a.y = t.out.data, a.dtype = t.out.dtype;
-        a.n = g.n, a.c = int(t.in[0].dim(1)), a.h = g.h, a.w = g.w, a.hp = g.hp, a.wp = g.wp;
-        return input_pad_cuda(a, s);
-      }
-      case OpKind::OutputCrop: {
-        OutputCropArgs a;
-        a.x = t.in[0].data, a.y = t.out.as<float>(), a.dtype = t.in[0].dtype;
-        a.n = g.n, a.c = int(t.out.dim(1)), a.h = g.h, a.w = g.w, a.hp = g.hp, a.wp = g.wp;
-        return output_crop_cuda(a, s);
-      }
-      case OpKind::TimestepEmbed: {
-        TimestepEmbedArgs a;
-        a.t = t.in[0].as<float>(), a.y = t.out.as<float>(), a.n = int(t.out.dim(0)), a.dim = int(t.out.dim(1));
-        return timestep_embedding_cuda(a, s);
-      }
+      case OpKind::AvgPool2: return avg_pool2_cuda(resample_args(t), s);
+      case OpKind::Upsample2: return upsample_nearest2_cuda(resample_args(t), s);
+      case OpKind::Concat: return concat_channels_cuda(concat_args(t), s);
+      case OpKind::InputPad: return input_pad_cuda(input_pad_args(g, t), s);
+      case OpKind::OutputCrop: return output_crop_cuda(output_crop_args(g, t), s);
+      case OpKind::TimestepEmbed: return timestep_embedding_cuda(timestep_embed_args(t), s);
       case OpKind::LabelEmbedAdd: {
-        LabelEmbedArgs a;
-        a.labels = t.in[1].as<int32_t>(), a.table = f32_ptr(op.weight), a.emb = t.out.as<float>();
-        a.n = int(t.out.dim(0)), a.dim = int(t.out.dim(1));
+        LabelEmbedArgs a = label_embed_args(t, f32_ptr(op.weight));
         check_labels(a.labels, a.n, int(op.weight->shape[0]));
         RD_CUDA_CHECK(cudaMemcpyAsync(t.out.data, t.in[0].data, t.out.nbytes(), cudaMemcpyDeviceToDevice, s));
         return label_embedding_add_cuda(a, s);

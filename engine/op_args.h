@@ -1,0 +1,23 @@
+// Kernel arguments of a graph op, built once for every backend: the tensors' shapes and pointers go
+// into the kernel's args struct the same way on the CPU and on CUDA; a backend only supplies its own
+// copies of the op's parameters (host or device) and its workspace, then calls its twin.
+#pragma once
+#include "engine/backend.h"
+#include "kernels/attention.h"
+#include "kernels/embedding.h"
+#include "kernels/group_norm.h"
+#include "kernels/resample.h"
+
+namespace reddiff {
+
+GroupNormArgs group_norm_args(const Op& op, const OpTensors& t, const float* gamma, const float* beta);
+AttentionArgs attention_args(const Op& op, const OpTensors& t, void* workspace);
+ResampleArgs resample_args(const OpTensors& t);  // AvgPool2 and Upsample2
+ConcatArgs concat_args(const OpTensors& t);
+InputPadArgs input_pad_args(const Graph& g, const OpTensors& t);
+OutputCropArgs output_crop_args(const Graph& g, const OpTensors& t);
+TimestepEmbedArgs timestep_embed_args(const OpTensors& t);
+// emb (the op's output, already holding its input embedding) += table[labels].
+LabelEmbedArgs label_embed_args(const OpTensors& t, const float* table);
+
+}  // namespace reddiff
