@@ -218,6 +218,7 @@ std::unique_ptr<Operator> make_operator(const OperatorOptions& o, Shape4 x, cons
   validate_operator_options(o);
   if (x.n <= 0 || x.c <= 0 || x.h <= 0 || x.w <= 0) throw Error("operator: empty image batch " + x.str());
   const std::vector<uint64_t> ids = batch_ids(image_ids, x.n);
+  if (!o.compose.empty()) return make_composed_operator(o, x, ids, device);
   const std::string& t = o.task;
   if (t == "denoise") return make_denoise_operator(o, x, device);
   if (t == "hdr") return make_hdr_operator(o, x, device);

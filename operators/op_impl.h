@@ -132,6 +132,9 @@ std::unique_ptr<Operator> make_sr_operator(const OperatorOptions& o, Shape4 x, D
 std::unique_ptr<Operator> make_deblur_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids,
                                                Device d);
 std::unique_ptr<Operator> make_phase_operator(const OperatorOptions& o, Shape4 x, Device d);
+// The composition of o.compose's operators and then o.task's (operators/op_compose.cpp).
+std::unique_ptr<Operator> make_composed_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids,
+                                                 Device d);
 
 // 1-D matrices of the sr operators (exposed for tests): rows = n/scale, cols = n.
 HostCsr sr_pool_matrix(int n, int scale);

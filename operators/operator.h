@@ -23,6 +23,9 @@ namespace reddiff {
 
 struct OperatorOptions {
   std::string task;  // inpaint|sr|deblur|colorize|denoise|phase-retrieval|hdr
+  // Operators applied before `task`'s, in order (--compose): y = A_task(A_k(...A_1(x))). Each stage reads
+  // the same options; stages must keep the image's shape (inpaint, deblur, hdr).
+  std::vector<std::string> compose;
 
   // inpaint. mask: box|random|half|freeform, or a mask file (image: white = keep; .npy: > 0.5 = keep).
   std::string mask = "box";
@@ -54,7 +57,7 @@ struct OperatorOptions {
 
 // Registers the operator options (group "Degradation"): --mask --box-size --fraction --side --invert
 // --random-position --scale --sr-kernel --blur --blur-sigma --blur-size --motion-intensity --wiener-reg
-// --oversample --sigma-y --noise-std --noise --seed.
+// --oversample --sigma-y --noise-std --noise --seed --compose.
 void add_operator_options(cxxopts::Options& opts);
 // Reads and validates them for `task`; a bad value is a one-line reddiff::Error naming the option. Options
 // given on the command line that the task does not use earn a note on stderr.

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "engine/error.h"
 #include "operators/operator.h"
@@ -54,6 +55,9 @@ void add_operator_options(cxxopts::Options& opts) {
        cxxopts::value<std::string>(), "S")
       ("noise", "noise model: gaussian | poisson (photon count 1/sigma_y^2 at white)",
        cxxopts::value<std::string>()->default_value(d.noise), "N")
+      ("compose", "apply these operators first, in order (comma list of inpaint, deblur, hdr), then the task's own: "
+                  "y = A_task(A_k(...A_1(x))), e.g. sr --compose deblur for a blurred, then downsampled image",
+       cxxopts::value<std::string>()->default_value(""), "OPS")
       ("seed", "seed of masks, motion kernels and noise (each image draws from (seed, image id))",
        cxxopts::value<std::string>()->default_value("0"), "N");
 }
@@ -100,6 +104,17 @@ void validate_operator_options(const OperatorOptions& o) {
   const auto& tasks = operator_tasks();
   if (std::find(tasks.begin(), tasks.end(), o.task) == tasks.end())
     throw Error("unknown task '" + o.task + "' (expected inpaint, sr, deblur, colorize, denoise, phase-retrieval or hdr)");
+  for (size_t i = 0; i < o.compose.size(); ++i) {
+    const std::string& c = o.compose[i];
+    if (c != "inpaint" && c != "deblur" && c != "hdr")
+      throw Error("--compose: '" + c + "' cannot come first (expected inpaint, deblur or hdr: operators that keep the image's shape)");
+    if (c == o.task || std::find(o.compose.begin(), o.compose.begin() + ptrdiff_t(i), c) != o.compose.begin() + ptrdiff_t(i))
+      throw Error("--compose: " + c + " appears twice in the composition (it would read the same options twice)");
+    OperatorOptions stage = o;
+    stage.task = c;
+    stage.compose.clear();
+    validate_operator_options(stage);
+  }
   auto finite = [](double v) { return std::isfinite(v); };
   if (o.task == "inpaint") {
     const bool kw = o.mask == "box" || o.mask == "random" || o.mask == "half" || o.mask == "freeform";
@@ -171,6 +186,12 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
   }
   o.noise = r["noise"].as<std::string>();
   o.seed = unsigned_integer(r, "seed");
+  {
+    std::stringstream ss(r["compose"].as<std::string>());
+    std::string item;
+    while (std::getline(ss, item, ','))
+      if (!item.empty()) o.compose.push_back(item);
+  }
   validate_operator_options(o);
 
   // Options given that this task does not read.
@@ -179,10 +200,13 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
       {"side", {"inpaint"}}, {"invert", {"inpaint"}}, {"scale", {"sr"}}, {"sr-kernel", {"sr"}}, {"blur", {"deblur"}},
       {"blur-sigma", {"deblur"}}, {"blur-size", {"deblur"}}, {"motion-intensity", {"deblur"}}, {"wiener-reg", {"deblur"}},
       {"oversample", {"phase-retrieval"}}};
+  auto uses = [&](const std::string& t) {
+    return t == task || std::find(o.compose.begin(), o.compose.end(), t) != o.compose.end();
+  };
   for (const auto& u : used)
-    if (r.count(u.first) && !u.second.count(task))
+    if (r.count(u.first) && std::none_of(u.second.begin(), u.second.end(), uses))
       std::fprintf(stderr, "reddiff: note: --%s has no effect for task %s\n", u.first.c_str(), task.c_str());
-  if (task == "inpaint") {
+  if (uses("inpaint")) {
     auto note = [&](const char* opt, bool applies) {
       if (r.count(opt) && !applies)
         std::fprintf(stderr, "reddiff: note: --%s has no effect with --mask %s\n", opt, o.mask.c_str());
@@ -192,7 +216,7 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
     note("fraction", o.mask == "random" || o.mask == "freeform");
     note("side", o.mask == "half");
   }
-  if (task == "deblur") {
+  if (uses("deblur")) {
     if (r.count("blur-sigma") && o.blur != "gaussian")
       std::fprintf(stderr, "reddiff: note: --blur-sigma has no effect with --blur %s\n", o.blur.c_str());
     if (r.count("motion-intensity") && o.blur != "motion")
