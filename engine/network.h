@@ -1,5 +1,6 @@
 // A model bound to a backend: compiles a graph and plan per input shape (once), owns the arena, and
-// runs the forward pass with no allocation.
+// runs the forward pass without allocating device memory (activations live in the arena, weights and
+// workspaces are prepared with the plan).
 #pragma once
 #include <map>
 #include <memory>

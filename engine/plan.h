@@ -1,7 +1,7 @@
 // The execution plan of a Graph: every arena value's lifetime (first and last op that touch it) and
 // its offset in one activation arena. Values whose lifetimes do not overlap share memory; placement
 // is greedy best-fit, largest values first. Built once per (model, input shape); running the plan
-// allocates nothing.
+// allocates no activation memory.
 #pragma once
 #include <cstddef>
 #include <vector>
