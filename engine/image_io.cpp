@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include "engine/error.h"
 
@@ -41,8 +42,10 @@ Image load_image_raw(const std::string& path) {
   Image img;
   const bool is16 = stbi_is_16_bit_from_file(f) != 0;
   std::fseek(f, 0, SEEK_SET);
-  if (is16) {
-    std::unique_ptr<stbi_us, StbFree> px(stbi_load_from_file_16(f, &w, &h, &c, 0));
+  // Decodes interleaved pixels of type T (8- or 16-bit) into planar floats in [0, 1].
+  auto decode = [&](auto* pixels, float max_value) {
+    using T = std::remove_pointer_t<decltype(pixels)>;
+    std::unique_ptr<T, StbFree> px(pixels);
     std::fclose(f);
     if (!px) throw Error("cannot read image " + quoted(path) + ": " + (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));
     img.c = c;
@@ -52,20 +55,10 @@ Image load_image_raw(const std::string& path) {
     for (int y = 0; y < h; ++y)
       for (int x = 0; x < w; ++x)
         for (int k = 0; k < c; ++k)
-          img.data[(size_t(k) * h + y) * w + x] = float(px.get()[(size_t(y) * w + x) * c + k]) / 65535.0f;
-  } else {
-    std::unique_ptr<stbi_uc, StbFree> px(stbi_load_from_file(f, &w, &h, &c, 0));
-    std::fclose(f);
-    if (!px) throw Error("cannot read image " + quoted(path) + ": " + (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));
-    img.c = c;
-    img.h = h;
-    img.w = w;
-    img.data.resize(size_t(c) * h * w);
-    for (int y = 0; y < h; ++y)
-      for (int x = 0; x < w; ++x)
-        for (int k = 0; k < c; ++k)
-          img.data[(size_t(k) * h + y) * w + x] = float(px.get()[(size_t(y) * w + x) * c + k]) / 255.0f;
-  }
+          img.data[(size_t(k) * h + y) * w + x] = float(px.get()[(size_t(y) * w + x) * c + k]) / max_value;
+  };
+  if (is16) decode(stbi_load_from_file_16(f, &w, &h, &c, 0), 65535.0f);
+  else decode(stbi_load_from_file(f, &w, &h, &c, 0), 255.0f);
   if (w <= 0 || h <= 0 || c <= 0) throw Error("cannot read image " + quoted(path) + ": empty image");
   return img;
 }

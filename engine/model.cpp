@@ -1,7 +1,6 @@
 #include "engine/model.h"
 
 #include <cmath>
-#include <random>
 
 #include "engine/error.h"
 #include "engine/safetensors.h"
@@ -100,12 +99,24 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   return m;
 }
 
+namespace {
+uint64_t mix64(uint64_t z) {  // splitmix64's finaliser: a counter-based hash
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+// Matrices and filters N(0, 1/fan_in), GroupNorm gains (the 1-D ".weight" tensors) 1 + N(0, 0.05^2), biases
+// N(0, 0.05^2). Each deviate is an Irwin-Hall sum of four 16-bit uniforms from a counter-based hash of
+// (seed, tensor, element), so the 553 M parameters of ImageNet-256 are drawn in parallel.
 std::unique_ptr<Model> Model::random(const ModelConfig& config, uint64_t seed) {
   config.adm.validate();
   auto m = std::make_unique<Model>();
   m->path = "(random weights)";
   m->config = config;
-  std::mt19937_64 rng(seed);
+  uint64_t index = 0;
   for (const auto& spec : expected_tensors(config.adm)) {
     Param p;
     p.name = spec.name;
@@ -114,11 +125,16 @@ std::unique_ptr<Model> Model::random(const ModelConfig& config, uint64_t seed) {
     for (auto d : spec.shape) n *= d;
     for (size_t i = 1; i < spec.shape.size(); ++i) fan_in *= spec.shape[i];
     p.data.resize(size_t(n));
-    bool is_norm = spec.shape.size() == 1 && spec.name.find(".bias") == std::string::npos &&
-                   (spec.name.find("norm") != std::string::npos || spec.name.find("layers.0") != std::string::npos ||
-                    spec.name.rfind("out.0", 0) == 0);
-    std::normal_distribution<float> nd(0.f, spec.shape.size() > 1 ? 1.0f / std::sqrt(float(fan_in)) : 0.05f);
-    for (auto& v : p.data) v = (is_norm ? 1.0f : 0.0f) + nd(rng);
+    bool gain = spec.shape.size() == 1 && spec.name.size() > 7 && spec.name.compare(spec.name.size() - 7, 7, ".weight") == 0;
+    float scale = spec.shape.size() > 1 ? 1.0f / std::sqrt(float(fan_in)) : 0.05f, offset = gain ? 1.0f : 0.0f;
+    uint64_t key = mix64(seed ^ (++index << 40));
+    float* d = p.data.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      uint64_t h = mix64(key + uint64_t(i));
+      float u = float(h & 0xffff) + float((h >> 16) & 0xffff) + float((h >> 32) & 0xffff) + float(h >> 48);
+      d[i] = offset + scale * (u * (1.0f / 65536.0f) - 2.0f) * 1.7320508f;  // mean 0, variance 1
+    }
     m->weights.params.emplace(spec.name, std::move(p));
   }
   return m;

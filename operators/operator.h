@@ -62,6 +62,10 @@ void add_operator_options(cxxopts::Options& opts);
 // Reads and validates them for `task`; a bad value is a one-line reddiff::Error naming the option. Options
 // given on the command line that the task does not use earn a note on stderr.
 OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::string& task);
+// A numeric option given as a string, so that a bad value is a one-line error naming the option
+// ("--lr: 'abc' is not a number"). Shared by every command that takes numbers this way.
+double option_number(const cxxopts::ParseResult& r, const char* name);
+uint64_t option_unsigned(const cxxopts::ParseResult& r, const char* name);
 // Validates an OperatorOptions built in code (the same checks as operator_options_from).
 void validate_operator_options(const OperatorOptions& o);
 // The tasks, in documentation order.

@@ -63,7 +63,7 @@ void add_operator_options(cxxopts::Options& opts) {
 }
 
 // Numbers are registered as strings and converted here, so that a bad value names its option.
-static double number(const cxxopts::ParseResult& r, const char* name) {
+double option_number(const cxxopts::ParseResult& r, const char* name) {
   const std::string v = r[name].as<std::string>();
   size_t used = 0;
   double d = 0.0;
@@ -78,11 +78,11 @@ static double number(const cxxopts::ParseResult& r, const char* name) {
 }
 static int integer(const cxxopts::ParseResult& r, const char* name) {
   const std::string v = r[name].as<std::string>();
-  const double d = number(r, name);
+  const double d = option_number(r, name);
   if (d != std::floor(d) || std::fabs(d) > 1e9) throw Error(std::string("--") + name + ": '" + v + "' is not an integer");
   return int(d);
 }
-static uint64_t unsigned_integer(const cxxopts::ParseResult& r, const char* name) {
+uint64_t option_unsigned(const cxxopts::ParseResult& r, const char* name) {
   const std::string v = r[name].as<std::string>();
   size_t used = 0;
   unsigned long long u = 0;
@@ -166,26 +166,26 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
   o.mask = r["mask"].as<std::string>();
   o.box_size = integer(r, "box-size");
   o.random_position = r.count("random-position") > 0;
-  o.fraction = number(r, "fraction");
+  o.fraction = option_number(r, "fraction");
   o.side = r["side"].as<std::string>();
   o.invert = r.count("invert") > 0;
   o.scale = integer(r, "scale");
   o.sr_kernel = r["sr-kernel"].as<std::string>();
   o.blur = r["blur"].as<std::string>();
-  o.blur_sigma = number(r, "blur-sigma");
+  o.blur_sigma = option_number(r, "blur-sigma");
   o.blur_size = integer(r, "blur-size");
-  o.motion_intensity = number(r, "motion-intensity");
-  o.wiener_reg = number(r, "wiener-reg");
-  o.oversample = number(r, "oversample");
-  o.sigma_y = number(r, "sigma-y");
+  o.motion_intensity = option_number(r, "motion-intensity");
+  o.wiener_reg = option_number(r, "wiener-reg");
+  o.oversample = option_number(r, "oversample");
+  o.sigma_y = option_number(r, "sigma-y");
   if (r.count("noise-std")) {
     if (r.count("sigma-y")) throw Error("--sigma-y and --noise-std give the same noise level: use one of them");
-    const double s = number(r, "noise-std");
+    const double s = option_number(r, "noise-std");
     if (!std::isfinite(s) || s < 0.0) throw Error("--noise-std must be >= 0, got " + std::to_string(s));
     o.sigma_y = s / 2.0;
   }
   o.noise = r["noise"].as<std::string>();
-  o.seed = unsigned_integer(r, "seed");
+  o.seed = option_unsigned(r, "seed");
   {
     std::stringstream ss(r["compose"].as<std::string>());
     std::string item;

@@ -197,46 +197,6 @@ struct Settings {
   uint64_t seed = 0;
 };
 
-// Random weights for a named architecture, drawn in parallel (Model::random draws them one by one, which
-// takes tens of seconds for ImageNet-256's 553 M parameters). Same scales as Model::random: matrices and
-// filters N(0, 1/fan_in), GroupNorm gains 1 + N(0, 0.05^2), biases N(0, 0.05^2); the normal deviates are
-// Irwin-Hall sums of four uniforms from a counter-based hash (timings do not depend on the values).
-uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-std::unique_ptr<Model> fast_random_model(const ModelConfig& config, uint64_t seed) {
-  config.adm.validate();
-  auto m = std::make_unique<Model>();
-  m->path = "(random weights)";
-  m->config = config;
-  uint64_t index = 0;
-  for (const auto& spec : expected_tensors(config.adm)) {
-    Param p;
-    p.name = spec.name;
-    p.shape = spec.shape;
-    int64_t n = 1, fan_in = 1;
-    for (auto d : spec.shape) n *= d;
-    for (size_t i = 1; i < spec.shape.size(); ++i) fan_in *= spec.shape[i];
-    p.data.resize(size_t(n));
-    bool gain = spec.shape.size() == 1 && spec.name.size() > 7 && spec.name.compare(spec.name.size() - 7, 7, ".weight") == 0;
-    float scale = spec.shape.size() > 1 ? 1.0f / std::sqrt(float(fan_in)) : 0.05f, offset = gain ? 1.0f : 0.0f;
-    uint64_t key = mix64(seed ^ (++index << 40));
-    float* d = p.data.data();
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      uint64_t h = mix64(key + uint64_t(i));
-      float u = float(h & 0xffff) + float((h >> 16) & 0xffff) + float((h >> 32) & 0xffff) + float(h >> 48);
-      float z = (u * (1.0f / 65536.0f) - 2.0f) * 1.7320508f;  // mean 0, variance 1
-      d[i] = offset + scale * z;
-    }
-    m->weights.params.emplace(spec.name, std::move(p));
-  }
-  return m;
-}
 
 struct Model_ {
   std::unique_ptr<Model> model;
@@ -268,7 +228,7 @@ Model_ load_bench_model(const cxxopts::ParseResult& r, uint64_t seed) {
     for (const auto& n : named_architectures()) names += n + ", ";
     throw Error("--arch must be bundled or one of " + names.substr(0, names.size() - 2) + " (got '" + arch + "')");
   }
-  m.model = fast_random_model(cfg, seed);
+  m.model = Model::random(cfg, seed);
   m.source = "random";
   m.name = arch;
   return m;

@@ -147,38 +147,14 @@ cxxopts::Options make_options(const std::string& task) {
   return opts;
 }
 
-// Numbers are taken as strings so that a bad value names its option.
-double opt_number(const cxxopts::ParseResult& r, const char* name) {
-  const std::string v = r[name].as<std::string>();
-  size_t used = 0;
-  double d = 0;
-  try {
-    d = std::stod(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != v.size() || !std::isfinite(d)) throw Error(std::string("--") + name + ": '" + v + "' is not a number");
-  return d;
-}
+// Numbers are taken as strings so that a bad value names its option (operators/operator.h).
 int64_t opt_integer(const cxxopts::ParseResult& r, const char* name, int64_t lo, int64_t hi) {
   const std::string v = r[name].as<std::string>();
-  const double d = opt_number(r, name);
+  const double d = option_number(r, name);
   if (d != std::floor(d)) throw Error(std::string("--") + name + ": '" + v + "' is not an integer");
   if (d < double(lo) || d > double(hi))
     throw Error(std::string("--") + name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + v);
   return int64_t(d);
-}
-uint64_t opt_unsigned(const cxxopts::ParseResult& r, const char* name) {
-  const std::string v = r[name].as<std::string>();
-  size_t used = 0;
-  unsigned long long u = 0;
-  try {
-    if (!v.empty() && v[0] != '-') u = std::stoull(v, &used, 0);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != v.size()) throw Error(std::string("--") + name + ": '" + v + "' is not a non-negative integer");
-  return uint64_t(u);
 }
 
 // ------------------------------------------------------------------------------------------------ shapes
@@ -304,10 +280,10 @@ int run_restore(const std::string& task, int argc, char** argv) {
   const TaskPreset& preset = task_preset(task);
   RedDiffOptions so;
   so.steps = int(opt_integer(r, "steps", 1, 100000));
-  so.lr = opt_number(r, "lr");
-  so.lambda = opt_number(r, "lambda");
+  so.lr = option_number(r, "lr");
+  so.lambda = option_number(r, "lambda");
   so.weighting = r["weighting"].as<std::string>();
-  so.sigma_x0 = opt_number(r, "sigma-x0");
+  so.sigma_x0 = option_number(r, "sigma-x0");
   so.init = r["init"].as<std::string>();
   so.seed = oo.seed;
   so.t_end = int(opt_integer(r, "t-end", 0, 1000000));
@@ -336,7 +312,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
     InputItem it;
     it.path = in;
     it.rel = fs::path(in).filename().string();
-    it.id = r.count("image-id") ? opt_unsigned(r, "image-id") : image_id(it.rel);
+    it.id = r.count("image-id") ? option_unsigned(r, "image-id") : image_id(it.rel);
     if (is_directory(out_arg) || (!out_arg.empty() && out_arg.back() == '/')) {
       it.out = (fs::path(out_arg) / fs::path(it.rel).replace_extension(".png")).string();
     } else {
