@@ -19,7 +19,8 @@ round-robin over them (at 256 x 256 the middle attention of the default recipe s
 tokens, at 128 x 128 16).
 
 Optimisation: AdamW (betas 0.9/0.999), linear warmup, then constant lr (cosine decay to --lr_min over the
-run when --steps is given), gradient clipping at 1, bf16 (default on CUDA) or fp16 autocast, EMA of the
+run when --steps is given, or over the --minutes budget with --decay_by_time; --init starts a new run
+from earlier weights), gradient clipping at 1, bf16 (default on CUDA) or fp16 autocast, EMA of the
 weights (decay --ema, ramped as min(ema, (1+step)/(10+step))).
 
 Outputs in OUTDIR:
@@ -94,6 +95,9 @@ def parse_args(argv=None):
     g.add_argument("--grad_clip", type=float, default=1.0)
     g.add_argument("--ema", type=float, default=0.999)
     g.add_argument("--steps", type=int, default=0, help="total steps (0: until --minutes runs out)")
+    g.add_argument("--init", default="", help="start a new run from these weights (a model_ema.pt state dict)")
+    g.add_argument("--decay_by_time", action="store_true",
+                   help="cosine decay to --lr_min over the --minutes budget of this invocation (no --steps)")
     g.add_argument("--minutes", type=float, default=0.0, help="wall-clock budget of this invocation (0: none)")
     g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     g.add_argument("--amp", choices=["bf16", "fp16", "none"], default=None, help="default bf16 on cuda, none on cpu")
@@ -201,13 +205,16 @@ class EMA:
                 e.mul_(d).add_(v, alpha=1.0 - d)
 
 
-def lr_at(a, step):
+def lr_at(a, step, time_fraction=0.0):
     if a.warmup and step < a.warmup:
         return a.lr * (step + 1) / a.warmup
     if a.steps:
         p = min(1.0, (step - a.warmup) / max(1, a.steps - a.warmup))
-        return a.lr_min + 0.5 * (a.lr - a.lr_min) * (1 + math.cos(math.pi * p))
-    return a.lr
+    elif a.decay_by_time:
+        p = min(1.0, time_fraction)
+    else:
+        return a.lr
+    return a.lr_min + 0.5 * (a.lr - a.lr_min) * (1 + math.cos(math.pi * p))
 
 
 def atomic_save(obj, path):
@@ -315,6 +322,13 @@ def main(argv=None):
         if "scaler" in resume and scaler.is_enabled():
             scaler.load_state_dict(resume["scaler"])
         step, elapsed = resume["step"], resume["elapsed"]
+    elif a.init:
+        # A new run that starts from earlier weights (e.g. a longer run continuing a finished one): the model
+        # and its EMA start equal to them; the optimiser, step count and lr schedule start afresh.
+        sd = torch.load(a.init, map_location="cpu")
+        model.load_state_dict(sd)
+        ema.set_shadow({k: v.detach().float().clone().to(device) for k, v in model.state_dict().items()})
+        print("initialised from %s" % a.init)
     del resume
 
     fwd = model
@@ -396,7 +410,7 @@ def main(argv=None):
         t = torch.randint(0, 1000, (bs,), device=device, generator=gen)
         eps = torch.randn(x0.shape, device=device, generator=gen)
         xt = sqrt_ab[t].view(-1, 1, 1, 1) * x0 + sqrt_1mab[t].view(-1, 1, 1, 1) * eps
-        lr = lr_at(a, step)
+        lr = lr_at(a, step, (time.time() - t_start) / (60.0 * a.minutes) if a.minutes else 0.0)
         for pg in opt.param_groups:
             pg["lr"] = lr
         with autocast():
