@@ -4,6 +4,7 @@
 // live in the plan's arena (activations are NHWC everywhere).
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,13 @@ struct OpTensors {
   Tensor in[3];
   int n_in = 0;
   Tensor out;
+};
+
+// Work recorded once and replayed as a whole (a CUDA graph): one launch instead of one per kernel.
+class CapturedWork {
+ public:
+  virtual ~CapturedWork() = default;
+  virtual void launch() = 0;  // enqueues one replay on the backend's stream
 };
 
 class Backend {
@@ -45,6 +53,16 @@ class Backend {
   // Drops everything prepared from these weights (called when a Network goes away): a later model may
   // reuse the same Param addresses, so cached conversions must not outlive their model.
   virtual void release_weights(const ModelWeights& w) = 0;
+
+  // Records what `issue` enqueues on stream() as replayable work instead of running it. Returns null, with
+  // the reason in *why, when the backend cannot capture (the CPU backend) or the work is not capturable
+  // (it synchronised, allocated, copied to the host...); then nothing of `issue` has run, and the stream
+  // works as before.
+  virtual std::unique_ptr<CapturedWork> capture(const std::function<void()>& issue, std::string* why) {
+    (void)issue;
+    if (why) *why = "the " + name() + " backend does not capture work";
+    return nullptr;
+  }
 };
 
 // CPU backend (always available).

@@ -1,7 +1,5 @@
-// CUDA twins of kernels/reddiff_step.cpp: the fused noise/x_t kernel and the fused gradient + Adam
-// update of one RED-diff step, and the noise fill used by --init noise.
-#include <cmath>
-
+// CUDA twins of kernels/reddiff_step.cpp: the step prologue, the fused noise/x_t kernel and the fused
+// gradient + Adam update of one RED-diff step, and the noise fill used by --init noise.
 #include "engine/cuda/cuda_util.h"
 #include "kernels/philox.h"
 #include "kernels/reddiff_step.h"
@@ -12,28 +10,39 @@ namespace {
 
 constexpr int kBlock = 256;
 
+__global__ void reddiff_step_begin_kernel(RedDiffStepBeginArgs a) {
+  // One block: every thread reads the same counter before thread 0 advances it.
+  int k = *a.counter;
+  if (threadIdx.x == 0) *a.current = a.table[k];
+  for (int i = threadIdx.x; i < a.n; i += blockDim.x) a.t_in[i] = a.table[k].t;
+  __syncthreads();
+  if (threadIdx.x == 0) *a.counter = k + 1;
+}
+
 __global__ void reddiff_noise_kernel(RedDiffNoiseArgs a) {
+  const RedDiffStepScalars sc = *a.scalars;
   int64_t total = int64_t(a.n) * a.image_numel;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int n = int(i / a.image_numel);
     uint64_t e = uint64_t(i % a.image_numel);
     uint64_t id = a.image_ids[n];
-    float eps = philox_normal(a.seed, id, a.step, kNoiseEps, e);
+    float eps = philox_normal(a.seed, id, sc.step, kNoiseEps, e);
     float x0 = a.mu[i];
-    if (a.sigma_x0 != 0.0f) x0 += a.sigma_x0 * philox_normal(a.seed, id, a.step, kNoiseX0, e);
+    if (a.sigma_x0 != 0.0f) x0 += a.sigma_x0 * philox_normal(a.seed, id, sc.step, kNoiseX0, e);
     if (a.x0) a.x0[i] = x0;
     a.eps[i] = eps;
-    a.xt[i] = a.sqrt_abar * x0 + a.sqrt_1m_abar * eps;
+    a.xt[i] = sc.sqrt_abar * x0 + sc.sqrt_1m_abar * eps;
   }
 }
 
-__global__ void reddiff_update_kernel(RedDiffUpdateArgs a, float bc1, float bc2_sqrt) {
+__global__ void reddiff_update_kernel(RedDiffUpdateArgs a) {
+  const RedDiffStepScalars sc = *a.scalars;
   int64_t img = int64_t(a.c) * a.hw, total = int64_t(a.n) * img;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int64_t n = i / img, e = i % img;
-    float g = a.prior_weight * (a.eps_hat[n * a.eps_hat_channels * a.hw + e] - a.eps[i]);
+    float g = sc.prior_weight * (a.eps_hat[n * a.eps_hat_channels * a.hw + e] - a.eps[i]);
     if (a.g_data) g += a.data_weight * a.g_data[i];
-    adam_element(&a.mu[i], &a.m[i], &a.v[i], g, a.adam.lr, a.adam.beta1, a.adam.beta2, a.adam.eps, bc1, bc2_sqrt);
+    adam_element(&a.mu[i], &a.m[i], &a.v[i], g, a.adam.lr, a.adam.beta1, a.adam.beta2, a.adam.eps, sc.bc1, sc.bc2_sqrt);
   }
 }
 
@@ -47,6 +56,11 @@ __global__ void noise_fill_kernel(NoiseFillArgs a) {
 
 }  // namespace
 
+void reddiff_step_begin_cuda(const RedDiffStepBeginArgs& a, Stream s) {
+  reddiff_step_begin_kernel<<<1, kBlock, 0, as_cuda_stream(s)>>>(a);
+  RD_CUDA_CHECK_LAUNCH("reddiff_step_begin");
+}
+
 void reddiff_noise_cuda(const RedDiffNoiseArgs& a, Stream s) {
   int64_t total = int64_t(a.n) * a.image_numel;
   if (total == 0) return;
@@ -57,10 +71,7 @@ void reddiff_noise_cuda(const RedDiffNoiseArgs& a, Stream s) {
 void reddiff_update_cuda(const RedDiffUpdateArgs& a, Stream s) {
   int64_t total = int64_t(a.n) * a.c * a.hw;
   if (total == 0) return;
-  // Bias corrections computed on the host exactly as the CPU twin does.
-  float bc1 = 1.0f - std::pow(a.adam.beta1, float(a.adam.step));
-  float bc2_sqrt = std::sqrt(1.0f - std::pow(a.adam.beta2, float(a.adam.step)));
-  reddiff_update_kernel<<<grid_for(total, kBlock), kBlock, 0, as_cuda_stream(s)>>>(a, bc1, bc2_sqrt);
+  reddiff_update_kernel<<<grid_for(total, kBlock), kBlock, 0, as_cuda_stream(s)>>>(a);
   RD_CUDA_CHECK_LAUNCH("reddiff_update");
 }
 

@@ -1,15 +1,39 @@
-// The work of one RED-diff step beside the network, as two fused kernels (CPU twin + CUDA):
+// The work of one RED-diff step beside the network, as fused kernels (CPU twin + CUDA):
+//   reddiff_step_begin: the step's scalars (one row of a table the solver uploads once) are copied to
+//                   `current`, its timestep to the network's t input, and the step counter advances
 //   reddiff_noise:  eps = N(0, I) keyed by (seed, image id, step); x0 = mu + sigma_x0 * eps0;
 //                   xt = sqrt(abar) * x0 + sqrt(1 - abar) * eps
 //   reddiff_update: g = lambda_w * (eps_hat - eps) / N + g_data / M (per image: N, M are the per-image
 //                   element counts of mu and y); then one Adam step on mu in place
 //                   (beta1 0.9, beta2 0.99, eps 1e-8, bias-corrected, as torch.optim.Adam).
+// The noise and update kernels read the per-step scalars through a pointer to `current`, so every step
+// issues the same launches with the same arguments: a step can be captured once as a CUDA graph and
+// replayed (engine/solvers/reddiff_solver.cpp).
 // All buffers are NCHW f32 [n, c, h, w]; eps_hat is read from the network output [n, out_c, h, w]
-// (its first c channels).
+// (its first c channels). Pointers are host memory for _cpu twins, device memory for _cuda.
 #pragma once
 #include "kernels/kernel_common.h"
 
 namespace reddiff {
+
+// The scalars of one RED-diff step.
+struct RedDiffStepScalars {
+  float t = 0;                     // timestep index, as the network reads it
+  float sqrt_abar = 1, sqrt_1m_abar = 0;
+  float prior_weight = 0;          // lambda * w_t / N
+  float bc1 = 1, bc2_sqrt = 1;     // Adam bias corrections 1 - beta1^k and sqrt(1 - beta2^k) after update k
+  uint32_t step = 0;               // 0-based step index: the noise key
+};
+
+struct RedDiffStepBeginArgs {
+  const RedDiffStepScalars* table = nullptr;  // [steps]
+  int32_t* counter = nullptr;                 // the step to begin; advanced by one
+  RedDiffStepScalars* current = nullptr;      // receives table[*counter]
+  float* t_in = nullptr;                      // [n]: receives the step's timestep (the network input)
+  int n = 0;
+};
+void reddiff_step_begin_cpu(const RedDiffStepBeginArgs& a, Stream s);
+void reddiff_step_begin_cuda(const RedDiffStepBeginArgs& a, Stream s);
 
 struct RedDiffNoiseArgs {
   const float* mu = nullptr;
@@ -17,19 +41,20 @@ struct RedDiffNoiseArgs {
   float* x0 = nullptr;   // mu + sigma_x0 * eps0; may be null when sigma_x0 == 0
   float* xt = nullptr;
   const uint64_t* image_ids = nullptr;  // [n], host pointer for _cpu, device pointer for _cuda
+  const RedDiffStepScalars* scalars = nullptr;  // step, sqrt_abar, sqrt_1m_abar
   uint64_t seed = 0;
-  uint32_t step = 0;
   int n = 0;
   int64_t image_numel = 0;
-  float sqrt_abar = 1, sqrt_1m_abar = 0, sigma_x0 = 0;
+  float sigma_x0 = 0;
 };
 void reddiff_noise_cpu(const RedDiffNoiseArgs& a, Stream s);
 void reddiff_noise_cuda(const RedDiffNoiseArgs& a, Stream s);
 
 struct AdamState {
   float lr = 0.1f, beta1 = 0.9f, beta2 = 0.99f, eps = 1e-8f;
-  int step = 0;  // 1-based count of updates taken, after this one
 };
+// The bias corrections of Adam's update number k (1-based), into s.bc1 and s.bc2_sqrt.
+void adam_bias_corrections(const AdamState& adam, int k, RedDiffStepScalars& s);
 
 struct RedDiffUpdateArgs {
   float* mu = nullptr;
@@ -39,9 +64,9 @@ struct RedDiffUpdateArgs {
   int eps_hat_channels = 3;  // channels of the network output (3, or 6 with learn_sigma)
   const float* eps = nullptr;
   const float* g_data = nullptr;  // J_A^T (A(x0) - y) per image, or null
+  const RedDiffStepScalars* scalars = nullptr;  // prior_weight, bc1, bc2_sqrt
   int n = 0, c = 3;
   int64_t hw = 0;
-  float prior_weight = 0;   // lambda * w_t / N
   float data_weight = 0;    // 1 / M
   AdamState adam;
 };

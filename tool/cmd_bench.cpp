@@ -369,8 +369,10 @@ json run_config(const Settings& st, const Model& model, DType prec, int n, int h
         RedDiffOptions ro;
         ro.seed = st.seed;
         if (cfg.num_classes > 0) ro.class_label = 0;
-        auto solve = [&](int steps, bool sample_memory) {
+        std::string graph_note;
+        auto solve = [&](int steps, bool sample_memory, bool graph) {
           ro.steps = steps;
+          ro.graph = graph;
           RedDiffSolver solver(net, ro);
           auto t0 = Clock::now();
           if (sample_memory)
@@ -378,15 +380,19 @@ json run_config(const Settings& st, const Model& model, DType prec, int n, int h
           else
             solver.solve(*A, y.as<float>(), mu.as<float>(), ids);
           backend->synchronize();
+          if (steps > 2 && graph) graph_note = solver.graph_note();
           return seconds_since(t0);
         };
         int k = st.solver_steps;
         // Keep the solver measurement near max_time: fewer measured steps for slow networks.
         int k_time = int(std::floor(st.max_time / std::max(1e-6, s.median * 1e-3)));
         k = std::min(k, std::max(2, k_time));
-        solve(1, true);  // warm-up (first allocations), memory sampled while the solver's buffers live
-        double t1 = solve(1, false);
-        double tk = solve(1 + k, false);
+        solve(1, true, false);  // warm-up (first allocations), memory sampled while the solver's buffers live
+        double t1 = solve(1, false, false);
+        // The step time with the step replayed as a CUDA graph (the default) and launch by launch; the
+        // graph's one-off capture cost is part of the measured difference.
+        double tk = solve(1 + k, false, true);
+        double tk_eager = backend->device() == Device::CUDA ? solve(1 + k, false, false) : tk;
         double per_step = (tk - t1) / k;
         bool fallback = false;
         if (!(per_step > 0)) per_step = tk / (1 + k), fallback = true;
@@ -398,6 +404,8 @@ json run_config(const Settings& st, const Model& model, DType prec, int n, int h
         rd["solve_" + std::to_string(1 + k) + "_steps_s"] = tk;
         rd["step_ms"] = per_step * 1e3;
         rd["step_ms_per_image"] = per_step * 1e3 / n;
+        rd["step_ms_launch_by_launch"] = (tk_eager - t1) / k * 1e3;
+        rd["cuda_graph"] = graph_note.empty() ? "off" : graph_note;
         rd["fixed_s"] = fixed;
         if (fallback) rd["note"] = "per-step time from the longer solve only (the difference was not positive)";
         json spi;
@@ -467,7 +475,7 @@ void print_table(const json& doc) {
   std::printf("\n%s: %s, %dx%d, %s\n", doc["model"]["name"].get<std::string>().c_str(),
               doc["model"]["source"].get<std::string>().c_str(), doc["model"]["size"][0].get<int>(),
               doc["model"]["size"][1].get<int>(), doc["backend"].get<std::string>().c_str());
-  std::printf("%-5s %5s %10s %10s %9s %9s %9s", "prec", "batch", "fwd ms", "fwd p90", "img/s", "TFLOP/s", "step ms");
+  std::printf("%-5s %5s %10s %10s %9s %9s %9s %9s", "prec", "batch", "fwd ms", "fwd p90", "img/s", "TFLOP/s", "step ms", "no-graph");
   for (int N : steps) std::printf(" %10s", ("s/img@" + std::to_string(N)).c_str());
   std::printf(" %10s %10s\n", "tool MiB", "cuda MiB");
   for (const auto& r : doc["results"]) {
@@ -478,9 +486,10 @@ void print_table(const json& doc) {
       continue;
     }
     const json& rd = r.contains("reddiff") ? r["reddiff"] : json();
-    std::printf("%10s %10s %9s %9s %9s", fmt(r["forward_ms"]["median"], "%.2f").c_str(), fmt(r["forward_ms"]["p90"], "%.2f").c_str(),
+    std::printf("%10s %10s %9s %9s %9s %9s", fmt(r["forward_ms"]["median"], "%.2f").c_str(), fmt(r["forward_ms"]["p90"], "%.2f").c_str(),
                 fmt(r["images_per_s"], "%.2f").c_str(), fmt(r["tflops"], "%.2f").c_str(),
-                rd.is_null() ? "-" : fmt(rd["step_ms"], "%.2f").c_str());
+                rd.is_null() ? "-" : fmt(rd["step_ms"], "%.2f").c_str(),
+                rd.is_null() || rd["cuda_graph"] == "off" ? "-" : fmt(rd["step_ms_launch_by_launch"], "%.2f").c_str());
     for (int N : steps) std::printf(" %10s", rd.is_null() ? "-" : fmt(rd["s_per_image"][std::to_string(N)], "%.2f").c_str());
     const json& m = r["memory_bytes"];
     std::printf(" %10s %10s\n", fmt(m["tool_total"], "%.0f", 1.0 / (1024.0 * 1024.0)).c_str(),

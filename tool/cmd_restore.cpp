@@ -129,7 +129,8 @@ cxxopts::Options make_options(const std::string& task) {
       ("sigma-x0", "std of the noise added to mu in the data term (0: none)", cxxopts::value<std::string>()->default_value("0"), "S")
       ("init", "start: pinv (A^+ y), zeros or noise", cxxopts::value<std::string>()->default_value("pinv"), "I")
       ("t-start", "timesteps run over [t-end, t-start) (default: the model's T, 1000)", cxxopts::value<std::string>(), "T")
-      ("t-end", "smallest timestep", cxxopts::value<std::string>()->default_value("0"), "T");
+      ("t-end", "smallest timestep", cxxopts::value<std::string>()->default_value("0"), "T")
+      ("no-graph", "CUDA: issue every step launch by launch instead of replaying one captured CUDA graph");
   add_operator_options(opts);  // group "Degradation"; its --seed also seeds the solver
   opts.add_options("Input and output")
       ("measure", "IN is a clean image: make y here and score the result against IN (PSNR, SSIM)")
@@ -288,6 +289,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
   so.seed = oo.seed;
   so.t_end = int(opt_integer(r, "t-end", 0, 1000000));
   if (r.count("t-start")) so.t_start = int(opt_integer(r, "t-start", 1, 1000000));
+  so.graph = !r.count("no-graph");
   if (r.count("class")) so.class_label = int(opt_integer(r, "class", 0, 1000000));
   validate(so);
   const std::string device = r["device"].as<std::string>();
@@ -658,7 +660,8 @@ int run_restore(const std::string& task, int argc, char** argv) {
     report["solver"] = {{"steps", so.steps}, {"lr", so.lr}, {"lambda", so.lambda}, {"weighting", so.weighting},
                         {"sigma_x0", so.sigma_x0}, {"init", so.init}, {"seed", so.seed},
                         {"class", so.class_label >= 0 ? json(so.class_label) : json(nullptr)},
-                        {"t_start", so.t_start >= 0 ? json(so.t_start) : json(nullptr)}, {"t_end", so.t_end}};
+                        {"t_start", so.t_start >= 0 ? json(so.t_start) : json(nullptr)}, {"t_end", so.t_end},
+                        {"cuda_graph", solver ? json(solver->graph_note()) : json(nullptr)}};
     report["operator"] = operator_json(oo);
     report["settings"] = {{"batch_size", batch_size}, {"device", device}, {"precision", dtype_name(precision)},
                           {"threads", threads}, {"save_every", save_every}, {"overwrite", overwrite},

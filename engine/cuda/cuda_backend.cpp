@@ -16,6 +16,7 @@
 
 #include "engine/backend.h"
 #include "engine/cuda/conv_direct.h"
+#include "engine/cuda/cuda_graph.h"
 #include "engine/cuda/cuda_util.h"
 #include "engine/error.h"
 #include "engine/model.h"
@@ -144,6 +145,11 @@ class CudaBackend : public Backend {
     if (workspace_) cudaFree(workspace_);
     if (cudnn_) cudnnDestroy(cudnn_);
     if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  std::unique_ptr<CapturedWork> capture(const std::function<void()>& issue, std::string* why) override {
+    RD_CUDA_CHECK(cudaSetDevice(dev_));
+    return capture_cuda_graph(stream_, issue, why);
   }
 
   void release_weights(const ModelWeights& w) override {

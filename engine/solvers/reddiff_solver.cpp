@@ -96,24 +96,44 @@ void RedDiffSolver::solve(const Operator& A, const float* y, float* mu, const st
   }
 
   auto ts = reddiff_timesteps(o_.t_start, o_.t_end, o_.steps);
-  DeviceBuffer tbuf = timestep_table(b, ts, xs.n);
+  // Every step's scalars, uploaded once; reddiff_step_begin selects step *counter's row on the device.
   AdamState adam;
   adam.lr = float(o_.lr);
   double n_img = double(xs.image_numel()), m_img = double(ys.image_numel());
+  std::vector<RedDiffStepScalars> table(ts.size());
   for (size_t i = 0; i < ts.size(); ++i) {
-    int t = ts[i];
-    double ab = abar_[size_t(t)];
+    double ab = abar_[size_t(ts[i])];
+    RedDiffStepScalars& sc = table[i];
+    sc.t = float(ts[i]);
+    sc.sqrt_abar = float(std::sqrt(ab)), sc.sqrt_1m_abar = float(std::sqrt(1 - ab));
+    sc.prior_weight = float(o_.lambda * reddiff_weighting(o_.weighting, std::sqrt((1 - ab) / ab)) / n_img);
+    sc.step = uint32_t(i);
+    adam_bias_corrections(adam, int(i) + 1, sc);
+  }
+  DeviceBuffer dtable(b, table.size() * sizeof(RedDiffStepScalars)), current(b, sizeof(RedDiffStepScalars)),
+      counter(b, sizeof(int32_t)), t_in(b, size_t(xs.n) * sizeof(float));
+  b.upload(dtable.get(), table.data(), dtable.bytes());
+  const int32_t zero = 0;
+  b.upload(counter.get(), &zero, sizeof zero);
+
+  // One step, the same launches with the same arguments every time (per-step values are read on the device).
+  auto issue_step = [&](size_t i) {
+    RedDiffStepBeginArgs ba;
+    ba.table = dtable.as<RedDiffStepScalars>(), ba.counter = counter.as<int32_t>(), ba.current = current.as<RedDiffStepScalars>();
+    ba.t_in = t_in.as<float>(), ba.n = xs.n;
+    RD_KERNEL(dev, reddiff_step_begin, ba, s);
+
     RedDiffNoiseArgs na;
     na.mu = mu, na.eps = eps.as<float>(), na.x0 = o_.sigma_x0 > 0 ? x0.as<float>() : nullptr, na.xt = xt.as<float>();
     na.image_ids = dev == Device::CUDA ? dids.as<uint64_t>() : ids.data();
-    na.seed = o_.seed, na.step = uint32_t(i), na.n = xs.n, na.image_numel = xs.image_numel();
-    na.sqrt_abar = float(std::sqrt(ab)), na.sqrt_1m_abar = float(std::sqrt(1 - ab)), na.sigma_x0 = float(o_.sigma_x0);
+    na.scalars = current.as<RedDiffStepScalars>();
+    na.seed = o_.seed, na.n = xs.n, na.image_numel = xs.image_numel(), na.sigma_x0 = float(o_.sigma_x0);
     RD_KERNEL(dev, reddiff_noise, na, s);
 
     if (eps_fn_) {
-      eps_fn_(xt.as<float>(), t, out.as<float>(), xs.n, xs.h, xs.w);
+      eps_fn_(xt.as<float>(), ts[i], out.as<float>(), xs.n, xs.h, xs.w);
     } else {
-      net_.forward(xt.as<float>(), tbuf.as<float>() + i * size_t(xs.n), cfg.num_classes > 0 ? labels.as<int32_t>() : nullptr, out.as<float>(),
+      net_.forward(xt.as<float>(), t_in.as<float>(), cfg.num_classes > 0 ? labels.as<int32_t>() : nullptr, out.as<float>(),
                    xs.n, xs.h, xs.w);
     }
     // Data term at x0 = mu + sigma_x0 * eps0 (= mu by default).
@@ -122,15 +142,29 @@ void RedDiffSolver::solve(const Operator& A, const float* y, float* mu, const st
     RedDiffUpdateArgs ua;
     ua.mu = mu, ua.m = m.as<float>(), ua.v = v.as<float>();
     ua.eps_hat = out.as<float>(), ua.eps_hat_channels = out_c, ua.eps = eps.as<float>(), ua.g_data = gdata.as<float>();
+    ua.scalars = current.as<RedDiffStepScalars>();
     ua.n = xs.n, ua.c = xs.c, ua.hw = int64_t(xs.h) * xs.w;
-    double snr_inv = std::sqrt((1 - ab) / ab);
-    ua.prior_weight = float(o_.lambda * reddiff_weighting(o_.weighting, snr_inv) / n_img);
     ua.data_weight = float(1.0 / m_img);
-    adam.step = int(i) + 1;
     ua.adam = adam;
     RD_KERNEL(dev, reddiff_update, ua, s);
+  };
+
+  // Step 0 runs launch by launch (it compiles the plan and sizes every scratch buffer); then one step is
+  // captured and replayed for the rest when the backend can, else every step runs launch by launch.
+  used_graph_ = false;
+  graph_note_ = !o_.graph ? "off (--no-graph)" : eps_fn_ ? "off (test eps function)" : ts.size() < 3 ? "off (under 3 steps)" : "";
+  std::unique_ptr<CapturedWork> graph;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    if (i == 1 && graph_note_.empty()) {
+      std::string why;
+      graph = b.capture([&] { issue_step(i); }, &why);
+      used_graph_ = graph != nullptr;
+      graph_note_ = graph ? "one step captured, replayed " + std::to_string(ts.size() - 1) + " times" : "off (" + why + ")";
+    }
+    if (graph) graph->launch();
+    else issue_step(i);
     // Reported when issued: a device runs at most a launch queue behind, and the loop never waits on it.
-    if (on_step) on_step({int(i) + 1, int(ts.size()), t});
+    if (on_step) on_step({int(i) + 1, int(ts.size()), ts[i]});
   }
   b.synchronize();
 }

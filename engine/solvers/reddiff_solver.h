@@ -31,6 +31,7 @@ struct RedDiffOptions {
   int class_label = -1;              // class-conditional models only
   int t_start = -1;                  // timesteps run over [t_end, t_start): official start_step (-1: T)
   int t_end = 0;                     // official end_step
+  bool graph = true;                 // CUDA: capture one step as a CUDA graph and replay it for the rest
 };
 
 struct SolverStep {
@@ -42,6 +43,7 @@ struct SolverStep {
 std::vector<int> reddiff_timesteps(int t_start, int t_end, int steps);
 // The timesteps of a run as network inputs, uploaded once: [ts.size()][n] floats on the backend's
 // device; step i's inputs start at i * n. (No host-to-device copy, and no synchronisation, per step.)
+// Used by the DDIM sampler; the RED-diff solver keeps its per-step scalars in a table of its own.
 DeviceBuffer timestep_table(Backend& b, const std::vector<int>& ts, int n);
 // f(snr_inv) of the weighting variant; throws on an unknown name.
 double reddiff_weighting(const std::string& name, double snr_inv);
@@ -58,12 +60,19 @@ class RedDiffSolver {
   using EpsFn = std::function<void(const float* xt, int t, float* out, int n, int h, int w)>;
   void set_eps_function(EpsFn f, int out_channels) { eps_fn_ = std::move(f), eps_channels_ = out_channels; }
 
+  // How the last solve() ran its steps: replayed from a captured CUDA graph (after one eager warm-up step,
+  // which also builds the plan and the operators' scratch), or launch by launch, and why.
+  bool used_graph() const { return used_graph_; }
+  const std::string& graph_note() const { return graph_note_; }
+
  private:
   Network& net_;
   RedDiffOptions o_;
   EpsFn eps_fn_;
   int eps_channels_ = 0;
   std::vector<double> abar_;
+  bool used_graph_ = false;
+  std::string graph_note_;
 };
 
 }  // namespace reddiff

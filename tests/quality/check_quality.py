@@ -93,6 +93,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", default="100")
     ap.add_argument("--threads", default="2")
+    ap.add_argument("--device", default="cpu", help="cpu (CI) or cuda (the same figures, faster; docs/models.md)")
     a = ap.parse_args()
     names = a.names.split(",")
     shutil.rmtree(a.out, ignore_errors=True)
@@ -104,7 +105,7 @@ def main():
     print("%-17s %8s %9s %8s %8s %9s  %s" % ("task", "reddiff", "baseline", "gain", "SSIM", "enforced", "issue bar"))
     for name, task, opts, kind, margin, bar in TASKS:
         d = os.path.join(a.out, name)
-        cmd = [a.reddiff, task, "--measure", "--device", "cpu", "--threads", a.threads, "--steps", a.steps,
+        cmd = [a.reddiff, task, "--measure", "--device", a.device, "--threads", a.threads, "--steps", a.steps,
                "--batch-size", str(len(names)), "--seed", "0", "--quiet", "--overwrite",
                "--save-measurement", os.path.join(d, "y"), "--csv", os.path.join(d, "scores.csv")] + opts + \
               [photos, os.path.join(d, "x")]

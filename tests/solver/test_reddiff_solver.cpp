@@ -28,9 +28,12 @@ TEST_CASE("the update kernel's Adam matches torch.optim.Adam(betas=(0.9, 0.99), 
     a.mu = mu.data(), a.m = m.data(), a.v = v.data();
     // prior term off (eps_hat = eps), data gradient = the torch gradient
     a.eps_hat = zeros.data(), a.eps = zeros.data(), a.eps_hat_channels = 1;
-    a.g_data = grads.data.data() + k * P, a.data_weight = 1.0f, a.prior_weight = 0.0f;
+    a.g_data = grads.data.data() + k * P, a.data_weight = 1.0f;
     a.n = 1, a.c = 1, a.hw = P;
-    a.adam.lr = meta["lr"].get<float>(), a.adam.step = int(k) + 1;
+    a.adam.lr = meta["lr"].get<float>();
+    RedDiffStepScalars sc;  // prior weight 0
+    adam_bias_corrections(a.adam, int(k) + 1, sc);
+    a.scalars = &sc;
     reddiff_update_cpu(a, nullptr);
     double err = reddiff_test::rel_l2(mu.data(), traj.data.data() + k * P, size_t(P));
     INFO("step " << k + 1);
