@@ -419,6 +419,7 @@ TEST_CASE("--algo: the help lists the algorithms; unsupported combinations are o
                         "  ddrm     reserved", "For sr: 1000 steps, zeta 0.3", "For sr: 100 steps, zeta 1, eta 1"})
     CHECK(h.output.find(s) != std::string::npos);
   CHECK(rd("hdr --help").output.find("contrast weight 1500") != std::string::npos);
+  CHECK(rd("--help").output.find("--algo reddiff (the default), dps (Diffusion\nPosterior Sampling) or pigdm") != std::string::npos);
 
   struct Case {
     std::string what, args, message;
