@@ -62,4 +62,10 @@ void Network::forward(const float* x, const float* t, const int32_t* labels, flo
   }
 }
 
+// TEMP: network VJP stub. The network-VJP branch replaces these two definitions.
+void Network::forward_for_vjp(const float*, const float*, const int32_t*, float*, int, int, int) {
+  throw Error("the network VJP is not built yet");
+}
+void Network::vjp(const float*, float*) { throw Error("the network VJP is not built yet"); }
+
 }  // namespace reddiff

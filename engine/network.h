@@ -23,6 +23,10 @@ class Network {
   // All pointers are on the backend's device. x: NCHW f32 [n, in_ch, h, w]; t: f32 [n] timestep
   // indices; labels: int32 [n] (class-conditional models only, else null); out: NCHW f32 [n, out_ch, h, w].
   void forward(const float* x, const float* t, const int32_t* labels, float* out, int n, int h, int w);
+  // TEMP (network VJP stub, to be replaced by the network-VJP branch): forward() that keeps what vjp()
+  // needs, and grad_x = J^T cotangent of that forward's output w.r.t. x (cotangent shaped like out).
+  void forward_for_vjp(const float* x, const float* t, const int32_t* labels, float* out, int n, int h, int w);
+  void vjp(const float* cotangent, float* grad_x);
 
   struct Compiled {
     Graph graph;

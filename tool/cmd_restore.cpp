@@ -1,5 +1,5 @@
-// reddiff TASK [options] IN OUT: restore images with RED-diff, for TASK in inpaint, sr, deblur, colorize, denoise,
-// phase-retrieval and hdr (one registered command per task, sharing everything below).
+// reddiff TASK [options] IN OUT: restore images with RED-diff (or --algo dps|pigdm), for TASK in inpaint, sr,
+// deblur, colorize, denoise, phase-retrieval and hdr (one registered command per task, sharing everything below).
 //
 //   default mode  IN is the observation y (a photo with holes plus --mask, a small image, a blurred photo, ...);
 //   --measure     IN is a clean image: y = A(IN) (+ noise) is made here and the result is scored against IN.
@@ -28,6 +28,8 @@
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/npy.h"
+#include "engine/solvers/dps_solver.h"
+#include "engine/solvers/pigdm_solver.h"
 #include "engine/solvers/reddiff_solver.h"
 #include "operators/operator.h"
 #include "tool/batch_io.h"
@@ -70,11 +72,27 @@ std::string epilog(const std::string& task) {
   char preset[256];
   std::snprintf(preset, sizeof preset, "%d steps, lr %g, lambda %g, weighting %s", p.steps, p.lr, p.lambda,
                 p.weighting.c_str());
+  const AlgoPreset &dps = algo_preset("dps", task), &pigdm = algo_preset("pigdm", task);
+  char dps_line[128], pigdm_line[160];
+  std::snprintf(dps_line, sizeof dps_line, "%d steps, zeta %g", dps.steps, dps.zeta);
+  std::snprintf(pigdm_line, sizeof pigdm_line, "%d steps, zeta %g, eta %g%s", pigdm.steps, pigdm.zeta, pigdm.eta,
+                pigdm.contrast != 0 ? (", contrast weight " + std::to_string(int(pigdm.contrast))).c_str() : "");
   std::ostringstream s;
   s << "\nDefault mode:\n  " << task_in_help(task) << "\n"
     << "--measure:\n  IN is a clean image; y = A(IN) plus noise (--sigma-y, --noise) is made here (--save-measurement\n"
        "  keeps it) and the result is scored against IN: PSNR and SSIM on [0, 1] (stderr, --json, --csv).\n"
        "\nPreset for " << task << ": " << preset << "\n  (" << p.source << ")\n"
+    << "\nAlgorithms (--algo):\n"
+       "  reddiff  RED-diff (Mardani et al. 2024), the default: the preset above.\n"
+       "  dps      Diffusion Posterior Sampling (Chung et al. 2023): ancestral DDPM steps, each corrected by\n"
+       "           -zeta * grad ||y - A(x0_hat)|| through the network (per image). For " << task << ": " << dps_line << "\n"
+       "           (" << dps.source << ").\n"
+       "  pigdm    Pseudoinverse-guided diffusion (Song et al. 2023), as RED-diff's algos/pgdm.py: DDIM steps with\n"
+       "           the A+ guidance, weight zeta. For " << task << ": " << pigdm_line << "\n"
+       "           (" << pigdm.source << ").\n"
+       "  ddrm     reserved (not built yet).\n"
+       "  dps and pigdm back-propagate through the network every step (a forward pass and its VJP);\n"
+       "  --lr --lambda --weighting --sigma-x0 --init --t-start --t-end are RED-diff's only.\n"
     << "\nBatch: IN may be a folder (searched recursively for .png .jpg .jpeg .bmp .tga .gif .ppm .pgm .pnm, and\n"
        "  .npy measurements without --measure) or a .txt list of image paths (relative to the list's folder);\n"
        "  OUT is then a folder (created; sub-folders kept, names ending in .png). Images of one size are restored\n"
@@ -105,7 +123,7 @@ cxxopts::Options make_options(const std::string& task) {
     std::snprintf(b, sizeof b, "%g", v);
     return std::string(b);
   };
-  cxxopts::Options opts("reddiff " + task, "Restore images with RED-diff: " + p.summary + ".");
+  cxxopts::Options opts("reddiff " + task, "Restore images with RED-diff (or --algo dps|pigdm): " + p.summary + ".");
   opts.custom_help("[options]");
   opts.positional_help("IN OUT");
   opts.add_options()
@@ -121,7 +139,14 @@ cxxopts::Options make_options(const std::string& task) {
       ("batch-size", "images restored together (images of one size only)", cxxopts::value<std::string>()->default_value("1"), "N")
       ("class", "class label, for class-conditional models", cxxopts::value<std::string>(), "K");
   opts.add_options("Solver")
-      ("steps", "RED-diff steps, one network evaluation each", cxxopts::value<std::string>()->default_value(std::to_string(p.steps)), "N")
+      ("algo", "reddiff|dps|pigdm (ddrm: reserved, not built yet); see Algorithms below",
+       cxxopts::value<std::string>()->default_value("reddiff"), "A")
+      ("steps", "solver steps, one network evaluation each (default: " + std::to_string(p.steps) + " for reddiff, " +
+                std::to_string(algo_preset("dps", task).steps) + " for dps, " + std::to_string(algo_preset("pigdm", task).steps) +
+                " for pigdm)", cxxopts::value<std::string>(), "N")
+      ("zeta", "dps: step size of the measurement-norm gradient (default " + g(algo_preset("dps", task).zeta) +
+               "); pigdm: guidance weight (default " + g(algo_preset("pigdm", task).zeta) + ")", cxxopts::value<std::string>(), "Z")
+      ("eta", "pigdm: DDIM noise eta in [0, 1] (default " + g(algo_preset("pigdm", task).eta) + ")", cxxopts::value<std::string>(), "E")
       ("lr", "Adam learning rate of mu", cxxopts::value<std::string>()->default_value(g(p.lr)), "LR")
       ("lambda", "weight of the diffusion prior against the data term", cxxopts::value<std::string>()->default_value(g(p.lambda)), "L")
       ("weighting", "prior weight over time, of s = sqrt((1-abar_t)/abar_t): linear (s), sqrt, square, log (log(1+s)), "
@@ -146,6 +171,10 @@ cxxopts::Options make_options(const std::string& task) {
       ("q,quiet", "no progress bar and no per-image lines (errors are still printed)");
   opts.parse_positional({"in", "out"});
   return opts;
+}
+
+int preset_steps(const std::string& algo, const std::string& task) {
+  return algo == "reddiff" ? task_preset(task).steps : algo_preset(algo, task).steps;
 }
 
 // Numbers are taken as strings so that a bad value names its option (operators/operator.h).
@@ -279,8 +308,22 @@ int run_restore(const std::string& task, int argc, char** argv) {
   // ---- settings (all validated before anything is read or written)
   const OperatorOptions oo = operator_options_from(r, task);
   const TaskPreset& preset = task_preset(task);
+  const std::string algo = r["algo"].as<std::string>();
+  {
+    const auto& all = restore_algorithms();
+    if (std::find(all.begin(), all.end(), algo) == all.end())
+      throw Error("--algo: unknown value '" + algo + "' (expected reddiff, dps or pigdm)");
+    if (!algorithm_built(algo)) throw Error("--algo " + algo + ": not built yet (use reddiff, dps or pigdm)");
+    if (algo != "reddiff")
+      for (const char* o : {"lr", "lambda", "weighting", "sigma-x0", "init", "t-start", "t-end"})
+        if (r.count(o)) throw Error(std::string("--") + o + " is a RED-diff option; --algo " + algo + " does not use it");
+    if (algo == "reddiff")
+      for (const char* o : {"zeta", "eta"})
+        if (r.count(o)) throw Error(std::string("--") + o + " is for --algo dps or pigdm; RED-diff uses --lr and --lambda");
+    if (algo == "dps" && r.count("eta")) throw Error("--eta is a PiGDM option; --algo dps samples with DDPM steps");
+  }
   RedDiffOptions so;
-  so.steps = int(opt_integer(r, "steps", 1, 100000));
+  so.steps = r.count("steps") ? int(opt_integer(r, "steps", 1, 100000)) : preset_steps(algo, task);
   so.lr = option_number(r, "lr");
   so.lambda = option_number(r, "lambda");
   so.weighting = r["weighting"].as<std::string>();
@@ -292,6 +335,21 @@ int run_restore(const std::string& task, int argc, char** argv) {
   so.graph = !r.count("no-graph");
   if (r.count("class")) so.class_label = int(opt_integer(r, "class", 0, 1000000));
   validate(so);
+  DpsOptions dpo;
+  PigdmOptions pgo;
+  if (algo != "reddiff") {
+    const AlgoPreset& ap = algo_preset(algo, task);
+    const double zeta = r.count("zeta") ? option_number(r, "zeta") : ap.zeta;
+    dpo.steps = pgo.steps = so.steps;
+    dpo.zeta = pgo.weight = zeta;
+    pgo.eta = r.count("eta") ? option_number(r, "eta") : ap.eta;
+    pgo.contrast = ap.contrast;
+    dpo.seed = pgo.seed = so.seed;
+    dpo.class_label = pgo.class_label = so.class_label;
+    if (algo == "dps") validate(dpo);
+    else validate(pgo);
+  }
+  const int steps = so.steps;
   const std::string device = r["device"].as<std::string>();
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw Error("--device must be auto, cpu or cuda (got '" + device + "')");
@@ -417,6 +475,8 @@ int run_restore(const std::string& task, int argc, char** argv) {
   std::unique_ptr<Model> model;
   std::unique_ptr<Network> net;
   std::unique_ptr<RedDiffSolver> solver;
+  std::unique_ptr<DpsSolver> dps_solver;
+  std::unique_ptr<PigdmSolver> pigdm_solver;
   std::string model_path = r.count("model") ? r["model"].as<std::string>() : default_model_path();
   double load_s = 0;
   if (!batches.empty()) {  // nothing to restore (all done or all unreadable): no model needed
@@ -430,7 +490,9 @@ int run_restore(const std::string& task, int argc, char** argv) {
     if (nc == 0 && so.class_label >= 0) throw Error("--class given but the model is unconditional");
     if (model->config.adm.in_channels != 3) throw Error("the model takes " + std::to_string(model->config.adm.in_channels) + " channels; images have 3");
     net = std::make_unique<Network>(*model, *backend, precision);
-    solver = std::make_unique<RedDiffSolver>(*net, so);
+    if (algo == "dps") dps_solver = std::make_unique<DpsSolver>(*net, dpo);
+    else if (algo == "pigdm") pigdm_solver = std::make_unique<PigdmSolver>(*net, pgo);
+    else solver = std::make_unique<RedDiffSolver>(*net, so);
     load_s = seconds_since(t0);
   }
 
@@ -452,7 +514,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
 
   size_t n_todo = 0;
   for (const auto& b : batches) n_todo += b.items.size();
-  StepProgressBar bar(int64_t(batches.size()) * so.steps, int(n_todo), !quiet);
+  StepProgressBar bar(int64_t(batches.size()) * steps, int(n_todo), !quiet);
   size_t max_solver_bytes = 0;
   double solve_s = 0;
   int64_t steps_run = 0;
@@ -526,7 +588,11 @@ int run_restore(const std::string& task, int argc, char** argv) {
       be.upload(dy.get(), y_host.data(), y_host.size() * 4);
       const int out_c = model->config.adm.out_channels;
       const size_t nx = size_t(xs.numel());
-      const size_t solver_bytes = nx * 4 * (5 + (so.sigma_x0 > 0 ? 1 : 0)) + size_t(n) * out_c * xs.h * xs.w * 4 +
+      // Work buffers beside y and mu: RED-diff m, v, eps, x_t, data gradient (+ x0) and eps_hat; DPS x0, g, grad_x,
+      // A(x0) and eps_hat with its cotangent; PiGDM the same and A+(y).
+      const size_t work_images = algo == "reddiff" ? 5 + (so.sigma_x0 > 0 ? 1 : 0) : algo == "dps" ? 3 : 4;
+      const size_t solver_bytes = nx * 4 * work_images + size_t(n) * out_c * xs.h * xs.w * 4 * (algo == "reddiff" ? 1 : 2) +
+                                  (algo == "reddiff" ? 0 : size_t(ys.numel()) * 4) +
                                   size_t(n) * 16 + dy.bytes() + dmu.bytes();
       max_solver_bytes = std::max(max_solver_bytes, solver_bytes);
       std::vector<float> mu_host(nx);
@@ -544,9 +610,11 @@ int run_restore(const std::string& task, int argc, char** argv) {
         }
       };
       const auto ts = Clock::now();
-      solver->solve(*op, dy.as<float>(), dmu.as<float>(), ids, on_step);
+      if (dps_solver) dps_solver->solve(*op, dy.as<float>(), dmu.as<float>(), ids, on_step);
+      else if (pigdm_solver) pigdm_solver->solve(*op, dy.as<float>(), dmu.as<float>(), ids, on_step);
+      else solver->solve(*op, dy.as<float>(), dmu.as<float>(), ids, on_step);
       solve_s += seconds_since(ts);
-      steps_run += so.steps;
+      steps_run += steps;
       be.download(mu_host.data(), dmu.get(), nx * 4);
 
       const double per_image = seconds_since(tb) / n;
@@ -657,11 +725,22 @@ int run_restore(const std::string& task, int argc, char** argv) {
     report["output"] = out_arg;
     report["preset"] = {{"task", preset.task}, {"steps", preset.steps}, {"lr", preset.lr}, {"lambda", preset.lambda},
                         {"weighting", preset.weighting}, {"source", preset.source}};
-    report["solver"] = {{"steps", so.steps}, {"lr", so.lr}, {"lambda", so.lambda}, {"weighting", so.weighting},
-                        {"sigma_x0", so.sigma_x0}, {"init", so.init}, {"seed", so.seed},
-                        {"class", so.class_label >= 0 ? json(so.class_label) : json(nullptr)},
-                        {"t_start", so.t_start >= 0 ? json(so.t_start) : json(nullptr)}, {"t_end", so.t_end},
-                        {"cuda_graph", solver ? json(solver->graph_note()) : json(nullptr)}};
+    const json cls = so.class_label >= 0 ? json(so.class_label) : json(nullptr);
+    if (algo == "dps") {
+      const AlgoPreset& ap = algo_preset(algo, task);
+      report["solver"] = {{"algo", algo}, {"steps", dpo.steps}, {"zeta", dpo.zeta}, {"seed", dpo.seed}, {"class", cls},
+                          {"preset", {{"steps", ap.steps}, {"zeta", ap.zeta}, {"source", ap.source}}}};
+    } else if (algo == "pigdm") {
+      const AlgoPreset& ap = algo_preset(algo, task);
+      report["solver"] = {{"algo", algo}, {"steps", pgo.steps}, {"zeta", pgo.weight}, {"eta", pgo.eta},
+                          {"contrast", pgo.contrast}, {"seed", pgo.seed}, {"class", cls},
+                          {"preset", {{"steps", ap.steps}, {"zeta", ap.zeta}, {"eta", ap.eta}, {"source", ap.source}}}};
+    } else {
+      report["solver"] = {{"algo", algo}, {"steps", so.steps}, {"lr", so.lr}, {"lambda", so.lambda}, {"weighting", so.weighting},
+                          {"sigma_x0", so.sigma_x0}, {"init", so.init}, {"seed", so.seed}, {"class", cls},
+                          {"t_start", so.t_start >= 0 ? json(so.t_start) : json(nullptr)}, {"t_end", so.t_end},
+                          {"cuda_graph", solver ? json(solver->graph_note()) : json(nullptr)}};
+    }
     report["operator"] = operator_json(oo);
     report["settings"] = {{"batch_size", batch_size}, {"device", device}, {"precision", dtype_name(precision)},
                           {"threads", threads}, {"save_every", save_every}, {"overwrite", overwrite},
@@ -688,7 +767,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
     const size_t net_bytes = net ? net->device_bytes() : 0;
     report["memory"] = {
         {"network_device_bytes", net_bytes},  // weights on the device + arenas + backend workspaces, every shape compiled
-        {"solver_bytes", max_solver_bytes},   // the largest batch: Adam m, v, eps, x_t, data gradient, eps_hat, y, mu
+        {"solver_bytes", max_solver_bytes},   // the largest batch: the solver's work buffers (see above), y, mu
         {"peak_device_bytes_estimate", net_bytes + max_solver_bytes},
         {"host_peak_rss_bytes", int64_t(ru.ru_maxrss) * 1024},
         // TODO: measured CUDA usage (cudaMemGetInfo before/after) once Backend exposes a memory query.

@@ -25,7 +25,9 @@ static void print_help() {
       "usage: reddiff COMMAND [options] ...\n       reddiff COMMAND --help\n\ncommands:\n",
       REDDIFF_VERSION);
   for (const auto& c : cmds) std::printf("  %-16s %s\n", c.name.c_str(), c.summary.c_str());
-  std::printf("\nImages are read as PNG/JPEG/BMP and written as PNG. See docs/ for details.\n");
+  std::printf("\nThe restoration commands (inpaint ... hdr) solve with --algo reddiff (the default), dps (Diffusion\n"
+              "Posterior Sampling) or pigdm (pseudoinverse-guided diffusion); ddrm is reserved, not built yet.\n"
+              "Images are read as PNG/JPEG/BMP and written as PNG. See docs/ for details.\n");
 }
 
 int main(int argc, char** argv) {

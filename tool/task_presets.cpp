@@ -36,4 +36,37 @@ const TaskPreset& task_preset(const std::string& task) {
   throw Error("unknown task '" + task + "'");
 }
 
+const std::vector<std::string>& restore_algorithms() {
+  static const std::vector<std::string> a = {"reddiff", "dps", "pigdm", "ddrm"};
+  return a;
+}
+
+bool algorithm_built(const std::string& algo) { return algo == "reddiff" || algo == "dps" || algo == "pigdm"; }
+
+// DPS: DPS2022/diffusion-posterior-sampling configs/diffusion_config.yaml (1000 DDPM steps) and the
+// conditioning scale of configs/<task>_config.yaml. PiGDM: NVlabs/RED-diff _configs/algo/pgdm.yaml
+// (grad_term_weight 1) with sample_test.sh's pgdm lines (eta 1.0, num_steps 100), and algos/pgdm.py's
+// contrast weight 1500 for hdr. None of these were tuned on the bundled model.
+const AlgoPreset& algo_preset(const std::string& algo, const std::string& task) {
+  static const std::vector<AlgoPreset> p = {
+      {"dps", "inpaint", 1000, 0.5, 0, 0, "DPS configs/inpainting_config.yaml scale 0.5, diffusion_config.yaml 1000 steps"},
+      {"dps", "sr", 1000, 0.3, 0, 0, "DPS configs/super_resolution_config.yaml scale 0.3, 1000 steps"},
+      {"dps", "deblur", 1000, 0.3, 0, 0, "DPS configs/gaussian_deblur_config.yaml and motion_deblur_config.yaml scale 0.3, 1000 steps"},
+      {"dps", "colorize", 1000, 0.5, 0, 0, "no DPS config; the README example's scale 0.5 (untuned), 1000 steps"},
+      {"dps", "denoise", 1000, 0.5, 0, 0, "no DPS config; the README example's scale 0.5 (untuned), 1000 steps"},
+      {"dps", "phase-retrieval", 1000, 1.0, 0, 0, "DPS configs/phase_retrieval_config.yaml scale 1.0, 1000 steps"},
+      {"dps", "hdr", 1000, 0.5, 0, 0, "no DPS config; the README example's scale 0.5 (untuned), 1000 steps"},
+  };
+  static const AlgoPreset pigdm = {"pigdm", "", 100, 1.0, 1.0, 0,
+                                   "RED-diff pgdm.yaml grad_term_weight 1; sample_test.sh pgdm lines: eta 1.0, 100 steps"};
+  static const AlgoPreset pigdm_hdr = {"pigdm", "hdr", 100, 1.0, 1.0, 1500,
+                                       "RED-diff pgdm.yaml grad_term_weight 1; sample_test.sh pgdm lines: eta 1.0, 100 "
+                                       "steps; algos/pgdm.py's hdr contrast weight 1500"};
+  task_preset(task);  // an unknown task throws
+  if (algo == "pigdm") return task == "hdr" ? pigdm_hdr : pigdm;
+  for (const auto& a : p)
+    if (a.algo == algo && a.task == task) return a;
+  throw Error("no " + algo + " preset for task '" + task + "'");
+}
+
 }  // namespace reddiff

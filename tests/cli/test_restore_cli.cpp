@@ -408,3 +408,73 @@ TEST_CASE("bad input: one line, a non-zero exit, no output", "[cli]") {
   for (const auto& e : fs::directory_iterator(d)) left.insert(e.path().filename().string());
   CHECK(left == std::set<std::string>{"photo.png", "wide_mask.png", "corrupt.png", "a_file"});
 }
+
+TEST_CASE("--algo: the help lists the algorithms; unsupported combinations are one-line errors", "[cli][algo]") {
+  const std::string d = dir("algo");
+  write_image(d + "/photo.png", 32, 32);
+  const std::string photo = d + "/photo.png", out = d + "/out.png";
+  RunResult h = rd("sr --help");
+  CHECK(h.exit_code == 0);
+  for (const char* s : {"--algo", "--zeta", "--eta", "Algorithms (--algo):", "  reddiff  ", "  dps      ", "  pigdm    ",
+                        "  ddrm     reserved", "For sr: 1000 steps, zeta 0.3", "For sr: 100 steps, zeta 1, eta 1"})
+    CHECK(h.output.find(s) != std::string::npos);
+  CHECK(rd("hdr --help").output.find("contrast weight 1500") != std::string::npos);
+  CHECK(rd("--help").output.find("--algo reddiff (the default), dps (Diffusion\nPosterior Sampling) or pigdm") != std::string::npos);
+
+  struct Case {
+    std::string what, args, message;
+  };
+  std::vector<Case> cases = {
+      {"ddrm is reserved", "--algo ddrm", "--algo ddrm: not built yet"},
+      {"unknown algorithm", "--algo red", "--algo: unknown value 'red' (expected reddiff, dps or pigdm)"},
+      {"RED-diff option with dps", "--algo dps --lr 0.3", "--lr is a RED-diff option; --algo dps does not use it"},
+      {"RED-diff option with pigdm", "--algo pigdm --t-end 10", "--t-end is a RED-diff option; --algo pigdm does not use it"},
+      {"zeta with reddiff", "--zeta 0.3", "--zeta is for --algo dps or pigdm"},
+      {"eta with reddiff", "--algo reddiff --eta 0.3", "--eta is for --algo dps or pigdm"},
+      {"eta with dps", "--algo dps --eta 0.5", "--eta is a PiGDM option"},
+      {"eta out of range", "--algo pigdm --eta 2", "--eta must be in [0, 1]"},
+      {"negative zeta", "--algo dps --zeta -1", "--zeta must be >= 0"},
+      {"zeta not a number", "--algo dps --zeta big", "--zeta: 'big' is not a number"},
+      {"more DPS steps than timesteps", "--algo dps --steps 1001", "--steps 1001 must be between 1 and the model's 1000 timesteps"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what << ": " << c.args);
+    RunResult r = rd("inpaint --model " + model() + " --device cpu --threads 1 " + c.args + " " + photo + " " + out);
+    INFO(r.output);
+    CHECK(r.exit_code != 0);
+    CHECK(lines(r.output) == 1);
+    CHECK(r.output.rfind("reddiff inpaint: ", 0) == 0);
+    CHECK(r.output.find(c.message) != std::string::npos);
+    CHECK(!fs::exists(out));
+  }
+}
+
+TEST_CASE("--algo dps and pigdm restore an image and report their settings", "[cli][algo]") {
+  const std::string d = dir("algo_run");
+  write_image(d + "/photo.png", 32, 32);
+  RunResult base = rd("inpaint " + fast() + "--json " + d + "/reddiff.json " + d + "/photo.png " + d + "/reddiff.png");
+  INFO(base.output);
+  REQUIRE(base.exit_code == 0);
+  CHECK(nlohmann::json::parse(slurp(d + "/reddiff.json"))["solver"]["algo"] == "reddiff");
+  for (std::string algo : {"dps", "pigdm"}) {
+    INFO(algo);
+    const std::string out = d + "/" + algo + ".png", js = d + "/" + algo + ".json";
+    RunResult r = rd("inpaint " + fast() + "--algo " + algo + " --zeta 0.2 --json " + js + " " + d + "/photo.png " + out);
+    INFO(r.output);
+    if (r.output.find("the network VJP is not built yet") != std::string::npos) {
+      // Until the network VJP lands (the TEMP stub in engine/network.cpp): a clean one-line failure.
+      WARN("skipped: " + algo + " needs the network VJP, not built on this branch");
+      CHECK(r.exit_code != 0);
+      CHECK(lines(r.output) == 1);
+      CHECK(!fs::exists(out));
+      continue;
+    }
+    REQUIRE(r.exit_code == 0);
+    Png p = read_png(out);
+    CHECK((p.c == 3 && p.h == 32 && p.w == 32));
+    auto j = nlohmann::json::parse(slurp(js));
+    CHECK(j["solver"]["algo"] == algo);
+    CHECK(j["solver"]["steps"] == 3);
+    CHECK(j["solver"]["zeta"] == Approx(0.2));
+  }
+}
