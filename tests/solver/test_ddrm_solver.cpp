@@ -101,6 +101,91 @@ TEST_CASE("DDRM matches a NumPy transcription of the official efficient_generali
   }
 }
 
+// Closed form. Under the prior x0 ~ N(0, I) the exact predictor is eps(x_t) = sqrt(1 - ab) x_t, so
+// x0 = sqrt(ab) x_t. In the scaled variable xb = x_t / sqrt(ab) and V's coordinates, with ybar = (U^T y)_k / s_k,
+// a = ab_t, sn = sigma_{t'}, tau = sqrt(1 - eta^2) sn, every case of the update is affine in xb plus fresh
+// noise, so given y each coordinate stays Gaussian with mean M and variance Q:
+//   start   measured (s L > sigma_0): M = ybar / (L sqrt(a_T)), Q = (L^2 - sigma_0^2/s^2) / (L^2 a_T); else M = 0, Q = 1/a_T
+//   noisier than y (s sn > sigma_0): M' = eta_b ybar + (1 - eta_b) a M,   Q' = (1 - eta_b)^2 a^2 Q + sn^2 - eta_b^2 sigma_0^2/s^2
+//   less noisy (0 < s sn < sigma_0): g = a (1 - tau s/sigma_0): M' = g M + tau s ybar/sigma_0, Q' = g^2 Q + eta^2 sn^2
+//   unmeasured (s = 0):              g = a (1 + tau sigma_t):    M' = g M,                   Q' = g^2 Q + eta^2 sn^2
+// and the output is xb after the last step (sn = 0, abar = 1). The test runs the solver with its own keyed
+// noise and checks that (V^T out - M) / sqrt(Q) has mean 0 and variance 1 over the coordinates.
+TEST_CASE("DDRM's output has the closed-form mean and variance under a standard Gaussian prior", "[ddrm]") {
+  TinyNet tn;
+  const auto abar = tn.model->config.schedule.alphas_cumprod();
+  struct Setting {
+    std::string task;
+    double sigma_y, eta, eta_b;
+    int steps;
+  };
+  for (const Setting& st : {Setting{"inpaint", 0.05, 0.85, 1.0, 20}, Setting{"inpaint", 0.02, 0.3, 0.5, 10},
+                            Setting{"sr", 0.05, 0.85, 1.0, 20}, Setting{"colorize", 0.0, 0.85, 1.0, 20}}) {
+    DYNAMIC_SECTION(st.task << " sigma_y " << st.sigma_y << " eta " << st.eta << " eta_b " << st.eta_b) {
+      const Shape4 xs{4, 3, 32, 32};
+      const std::vector<uint64_t> ids{0, 1, 2, 3};
+      OperatorOptions o;
+      o.task = st.task, o.mask = "random", o.fraction = 0.5, o.scale = 2, o.sigma_y = st.sigma_y, o.seed = 1;
+      auto A = make_operator(o, xs, ids, Device::CPU);
+      auto S = make_svd_operator(o, xs, ids, Device::CPU);
+      const size_t nx = size_t(xs.numel());
+      auto x = reddiff_test::random_normal(nx, 5, 1.0f);
+      std::vector<float> y(size_t(A->measurement_shape().numel()));
+      A->apply(x.data(), y.data());
+      auto n = reddiff_test::random_normal(y.size(), 6, float(2 * st.sigma_y));
+      for (size_t i = 0; i < y.size(); ++i) y[i] += n[i];
+
+      DdrmOptions d;
+      d.steps = st.steps, d.eta = st.eta, d.eta_b = st.eta_b, d.seed = 8;
+      DdrmSolver solver(*tn.net, d);
+      solver.set_eps_function(
+          [&](const float* xt, int t, float* out, int nn, int, int) {
+            const float k = float(std::sqrt(1 - abar[size_t(t)]));
+            for (size_t i = 0; i < size_t(nn) * xs.image_numel(); ++i) out[i] = k * xt[i];
+          },
+          3);
+      std::vector<float> out(nx), vout(nx), uty(nx);
+      solver.solve(*S, y.data(), out.data(), ids);
+      S->vt(out.data(), vout.data());
+      S->ut(y.data(), uty.data());
+
+      const auto ts = reddiff_timesteps(int(abar.size()), 0, d.steps);
+      const double s0 = 2 * st.sigma_y, L = std::sqrt((1 - abar[size_t(ts[0])]) / abar[size_t(ts[0])]);
+      double sum[2] = {0, 0}, sq[2] = {0, 0};
+      int64_t cnt[2] = {0, 0};
+      for (size_t k = 0; k < nx; ++k) {
+        const double s = S->singulars_host()[k], yb = s > 0 ? uty[k] / s : 0.0;
+        double M = 0, Q = 1 / abar[size_t(ts[0])];
+        if (s > 0 && s * L > s0) M = yb / (L * std::sqrt(abar[size_t(ts[0])])), Q = (L * L - s0 * s0 / (s * s)) / (L * L * abar[size_t(ts[0])]);
+        for (size_t i = 0; i < ts.size(); ++i) {
+          const double a = abar[size_t(ts[i])], an = i + 1 < ts.size() ? abar[size_t(ts[i + 1])] : 1.0;
+          const double sn = std::sqrt((1 - an) / an), sig = std::sqrt((1 - a) / a), tau = std::sqrt(1 - d.eta * d.eta) * sn;
+          if (s > 0 && s * sn > s0) {
+            M = d.eta_b * yb + (1 - d.eta_b) * a * M;
+            Q = (1 - d.eta_b) * (1 - d.eta_b) * a * a * Q + sn * sn - d.eta_b * d.eta_b * s0 * s0 / (s * s);
+          } else if (s > 0 && s * sn < s0) {
+            const double g = a * (1 - tau * s / s0);
+            M = g * M + tau * s * yb / s0, Q = g * g * Q + d.eta * d.eta * sn * sn;
+          } else {
+            const double g = a * (1 + tau * sig);
+            M = g * M, Q = g * g * Q + d.eta * d.eta * sn * sn;
+          }
+        }
+        const double r = (vout[k] - M) / std::sqrt(Q);
+        const int c = s > 0 ? 1 : 0;
+        sum[c] += r, sq[c] += r * r, ++cnt[c];
+      }
+      for (int c = 0; c < 2; ++c) {
+        REQUIRE(cnt[c] > 1000);
+        const double mean = sum[c] / double(cnt[c]), var = sq[c] / double(cnt[c]) - mean * mean;
+        INFO((c ? "measured" : "unmeasured") << " coordinates: " << cnt[c] << ", normalised mean " << mean << ", variance " << var);
+        CHECK(std::fabs(mean) < 5 / std::sqrt(double(cnt[c])));
+        CHECK(std::fabs(var - 1) < 5 * std::sqrt(2 / double(cnt[c])));
+      }
+    }
+  }
+}
+
 TEST_CASE("an image's DDRM result does not depend on its batch neighbours", "[ddrm]") {
   TinyNet tn(true);
   OperatorOptions oo;
