@@ -36,7 +36,9 @@ struct SvdOptions {
   double zero_threshold = 3e-2;  // 1-D singular values below this are zeroed (sr, deblur); 0 keeps all
 };
 
-class SvdOperator {  // buffers: float NCHW on the operator's device; spectral vectors have the image's shape
+// Buffers are float NCHW on the operator's device; spectral vectors have the image's shape. Like the
+// operators, a view keeps internal scratch: use one object from one thread/stream at a time.
+class SvdOperator {
  public:
   virtual ~SvdOperator() = default;
   virtual std::string describe() const = 0;
