@@ -625,7 +625,7 @@ class CudaBackend : public Backend {
     RD_CUDA_CHECK(cudaMemsetAsync(sc.x, 0, xb, stream_));
     RD_CUDA_CHECK(cudaMemsetAsync(sc.y, 0, yb, stream_));
     size_t most = 0;
-    const float one = 1.0f, zero = 0.0f;
+    const float one = 1.0f;
     for (const auto& [key, op] : todo) {
       auto a = std::make_unique<ConvBwdAlgo>();
       a->desc = make_descriptors(key);
@@ -667,7 +667,8 @@ class CudaBackend : public Backend {
           sc.ws = alloc(ws);
           sc.ws_bytes = ws;
         }
-        if (cudnnConvolutionBackwardData(cudnn_, &one, d.w, w, d.y, sc.y, d.conv, cand[ci], sc.ws, ws, &zero, d.x, sc.x) !=
+        // beta = 1 (on zeros): the VJP accumulates into gradients that already hold a contribution.
+        if (cudnnConvolutionBackwardData(cudnn_, &one, d.w, w, d.y, sc.y, d.conv, cand[ci], sc.ws, ws, &one, d.x, sc.x) !=
             CUDNN_STATUS_SUCCESS)
           continue;
         RD_CUDA_CHECK(cudaStreamSynchronize(stream_));

@@ -4,6 +4,7 @@
 // engine's own forward pass along a random direction.
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.h"
@@ -155,4 +156,33 @@ TEST_CASE("vjp without forward_for_vjp is an error; the forward plan has no back
   CHECK(vg.ops.size() > fg.ops.size());
   Graph again = vg;
   CHECK_THROWS_AS(append_vjp(again), Error);
+}
+
+TEST_CASE("the VJP plan keeps exactly the forward activations the backward ops read", "[engine][vjp]") {
+  // Alive across the forward/backward boundary: GroupNorm inputs and modulations, attention qkv.
+  UnetCase c = load_unet_case("odd_30x22_nrb2");
+  auto backend = make_cpu_backend(0);
+  Network net(*c.model, *backend, DType::F32);
+  const auto& comp = net.compile_vjp(c.n, c.h, c.w);
+  const Graph& g = comp.graph;
+  std::set<int> expect, kept;
+  for (size_t i = 0; i < g.forward_ops; ++i) {
+    const Op& op = g.ops[i];
+    if (op.kind == OpKind::GroupNorm || op.kind == OpKind::Attention)
+      for (int v : op.inputs) expect.insert(v);
+  }
+  for (size_t i = 0; i < g.forward_ops; ++i) {
+    int v = g.ops[i].output;
+    if (g.value(v).kind == ValueKind::Arena && comp.plan.last_use[size_t(v)] >= int(g.forward_ops)) kept.insert(v);
+  }
+  CHECK(kept == expect);
+  CHECK(expect.size() > 10);
+  // Backward values are never read before they are written.
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (g.values[v].kind == ValueKind::Arena && comp.plan.first_use[v] >= int(g.forward_ops)) {
+      const Op& first = g.ops[size_t(comp.plan.first_use[v])];
+      INFO(g.value(int(v)).name << " first used by " << first.name);
+      CHECK(first.output == int(v));
+      CHECK_FALSE(first.accumulate);
+    }
 }
