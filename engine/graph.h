@@ -26,6 +26,17 @@ enum class OpKind {
   AvgPool2,        // in: x                                         -> 2x2 average pool
   Upsample2,       // in: x                                         -> nearest 2x
   Concat,          // in: a, b                                      -> [a, b] along channels
+  // Backward ops of the vector-Jacobian product (engine/vjp_graph.h). Each writes the gradient of one
+  // forward input; with `accumulate` set it adds to that gradient instead of overwriting it.
+  Conv2dBackwardData,   // in: gy                                   -> gx (conv transposed, weights of the forward op)
+  GroupNormBackward,    // in: x, (mod), gy                         -> gx (modulation and SiLU of the forward op)
+  AttentionBackward,    // in: qkv, gy                              -> gqkv
+  AvgPool2Backward,     // in: gy                                   -> gx (each input pixel gets gy / 4)
+  Upsample2Backward,    // in: gy                                   -> gx (sum of the 2x2 block)
+  ChannelSlice,         // in: gy                                   -> gy[..., offset : offset + C(gx)] (Concat backward)
+  GradAdd,              // in: g                                    -> out += g
+  InputPadBackward,     // in: gy (NHWC, padded)                    -> gx (external NCHW f32): reflected pixels summed
+  OutputCropBackward,   // in: cotangent (external NCHW f32)        -> gy (NHWC, padded): zero outside the crop
 };
 const char* op_kind_name(OpKind k);
 
@@ -46,6 +57,9 @@ struct Op {
   // Attention
   int heads = 1;
   bool legacy_order = true;
+  // Backward ops: add into the output instead of overwriting it; ChannelSlice: first channel.
+  bool accumulate = false;
+  int channel_offset = 0;
 };
 
 enum class ValueKind { Arena, External };
@@ -63,6 +77,10 @@ struct Graph {
   std::vector<Op> ops;
   // External bindings.
   int x_in = -1, t_in = -1, labels_in = -1, out = -1;
+  // VJP graphs (append_vjp): the cotangent of out and the gradient of x_in (external NCHW f32), and
+  // where the backward ops start (ops [0, forward_ops) are the forward pass).
+  int cot_in = -1, grad_x = -1;
+  size_t forward_ops = 0;
   int n = 0, h = 0, w = 0;    // caller's shape
   int hp = 0, wp = 0;         // padded network shape
   DType act_dtype = DType::F32;

@@ -2,6 +2,7 @@
 
 #include "engine/adm_unet.h"
 #include "engine/error.h"
+#include "engine/vjp_graph.h"
 
 namespace reddiff {
 
@@ -17,16 +18,26 @@ Network::~Network() {
   backend_.release_weights(model_.weights);
 }
 
-const Network::Compiled& Network::compile(int n, int h, int w) {
-  auto key = std::make_tuple(n, h, w);
+const Network::Compiled& Network::compile(int n, int h, int w) { return compile_key(n, h, w, false); }
+
+const Network::Compiled& Network::compile_vjp(int n, int h, int w) { return compile_key(n, h, w, true); }
+
+const Network::Compiled& Network::compile_key(int n, int h, int w, bool vjp) {
+  auto key = std::make_tuple(n, h, w, vjp);
   auto it = compiled_.find(key);
   if (it != compiled_.end()) return *it->second;
   auto c = std::make_unique<Compiled>();
   c->graph = build_adm_graph(model_.config.adm, model_.weights, n, h, w, precision_);
+  if (vjp) append_vjp(c->graph);
   c->plan = make_plan(c->graph);
   c->backend_extra_bytes = backend_.prepare(c->graph, model_.weights);
   c->arena = backend_.alloc(c->plan.arena_bytes);
   return *(compiled_[key] = std::move(c));
+}
+
+size_t Network::vjp_device_bytes(int n, int h, int w) {
+  const Compiled& c = compile_vjp(n, h, w);
+  return c.plan.arena_bytes + c.backend_extra_bytes;
 }
 
 size_t Network::device_bytes() const {
@@ -39,6 +50,32 @@ void Network::forward(const float* x, const float* t, const int32_t* labels, flo
   if (model_.config.adm.num_classes > 0 && !labels)
     throw Error("this model is class-conditional: give a class label (--class)");
   const Compiled& c = compile(n, h, w);
+  Externals e;
+  e.x = x, e.t = t, e.labels = labels, e.out = out;
+  run_ops(c, 0, c.graph.ops.size(), e);
+}
+
+void Network::forward_for_vjp(const float* x, const float* t, const int32_t* labels, float* out, int n, int h, int w) {
+  if (model_.config.adm.num_classes > 0 && !labels)
+    throw Error("this model is class-conditional: give a class label (--class)");
+  vjp_ready_ = nullptr;
+  const Compiled& c = compile_vjp(n, h, w);
+  Externals e;
+  e.x = x, e.t = t, e.labels = labels, e.out = out;
+  run_ops(c, 0, c.graph.forward_ops, e);
+  vjp_ready_ = &c;
+}
+
+void Network::vjp(const float* cotangent, float* grad_x) {
+  if (!vjp_ready_) throw Error("vjp: run forward_for_vjp first (once per vjp: the backward pass reuses the memory of what it has read)");
+  const Compiled& c = *vjp_ready_;
+  vjp_ready_ = nullptr;
+  Externals e;
+  e.cot = cotangent, e.grad_x = grad_x;
+  run_ops(c, c.graph.forward_ops, c.graph.ops.size(), e);
+}
+
+void Network::run_ops(const Compiled& c, size_t begin, size_t end, const Externals& e) {
   const Graph& g = c.graph;
   auto tensor = [&](int v) {
     const Value& val = g.value(v);
@@ -47,25 +84,22 @@ void Network::forward(const float* x, const float* t, const int32_t* labels, flo
     t_.device = backend_.device();
     t_.shape = val.shape;
     if (val.kind == ValueKind::Arena) t_.data = static_cast<char*>(c.arena) + c.plan.offset[size_t(v)];
-    else if (v == g.x_in) t_.data = const_cast<float*>(x);
-    else if (v == g.t_in) t_.data = const_cast<float*>(t);
-    else if (v == g.labels_in) t_.data = const_cast<int32_t*>(labels);
-    else if (v == g.out) t_.data = out;
+    else if (v == g.x_in) t_.data = const_cast<float*>(e.x);
+    else if (v == g.t_in) t_.data = const_cast<float*>(e.t);
+    else if (v == g.labels_in) t_.data = const_cast<int32_t*>(e.labels);
+    else if (v == g.out) t_.data = e.out;
+    else if (v == g.cot_in) t_.data = const_cast<float*>(e.cot);
+    else if (v == g.grad_x) t_.data = e.grad_x;
     return t_;
   };
   OpTensors ts;
-  for (const Op& op : g.ops) {
+  for (size_t i = begin; i < end; ++i) {
+    const Op& op = g.ops[i];
     ts.n_in = int(op.inputs.size());
-    for (int i = 0; i < ts.n_in; ++i) ts.in[i] = tensor(op.inputs[size_t(i)]);
+    for (int k = 0; k < ts.n_in; ++k) ts.in[k] = tensor(op.inputs[size_t(k)]);
     ts.out = tensor(op.output);
     backend_.run(g, op, ts);
   }
 }
-
-// TEMP: network VJP stub. The network-VJP branch replaces these two definitions.
-void Network::forward_for_vjp(const float*, const float*, const int32_t*, float*, int, int, int) {
-  throw Error("the network VJP is not built yet");
-}
-void Network::vjp(const float*, float*) { throw Error("the network VJP is not built yet"); }
 
 }  // namespace reddiff

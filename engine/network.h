@@ -23,10 +23,17 @@ class Network {
   // All pointers are on the backend's device. x: NCHW f32 [n, in_ch, h, w]; t: f32 [n] timestep
   // indices; labels: int32 [n] (class-conditional models only, else null); out: NCHW f32 [n, out_ch, h, w].
   void forward(const float* x, const float* t, const int32_t* labels, float* out, int n, int h, int w);
-  // TEMP (network VJP stub, to be replaced by the network-VJP branch): forward() that keeps what vjp()
-  // needs, and grad_x = J^T cotangent of that forward's output w.r.t. x (cotangent shaped like out).
+
+  // Vector-Jacobian product w.r.t. x (engine/vjp_graph.h); weights, timesteps and labels are constants.
+  // forward_for_vjp: the same forward pass (same arguments and output as forward()) that also keeps, in a
+  // plan of its own per shape, every activation the backward ops read.
   void forward_for_vjp(const float* x, const float* t, const int32_t* labels, float* out, int n, int h, int w);
+  // After forward_for_vjp with the same n, h, w: grad_x = J^T cotangent. cotangent: NCHW f32 [n, out_ch, h, w]
+  // (device pointer, like out); grad_x: NCHW f32 [n, in_ch, h, w]. One vjp per forward_for_vjp (the
+  // backward ops reuse the memory of the activations they have read); throws otherwise.
   void vjp(const float* cotangent, float* grad_x);
+  // Device bytes of the VJP plan for this shape (its arena + backend extras), compiling it if needed.
+  size_t vjp_device_bytes(int n, int h, int w);
 
   struct Compiled {
     Graph graph;
@@ -36,6 +43,8 @@ class Network {
   };
   // Builds (or returns) the plan for this shape without running it.
   const Compiled& compile(int n, int h, int w);
+  // The forward + backward graph and plan of forward_for_vjp / vjp for this shape.
+  const Compiled& compile_vjp(int n, int h, int w);
 
   const Model& model() const { return model_; }
   Backend& backend() { return backend_; }
@@ -47,7 +56,21 @@ class Network {
   const Model& model_;
   Backend& backend_;
   DType precision_;
-  std::map<std::tuple<int, int, int>, std::unique_ptr<Compiled>> compiled_;
+  // Runs ops [begin, end) of c with the externals bound to these pointers.
+  struct Externals {
+    const float* x = nullptr;
+    const float* t = nullptr;
+    const int32_t* labels = nullptr;
+    float* out = nullptr;
+    const float* cot = nullptr;
+    float* grad_x = nullptr;
+  };
+  void run_ops(const Compiled& c, size_t begin, size_t end, const Externals& e);
+  const Compiled& compile_key(int n, int h, int w, bool vjp);
+
+  // key: (n, h, w, vjp)
+  std::map<std::tuple<int, int, int, bool>, std::unique_ptr<Compiled>> compiled_;
+  const Compiled* vjp_ready_ = nullptr;  // the VJP plan whose forward part ran last, until its vjp runs
 };
 
 }  // namespace reddiff

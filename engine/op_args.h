@@ -4,9 +4,12 @@
 #pragma once
 #include "engine/backend.h"
 #include "kernels/attention.h"
+#include "kernels/attention_backward.h"
 #include "kernels/embedding.h"
 #include "kernels/group_norm.h"
+#include "kernels/group_norm_backward.h"
 #include "kernels/resample.h"
+#include "kernels/resample_backward.h"
 
 namespace reddiff {
 
@@ -19,5 +22,14 @@ OutputCropArgs output_crop_args(const Graph& g, const OpTensors& t);
 TimestepEmbedArgs timestep_embed_args(const OpTensors& t);
 // emb (the op's output, already holding its input embedding) += table[labels].
 LabelEmbedArgs label_embed_args(const OpTensors& t, const float* table);
+
+// Backward ops of the VJP (engine/vjp_graph.h).
+GroupNormBackwardArgs group_norm_backward_args(const Op& op, const OpTensors& t, const float* gamma, const float* beta);
+AttentionBackwardArgs attention_backward_args(const Op& op, const OpTensors& t, void* workspace);
+ResampleBackwardArgs resample_backward_args(const Op& op, const OpTensors& t);  // AvgPool2Backward, Upsample2Backward
+ChannelSliceArgs channel_slice_args(const Op& op, const OpTensors& t);
+GradAddArgs grad_add_args(const OpTensors& t);
+InputPadBackwardArgs input_pad_backward_args(const Graph& g, const Op& op, const OpTensors& t);
+OutputCropBackwardArgs output_crop_backward_args(const Graph& g, const Op& op, const OpTensors& t);
 
 }  // namespace reddiff

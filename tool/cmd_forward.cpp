@@ -23,6 +23,9 @@ int run_forward(int argc, char** argv) {
       ("t,timestep", "timestep index in [0, T), for every image; also accepted as --t", cxxopts::value<int>())
       ("class", "class label for class-conditional models", cxxopts::value<int>())
       ("out", "output .npy", cxxopts::value<std::string>())
+      ("vjp", "cotangent v, .npy shaped like the output: also write J^T v (the gradient of <v, out> w.r.t. x) to --grad-out",
+       cxxopts::value<std::string>())
+      ("grad-out", "output .npy of the VJP (N, C, H, W), with --vjp", cxxopts::value<std::string>())
       ("device", "auto, cpu or cuda", cxxopts::value<std::string>()->default_value("auto"))
       ("precision", "f32, f16 or bf16 (f16/bf16 need cuda)", cxxopts::value<std::string>()->default_value("f32"))
       ("threads", "CPU threads (0: all)", cxxopts::value<int>()->default_value("0"))
@@ -67,6 +70,15 @@ int run_forward(int argc, char** argv) {
   } else if (r.count("class")) {
     throw Error("--class given but the model is unconditional");
   }
+  NpyArray cot;
+  if (r.count("vjp") != r.count("grad-out")) throw Error("--vjp and --grad-out go together (see --help)");
+  if (r.count("vjp")) {
+    cot = read_npy(r["vjp"].as<std::string>());
+    std::vector<int64_t> want{n, cfg.out_channels, h, w};
+    if (cot.is_integer || cot.shape != want)
+      throw Error(r["vjp"].as<std::string>() + ": expected a float array of shape " + shape_string(want) + ", got " +
+                  (cot.is_integer ? "dtype " + cot.descr : "shape " + shape_string(cot.shape)));
+  }
   auto backend = make_backend(r["device"].as<std::string>(), r["threads"].as<int>());
   Network net(*model, *backend, parse_precision(r["precision"].as<std::string>()));
   std::vector<float> tv(static_cast<size_t>(n), static_cast<float>(t));
@@ -76,9 +88,24 @@ int run_forward(int argc, char** argv) {
   backend->upload(dx.get(), x.data.data(), x.data.size() * 4);
   backend->upload(dt.get(), tv.data(), tv.size() * 4);
   if (!labels.empty()) backend->upload(dl.get(), labels.data(), labels.size() * 4);
-  net.forward(dx.as<float>(), dt.as<float>(), labels.empty() ? nullptr : dl.as<int32_t>(), dout.as<float>(), n, h, w);
+  const int32_t* lp = labels.empty() ? nullptr : dl.as<int32_t>();
+  if (!r.count("vjp")) {
+    net.forward(dx.as<float>(), dt.as<float>(), lp, dout.as<float>(), n, h, w);
+    backend->download(out.data(), dout.get(), out.size() * 4);
+    write_npy(r["out"].as<std::string>(), {n, cfg.out_channels, h, w}, out.data());
+    return 0;
+  }
+  DeviceBuffer dc(*backend, out.size() * 4), dg(*backend, x.data.size() * 4);
+  backend->upload(dc.get(), cot.data.data(), out.size() * 4);
+  net.forward_for_vjp(dx.as<float>(), dt.as<float>(), lp, dout.as<float>(), n, h, w);
+  net.vjp(dc.as<float>(), dg.as<float>());
+  std::vector<float> grad(x.data.size());
   backend->download(out.data(), dout.get(), out.size() * 4);
+  backend->download(grad.data(), dg.get(), grad.size() * 4);
   write_npy(r["out"].as<std::string>(), {n, cfg.out_channels, h, w}, out.data());
+  write_npy(r["grad-out"].as<std::string>(), {n, cfg.in_channels, h, w}, grad.data());
+  std::fprintf(stderr, "vjp plan: %.1f MiB of device memory (arena and workspaces, weights excluded)\n",
+               double(net.vjp_device_bytes(n, h, w)) / 1048576.0);
   return 0;
 }
 

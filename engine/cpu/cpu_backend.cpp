@@ -56,9 +56,18 @@ class CpuBackend : public Backend {
         const Value& x = g.value(op.inputs[0]);
         size_t k = size_t(op.kernel) * op.kernel * size_t(x.shape[3]);
         if (op.kernel > 1 || op.stride > 1) col_.resize(std::max(col_.size(), kTileRows * k * size_t(threads_)));
+      } else if (op.kind == OpKind::Conv2dBackwardData) {
+        conv_weight_t(op.weight);
+        const Value& gy = g.value(op.inputs[0]);
+        size_t k = size_t(op.kernel) * op.kernel * size_t(gy.shape[3]);
+        if (op.kernel > 1 || op.stride > 1) col_.resize(std::max(col_.size(), kTileRows * k * size_t(threads_)));
       } else if (op.kind == OpKind::Attention) {
         const Value& y = g.value(op.output);
         size_t b = attention_workspace_bytes_cpu(int(y.shape[0]), int(y.shape[1] * y.shape[2]), int(y.shape[3]), op.heads);
+        attn_.resize(std::max(attn_.size(), b / sizeof(float)));
+      } else if (op.kind == OpKind::AttentionBackward) {
+        const Value& gy = g.value(op.inputs[1]);
+        size_t b = attention_backward_workspace_bytes_cpu(int(gy.shape[0]), int(gy.shape[1] * gy.shape[2]), int(gy.shape[3]), op.heads);
         attn_.resize(std::max(attn_.size(), b / sizeof(float)));
       } else if (op.kind == OpKind::Linear && op.silu) {
         silu_.resize(std::max(silu_.size(), size_t(g.value(op.inputs[0]).bytes() / sizeof(float))));
@@ -68,7 +77,7 @@ class CpuBackend : public Backend {
   }
 
   void release_weights(const ModelWeights& w) override {
-    for (const auto& kv : w.params) weights_.erase(&kv.second);
+    for (const auto& kv : w.params) weights_.erase(&kv.second), weights_t_.erase(&kv.second);
   }
 
   void run(const Graph& g, const Op& op, const OpTensors& t) override {
@@ -92,6 +101,16 @@ class CpuBackend : public Backend {
             throw Error("class label " + std::to_string(a.labels[i]) + " is outside [0, " + std::to_string(op.weight->shape[0]) + ")");
         return label_embedding_add_cpu(a, nullptr);
       }
+      case OpKind::Conv2dBackwardData: return conv_backward_data(op, t);
+      case OpKind::GroupNormBackward:
+        return group_norm_backward_cpu(group_norm_backward_args(op, t, op.weight->data.data(), op.bias->data.data()), nullptr);
+      case OpKind::AttentionBackward: return attention_backward_cpu(attention_backward_args(op, t, attn_.data()), nullptr);
+      case OpKind::AvgPool2Backward: return avg_pool2_backward_cpu(resample_backward_args(op, t), nullptr);
+      case OpKind::Upsample2Backward: return upsample_nearest2_backward_cpu(resample_backward_args(op, t), nullptr);
+      case OpKind::ChannelSlice: return channel_slice_cpu(channel_slice_args(op, t), nullptr);
+      case OpKind::GradAdd: return grad_add_cpu(grad_add_args(t), nullptr);
+      case OpKind::InputPadBackward: return input_pad_backward_cpu(input_pad_backward_args(g, op, t), nullptr);
+      case OpKind::OutputCropBackward: return output_crop_backward_cpu(output_crop_backward_args(g, op, t), nullptr);
     }
   }
 
@@ -112,6 +131,60 @@ class CpuBackend : public Backend {
           for (int64_t kw = 0; kw < k; ++kw)
             w[size_t(((oo * k + kh) * k + kw) * i + ii)] = p->data[size_t(((oo * i + ii) * k + kh) * k + kw)];
     return weights_[p] = std::move(w);
+  }
+
+  // OIHW -> (kh, kw, O) x I: the transposed layout of the backward-data GEMM (gx rows = input pixels).
+  const std::vector<float>& conv_weight_t(const Param* p) {
+    auto it = weights_t_.find(p);
+    if (it != weights_t_.end()) return it->second;
+    int64_t o = p->shape[0], i = p->shape[1], k = p->shape.size() == 4 ? p->shape[2] : 1;
+    std::vector<float> w(size_t(o * i * k * k));
+    for (int64_t oo = 0; oo < o; ++oo)
+      for (int64_t ii = 0; ii < i; ++ii)
+        for (int64_t kh = 0; kh < k; ++kh)
+          for (int64_t kw = 0; kw < k; ++kw)
+            w[size_t(((kh * k + kw) * o + oo) * i + ii)] = p->data[size_t(((oo * i + ii) * k + kh) * k + kw)];
+    return weights_t_[p] = std::move(w);
+  }
+
+  // gx = conv^T(gy): per tile of input pixels, gather the output-gradient pixels each one fed (zeros
+  // where the stride or the border leaves none) and multiply by the transposed weights; no scatter.
+  void conv_backward_data(const Op& op, const OpTensors& t) {
+    const Tensor& gy = t.in[0];
+    const Tensor& gx = t.out;
+    const std::vector<float>& w = conv_weight_t(op.weight);
+    int n = int(gx.dim(0)), h = int(gx.dim(1)), wd = int(gx.dim(2)), ci = int(gx.dim(3));
+    int ho = int(gy.dim(1)), wo = int(gy.dim(2)), co = int(gy.dim(3)), k = op.kernel, s = op.stride, pad = op.pad;
+    int kdim = k * k * co;
+    bool direct = k == 1 && s == 1;
+    float beta = op.accumulate ? 1.0f : 0.0f;
+    int64_t rows = int64_t(h) * wd, tiles = (rows + int64_t(kTileRows) - 1) / int64_t(kTileRows);
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t job = 0; job < int64_t(n) * tiles; ++job) {
+      int b = int(job / tiles);
+      int64_t r0 = (job % tiles) * int64_t(kTileRows), nr = std::min<int64_t>(int64_t(kTileRows), rows - r0);
+      const float* gyb = gy.as<float>() + int64_t(b) * ho * wo * co;
+      float* gxt = gx.as<float>() + (int64_t(b) * rows + r0) * ci;
+      const float* a = gyb + r0 * co;
+      if (!direct) {
+        float* col = col_.data() + kTileRows * size_t(kdim) * size_t(omp_get_thread_num());
+        for (int64_t r = 0; r < nr; ++r) {
+          int i = int((r0 + r) / wd), j = int((r0 + r) % wd);
+          for (int kh = 0; kh < k; ++kh) {
+            int ni = i + pad - kh, oi = ni / s;
+            bool row_ok = ni >= 0 && ni % s == 0 && oi < ho;
+            for (int kw = 0; kw < k; ++kw) {
+              int nj = j + pad - kw, oj = nj / s;
+              float* dst = col + r * kdim + (kh * k + kw) * co;
+              if (!row_ok || nj < 0 || nj % s || oj >= wo) std::memset(dst, 0, sizeof(float) * size_t(co));
+              else std::memcpy(dst, gyb + (int64_t(oi) * wo + oj) * co, sizeof(float) * size_t(co));
+            }
+          }
+        }
+        a = col;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nr), ci, kdim, 1.0f, a, kdim, w.data(), ci, beta, gxt, ci);
+    }
   }
 
   void conv(const Op& op, const OpTensors& t) {
@@ -170,7 +243,7 @@ class CpuBackend : public Backend {
   }
 
   int threads_;
-  std::map<const Param*, std::vector<float>> weights_;
+  std::map<const Param*, std::vector<float>> weights_, weights_t_;
   std::vector<float> col_, attn_, silu_;
 };
 

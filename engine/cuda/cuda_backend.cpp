@@ -122,6 +122,15 @@ struct ConvAlgo {
   }
 };
 
+// cuDNN backward-data convolution (the VJP): the forward shape's descriptors and an algorithm of its own.
+struct ConvBwdAlgo {
+  std::unique_ptr<ConvAlgo> desc;
+  cudnnConvolutionBwdDataAlgo_t algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  size_t workspace = 0;
+  bool direct = false;  // no working cuDNN algorithm: conv_backward_data_direct_cuda
+};
+
 class CudaBackend : public Backend {
  public:
   explicit CudaBackend(int device) : dev_(device) {
@@ -140,6 +149,7 @@ class CudaBackend : public Backend {
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
     convs_.clear();
+    convs_bwd_.clear();
     for (auto& kv : filters_) cudaFree(kv.second.ptr);
     for (auto& kv : f32_) cudaFree(kv.second.ptr);
     if (workspace_) cudaFree(workspace_);
@@ -210,7 +220,7 @@ class CudaBackend : public Backend {
     RD_CUDA_CHECK(cudaSetDevice(dev_));
     size_t before = workspace_bytes_;
     size_t need = 0;
-    std::vector<std::pair<ConvKey, const Op*>> new_convs;
+    std::vector<std::pair<ConvKey, const Op*>> new_convs, new_bwd;
     for (const Op& op : g.ops) {
       switch (op.kind) {
         case OpKind::Conv2d: {
@@ -246,10 +256,37 @@ class CudaBackend : public Backend {
                                                                int(y.shape[3]), op.heads, y.dtype));
           break;
         }
+        case OpKind::Conv2dBackwardData: {
+          const Value& gy = g.value(op.inputs[0]);
+          const Value& gx = g.value(op.output);
+          if (gx.dtype != gy.dtype)
+            throw Error("cuda backend: convolution backward " + op.name + " reads " + dtype_name(gy.dtype) + " and writes " + dtype_name(gx.dtype), 1);
+          (void)cudnn_type(gx.dtype);
+          if (!op.weight || op.kernel != (op.weight->shape.size() == 4 ? int(op.weight->shape[2]) : 1))
+            throw Error("cuda backend: convolution backward " + op.name + ": kernel size does not match its weight", 1);
+          filter(op.weight, gx.dtype);
+          ConvKey key = conv_key(op, gx.shape, gy.shape, gx.dtype);
+          auto it = convs_bwd_.find(key);
+          if (it != convs_bwd_.end()) need = std::max(need, it->second->workspace);
+          else if (std::none_of(new_bwd.begin(), new_bwd.end(), [&](const auto& c) { return !(c.first < key) && !(key < c.first); }))
+            new_bwd.emplace_back(key, &op);
+          break;
+        }
+        case OpKind::GroupNormBackward:
+          f32(op.weight);
+          f32(op.bias);
+          break;
+        case OpKind::AttentionBackward: {
+          const Value& gy = g.value(op.inputs[1]);
+          need = std::max(need, attention_backward_workspace_bytes_cuda(int(gy.shape[0]), int(gy.shape[1] * gy.shape[2]),
+                                                                        int(gy.shape[3]), op.heads, gy.dtype));
+          break;
+        }
         default: break;
       }
     }
     if (!new_convs.empty()) need = std::max(need, choose_conv_algorithms(new_convs));
+    if (!new_bwd.empty()) need = std::max(need, choose_conv_bwd_algorithms(new_bwd));
     grow_workspace(need);
     return workspace_bytes_ - before;
   }
@@ -278,6 +315,21 @@ class CudaBackend : public Backend {
         RD_CUDA_CHECK(cudaMemcpyAsync(t.out.data, t.in[0].data, t.out.nbytes(), cudaMemcpyDeviceToDevice, s));
         return label_embedding_add_cuda(a, s);
       }
+      case OpKind::Conv2dBackwardData: return conv_backward_data(op, t);
+      case OpKind::GroupNormBackward:
+        return group_norm_backward_cuda(group_norm_backward_args(op, t, f32_ptr(op.weight), f32_ptr(op.bias)), s);
+      case OpKind::AttentionBackward: {
+        AttentionBackwardArgs a = attention_backward_args(op, t, workspace_);
+        size_t need = attention_backward_workspace_bytes_cuda(a.n, a.t, a.c, a.heads, a.dtype);
+        if (need > workspace_bytes_) throw Error("cuda backend: attention backward " + op.name + " was not prepared", 1);
+        return attention_backward_cuda(a, s);
+      }
+      case OpKind::AvgPool2Backward: return avg_pool2_backward_cuda(resample_backward_args(op, t), s);
+      case OpKind::Upsample2Backward: return upsample_nearest2_backward_cuda(resample_backward_args(op, t), s);
+      case OpKind::ChannelSlice: return channel_slice_cuda(channel_slice_args(op, t), s);
+      case OpKind::GradAdd: return grad_add_cuda(grad_add_args(t), s);
+      case OpKind::InputPadBackward: return input_pad_backward_cuda(input_pad_backward_args(g, op, t), s);
+      case OpKind::OutputCropBackward: return output_crop_backward_cuda(output_crop_backward_args(g, op, t), s);
     }
     throw Error(std::string("cuda backend: unknown op ") + op_kind_name(op.kind), 1);
   }
@@ -557,6 +609,117 @@ class CudaBackend : public Backend {
     bias_residual_cuda(b, stream_);
   }
 
+  // Backward-data algorithms for new convolution shapes: cuDNN's heuristic order (no TF32 for f32), then
+  // every algorithm; the first that runs on scratch buffers within the workspace cap is kept, else the
+  // direct kernel. Returns the largest workspace among them.
+  size_t choose_conv_bwd_algorithms(const std::vector<std::pair<ConvKey, const Op*>>& todo) {
+    const size_t cap = env_size("REDDIFF_CUDNN_WORKSPACE_MB", 512) << 20;
+    const bool force_direct = env_flag("REDDIFF_CONV_DIRECT");
+    size_t xb = 0, yb = 0;
+    for (const auto& c : todo) xb = std::max(xb, c.first.x_bytes()), yb = std::max(yb, c.first.y_bytes());
+    struct Scratch {
+      CudaBackend* b;
+      void *x = nullptr, *y = nullptr, *ws = nullptr;
+      size_t ws_bytes = 0;
+      ~Scratch() {
+        cudaStreamSynchronize(b->stream_);
+        b->free(x), b->free(y), b->free(ws);
+      }
+    } sc{this};
+    sc.x = alloc(xb);
+    sc.y = alloc(yb);
+    RD_CUDA_CHECK(cudaMemsetAsync(sc.x, 0, xb, stream_));
+    RD_CUDA_CHECK(cudaMemsetAsync(sc.y, 0, yb, stream_));
+    size_t most = 0;
+    const float one = 1.0f;
+    for (const auto& [key, op] : todo) {
+      auto a = std::make_unique<ConvBwdAlgo>();
+      a->desc = make_descriptors(key);
+      ConvAlgo& d = *a->desc;
+      const void* w = filter(op->weight, key.dtype);
+      std::vector<cudnnConvolutionBwdDataAlgo_t> cand;
+      std::vector<cudnnMathType_t> cand_math;
+      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+      int returned = 0;
+      if (cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_, d.w, d.y, d.conv, d.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                      &returned, perf) != CUDNN_STATUS_SUCCESS)
+        returned = 0;
+      for (int i = 0; i < returned; ++i) {
+        if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+        cudnnMathType_t m = perf[i].mathType;
+        if (key.dtype == DType::F32) {
+          if (m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;  // TF32
+          m = CUDNN_FMA_MATH;
+        }
+        cand.push_back(perf[i].algo);
+        cand_math.push_back(m);
+      }
+      for (int i = 0; i < CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT; ++i) {
+        cand.push_back(cudnnConvolutionBwdDataAlgo_t(i));
+        cand_math.push_back(d.math);
+      }
+      if (force_direct) cand.clear(), cand_math.clear();
+      bool found = false;
+      for (size_t ci = 0; ci < cand.size() && !found; ++ci) {
+        if (cudnnSetConvolutionMathType(d.conv, cand_math[ci]) != CUDNN_STATUS_SUCCESS) continue;
+        size_t ws = 0;
+        if (cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_, d.w, d.y, d.conv, d.x, cand[ci], &ws) != CUDNN_STATUS_SUCCESS)
+          continue;
+        if (ws > cap) continue;
+        if (ws > sc.ws_bytes) {
+          RD_CUDA_CHECK(cudaStreamSynchronize(stream_));
+          free(sc.ws);
+          sc.ws = nullptr;
+          sc.ws = alloc(ws);
+          sc.ws_bytes = ws;
+        }
+        // beta = 1 (on zeros): the VJP accumulates into gradients that already hold a contribution.
+        if (cudnnConvolutionBackwardData(cudnn_, &one, d.w, w, d.y, sc.y, d.conv, cand[ci], sc.ws, ws, &one, d.x, sc.x) !=
+            CUDNN_STATUS_SUCCESS)
+          continue;
+        RD_CUDA_CHECK(cudaStreamSynchronize(stream_));
+        a->algo = cand[ci], a->math = cand_math[ci], a->workspace = ws;
+        found = true;
+      }
+      if (!found) {
+        if (!force_direct)
+          std::fprintf(stderr, "reddiff: warning: cuDNN has no working backward-data algorithm for convolution %s; using a slow direct kernel\n",
+                       key.str().c_str());
+        a->direct = true;
+        a->workspace = 0;
+      } else {
+        RD_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, a->math));
+      }
+      most = std::max(most, a->workspace);
+      convs_bwd_[key] = std::move(a);
+    }
+    return most;
+  }
+
+  void conv_backward_data(const Op& op, const OpTensors& t) {
+    const Tensor& gy = t.in[0];
+    const Tensor& gx = t.out;
+    ConvKey key = conv_key(op, gx.shape, gy.shape, gx.dtype);
+    auto it = convs_bwd_.find(key);
+    if (it == convs_bwd_.end()) throw Error("cuda backend: convolution backward " + op.name + " (" + key.str() + ") was not prepared", 1);
+    const ConvBwdAlgo& a = *it->second;
+    auto fit = filters_.find(std::make_pair(op.weight, gx.dtype));
+    if (fit == filters_.end()) throw Error("cuda backend: convolution backward " + op.name + " has no uploaded filter", 1);
+    if (a.workspace > workspace_bytes_) throw Error("cuda backend: workspace smaller than prepared", 1);
+    if (a.direct) {
+      ConvBackwardDataDirectArgs d;
+      d.gy = gy.data, d.w = fit->second.ptr, d.gx = gx.data, d.dtype = gx.dtype;
+      d.n = key.n, d.h = key.h, d.w_ = key.w, d.ci = key.ci, d.co = key.co, d.ho = key.ho, d.wo = key.wo;
+      d.k = key.k, d.stride = key.stride, d.pad = key.pad, d.accumulate = op.accumulate;
+      conv_backward_data_direct_cuda(d, stream_);
+      return;
+    }
+    const float one = 1.0f, beta = op.accumulate ? 1.0f : 0.0f;
+    const ConvAlgo& d = *a.desc;
+    RD_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, d.w, fit->second.ptr, d.y, gy.data, d.conv, a.algo,
+                                                a.workspace ? workspace_ : nullptr, a.workspace, &beta, d.x, gx.data));
+  }
+
   void linear(const Op& op, const OpTensors& t) {
     const Tensor& x = t.in[0];
     if (x.dtype != DType::F32 || t.out.dtype != DType::F32) throw Error("cuda backend: linear layers are f32", 1);
@@ -599,6 +762,7 @@ class CudaBackend : public Backend {
   std::map<std::pair<const Param*, DType>, DeviceWeight> filters_;
   std::map<const Param*, DeviceWeight> f32_;
   std::map<ConvKey, std::unique_ptr<ConvAlgo>> convs_;
+  std::map<ConvKey, std::unique_ptr<ConvBwdAlgo>> convs_bwd_;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   size_t weight_bytes_ = 0;

@@ -47,6 +47,34 @@ TEST_CASE("reddiff forward reproduces the PyTorch reference output", "[engine][c
   CHECK(reddiff_test::rel_l2(got.data.data(), ref.data.data(), got.data.size()) < 1e-5);
 }
 
+TEST_CASE("reddiff forward --vjp reproduces the PyTorch autograd gradient", "[engine][cli][vjp]") {
+  std::string dir = testdata("unet_cases/odd_30x22_nrb2/");
+  auto t = reddiff::read_npy(dir + "t.npy");
+  auto x = reddiff::read_npy(dir + "x.npy"), cot = reddiff::read_npy(dir + "cot.npy"), ref = reddiff::read_npy(dir + "grad.npy");
+  // Images are independent: the first alone at its t has the first image's gradient.
+  std::vector<int64_t> xs{1, x.shape[1], x.shape[2], x.shape[3]}, cs{1, cot.shape[1], cot.shape[2], cot.shape[3]};
+  std::string x1 = testdata("vjp_x1.npy"), c1 = testdata("vjp_cot1.npy"), out = testdata("vjp_out.npy"), grad = testdata("vjp_grad.npy");
+  reddiff::write_npy(x1, xs, x.data.data());
+  reddiff::write_npy(c1, cs, cot.data.data());
+  std::remove(grad.c_str());
+  std::string base = binary("reddiff") + " forward --device cpu --model " + dir + "model.safetensors --x " + x1 + " --t " +
+                     std::to_string(t.idata[0]) + " --out " + out;
+  auto r = run_command(base + " --vjp " + c1 + " --grad-out " + grad);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.output.find("vjp plan:") != std::string::npos);
+  auto got = reddiff::read_npy(grad);
+  REQUIRE(got.shape == xs);
+  CHECK(reddiff_test::rel_l2(got.data.data(), ref.data.data(), got.data.size()) < 1e-5);
+  // A cotangent of the wrong shape, or --vjp alone: one line, non-zero exit.
+  for (std::string bad : {" --vjp " + x1 + " --grad-out " + grad, " --vjp " + c1}) {
+    auto b = run_command(base + bad);
+    INFO(b.output);
+    CHECK(b.exit_code != 0);
+    CHECK(std::count(b.output.begin(), b.output.end(), '\n') <= 1);
+  }
+}
+
 TEST_CASE("reddiff forward refuses bad input in one line", "[engine][cli]") {
   std::string model = testdata("unet_cases/legacy_updown/model.safetensors");
   std::string out = testdata("forward_bad_out.npy");

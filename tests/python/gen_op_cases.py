@@ -196,6 +196,58 @@ def main():
     x = r.normal(2, 5, 7, std=3.0)
     save(root, "silu", "silu", {"x": x, "out": F.silu(x)}, {}, index)
 
+    # ---- backward (VJP w.r.t. the activation input) by autograd: gy random, gx = J^T gy
+    def vjp(f, x, gy):
+        x = x.clone().requires_grad_(True)
+        (f(x) * gy).sum().backward()
+        return x.grad
+
+    for name, (n, cin, cout, h, w, k, stride, pad) in {
+        "conv3x3_pad1_vjp": (2, 24, 40, 10, 8, 3, 1, 1),
+        "conv3x3_stride2_vjp": (2, 16, 24, 12, 10, 3, 2, 1),
+        "conv3x3_stride2_odd_vjp": (1, 16, 8, 9, 7, 3, 2, 1),
+        "conv1x1_vjp": (2, 48, 32, 6, 5, 1, 1, 0),
+    }.items():
+        x = r.normal(n, cin, h, w)
+        wt = r.normal(cout, cin, k, k, std=1 / math.sqrt(cin * k * k))
+        f = lambda v: F.conv2d(v, wt, None, stride=stride, padding=pad)  # noqa: E731
+        gy = r.normal(*f(x).shape)
+        save(root, name, "conv2d_vjp", {"x": x, "weight": wt, "gy": gy, "gx": vjp(f, x, gy)},
+             {"stride": stride, "pad": pad, "k": k}, index)
+
+    for name, (n, c, h, w, mode, silu) in {
+        "gn_silu_vjp": (2, 64, 5, 7, "none", True),
+        "gn_only_vjp": (2, 96, 4, 6, "none", False),
+        "gn_scale_shift_silu_vjp": (2, 64, 6, 5, "scale_shift", True),
+        "gn_add_bias_silu_vjp": (2, 64, 4, 4, "add_bias", True),
+    }.items():
+        x = r.normal(n, c, h, w, std=1.5, mean=0.3)
+        gamma, beta = r.normal(c, std=0.2, mean=1.0), r.normal(c, std=0.2)
+        mod = r.normal(n, 2 * c if mode == "scale_shift" else c, std=0.5)
+
+        def f(v, mode=mode, silu=silu, gamma=gamma, beta=beta, mod=mod, c=c):
+            if mode == "add_bias":
+                v = v + mod[:, :, None, None]
+            y = gn(v, gamma, beta)
+            if mode == "scale_shift":
+                y = y * (1 + mod[:, :c, None, None]) + mod[:, c:, None, None]
+            return F.silu(y) if silu else y
+        gy = r.normal(n, c, h, w)
+        save(root, name, "group_norm_vjp", {"x": x, "gamma": gamma, "beta": beta, "mod": mod, "gy": gy,
+                                            "gx": vjp(f, x, gy)},
+             {"groups": 32, "eps": 1e-5, "mode": mode, "silu": silu}, index)
+
+    for name, (n, c, t, heads, legacy) in {
+        "attention_legacy_vjp": (2, 64, 30, 2, True),
+        "attention_new_vjp": (2, 64, 30, 4, False),
+        "attention_1head_vjp": (1, 32, 17, 1, True),
+    }.items():
+        qkv = r.normal(n, 3 * c, t, std=1.5)
+        f = lambda v, heads=heads, legacy=legacy: adm_ref.qkv_attention(v, heads, legacy)  # noqa: E731
+        gy = r.normal(n, c, t)
+        save(root, name, "attention_vjp", {"qkv": qkv, "gy": gy, "gx": vjp(f, qkv, gy)},
+             {"heads": heads, "legacy": legacy}, index)
+
     with open(os.path.join(root, "index.json"), "w") as f:
         json.dump(index, f, indent=1)
     print("gen_op_cases: %d cases in %s" % (len(index["cases"]), root))

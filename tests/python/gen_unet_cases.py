@@ -11,6 +11,9 @@ For every case DIR/<case>/ holds:
   y.npy        int64 [N] class labels (class-conditional cases only)
   out.npy      float32 [N, out_channels, H, W]: the reference output, computed in float64 (model.double()
                with the float32-stored weights upcast, inputs upcast) and then cast to float32
+  cot.npy      float32 [N, out_channels, H, W]: a standard normal cotangent v
+  grad.npy     float32 [N, C, H, W]: the vector-Jacobian product J^T v of the padded forward w.r.t. x
+               (float64 autograd; timesteps and labels constant)
 DIR/index.json: {"cases": [names...], "descriptions": {name: what it covers},
                  "padded_hw": {name: [H', W'] the size the network actually runs at (see below)}}
 
@@ -103,6 +106,12 @@ CASES = [
        num_head_channels=32, learn_sigma=False),
      (16, 16),
      "num_res_blocks 3, attention at every level (output blocks with .1 attention and .2 up-ResBlock)"),
+    ("odd_30x22_nrb2",
+     C(image_size=32, model_channels=32, channel_mult=[1, 2, 2], num_res_blocks=2, attention_resolutions=[8],
+       num_head_channels=16, use_new_attention_order=True, resblock_updown=False, conv_resample=True,
+       learn_sigma=True),
+     (30, 22),
+     "30 x 22 (padded to 32 x 24), num_res_blocks 2, new order, conv resampling: the VJP's reflect-pad adjoint"),
     ("ffhq_like",
      C(image_size=32, model_channels=32, channel_mult=[1, 1, 2, 2, 4], num_res_blocks=1, attention_resolutions=[4],
        num_head_channels=32, learn_sigma=True),
@@ -128,10 +137,16 @@ def run_case(root, name, cfg, hw, desc, seed):
     # Reference: the float32-stored weights, upcast, in float64.
     model.load_state_dict(sd)
     model.double()
-    with torch.no_grad():
-        out = adm_ref.forward_padded(model, x.double(), t, y)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    cot = torch.randn(N, cfg["out_channels"], h, w, generator=g, dtype=torch.float32)
+    xd = x.double().requires_grad_(True)
+    out = adm_ref.forward_padded(model, xd, t, y)
+    (out * cot.double()).sum().backward()
+    grad = xd.grad.detach()
+    out = out.detach()
     assert out.shape == (N, cfg["out_channels"], h, w), out.shape
-    assert torch.isfinite(out).all()
+    assert torch.isfinite(out).all() and torch.isfinite(grad).all()
 
     mult = adm_ref.size_multiple(cfg)
     meta = dict(cfg)
@@ -143,6 +158,8 @@ def run_case(root, name, cfg, hw, desc, seed):
     if y is not None:
         np.save(os.path.join(d, "y.npy"), y.numpy())
     np.save(os.path.join(d, "out.npy"), out.to(torch.float32).numpy())
+    np.save(os.path.join(d, "cot.npy"), cot.numpy())
+    np.save(os.path.join(d, "grad.npy"), grad.to(torch.float32).numpy())
     return float(out.abs().mean()), [h + (-h) % mult, w + (-w) % mult]
 
 
