@@ -11,17 +11,17 @@ namespace reddiff {
 
 const std::vector<TaskPreset>& task_presets() {
   static const std::vector<TaskPreset> p = {
-      {"inpaint", 100, 0.5, 0.25, "linear", "fill the holes of a photo (--mask box|random|half|freeform|FILE)",
-       "official README example in2_20ff (lambda 0.25, lr 0.5); best of the validation sweep for a 96x96 box, "
-       "within 0.1 dB of the best for 25 % free-form masks"},
-      {"sr", 100, 0.3, 0.25, "linear", "super-resolution: upscale a small image by --scale",
-       "validation sweep, x4 pooling: lambda 0.25, lr 0.3 (official sample_test.sh sr4 has lr 0.1: -0.2 dB)"},
-      {"deblur", 100, 0.3, 0.25, "linear", "remove a known blur (--blur gaussian|uniform|motion|FILE)",
-       "validation sweep, gaussian sigma 3 with sigma_y 0.01: lambda 0.25, lr 0.3 (official lr 0.5 untested)"},
+      {"inpaint", 100, 0.5, 0.1, "linear", "fill the holes of a photo (--mask box|random|half|freeform|FILE)",
+       "validation sweep of the retrained model: lambda 0.1, lr 0.5, best for a 96x96 box and within 0.4 dB of "
+       "the best for 25 % free-form masks (official README example in2_20ff: lambda 0.25, lr 0.5)"},
+      {"sr", 100, 0.3, 0.05, "linear", "super-resolution: upscale a small image by --scale",
+       "validation sweep, x4 pooling: lambda 0.05, lr 0.3 (official sample_test.sh sr4: lambda 0.25, lr 0.1)"},
+      {"deblur", 100, 0.3, 0.1, "linear", "remove a known blur (--blur gaussian|uniform|motion|FILE)",
+       "validation sweep, gaussian sigma 3 with sigma_y 0.01: lambda 0.1, lr 0.3"},
       {"colorize", 100, 0.5, 0.25, "linear", "colourise a grey photo",
        "no official script; the base lambda 0.25 with the lr 0.5 of the other linear tasks (untuned)"},
-      {"denoise", 100, 0.2, 4.0, "linear", "remove Gaussian or Poisson noise (--sigma-y)",
-       "validation sweep at sigma_y 0.1: lambda 4, lr 0.2 (no official script; lambda 1 loses 3 dB, 16 over-smooths)"},
+      {"denoise", 100, 0.3, 4.0, "linear", "remove Gaussian or Poisson noise (--sigma-y)",
+       "validation sweep at sigma_y 0.1: lambda 4, lr 0.3 (no official script; lambda 2 loses 1.5 dB, 16 over-smooths)"},
       {"phase-retrieval", 100, 0.5, 0.25, "linear", "recover an image from its Fourier magnitudes",
        "official sample_test.sh phase_retrieval: lambda 0.25, lr 0.5 (untuned)"},
       {"hdr", 100, 0.5, 0.25, "linear", "recover the clipped highlights of y = clip(2x)",

@@ -157,7 +157,7 @@ TEST_CASE("reddiff --help lists the restoration tasks and each task's help is co
                             "--mask", "--scale", "--blur", "--sigma-y", "--oversample", "Preset for"})
       CHECK(h.output.find(opt) != std::string::npos);
   }
-  CHECK(rd("sr --help").output.find("Preset for sr: 100 steps, lr 0.3, lambda 0.25") != std::string::npos);
+  CHECK(rd("sr --help").output.find("Preset for sr: 100 steps, lr 0.3, lambda 0.05") != std::string::npos);
 }
 
 TEST_CASE("each task restores an observation to an image of the right size", "[cli]") {
