@@ -5,9 +5,12 @@
 //                            `softmax(weight.float()).type(weight.dtype)`); in place for f32
 //   O = V P                  f32 accumulate, written straight into the head's channels of out
 // Both head orders are just different base offsets and head strides into the qkv channels.
-// TODO(perf, measure on the H100 at 8x8..32x32 tokens): a fused flash-style kernel avoids the T x T
-// round trip through memory and the per-image launches; compare against this path.
+// A second implementation, attention_fused_kernel, does everything in one launch: one warp per query,
+// the keys visited once with an online (running-max) f32 softmax, the output accumulated in registers;
+// no T x T buffer and no per-image launches. attention_cuda_impl picks between them.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "engine/cuda/cuda_util.h"
 #include "kernels/attention.h"
@@ -55,7 +58,83 @@ __global__ void softmax_rows_kernel(const float* s, TP* p, int t) {
   for (int j = threadIdx.x; j < t; j += blockDim.x) o[j] = from_f32<TP>(expf(r[j] - mx) * inv);
 }
 
+constexpr int kFusedMaxPerLane = 4;  // head dim <= 128
+constexpr int kFusedWarps = 4;       // queries per block
+
+// One warp per query token i of one head of one image: lane l holds q, and accumulates out, at head
+// channels l, l + 32, ...; the scores' running max m and sum l_sum are kept in f32 as keys stream by.
+template <typename T>
+__global__ void attention_fused_kernel(AttentionArgs a, int d, float scale) {
+  const int lane = threadIdx.x & 31;
+  const int i = blockIdx.x * kFusedWarps + (threadIdx.x >> 5);
+  const int head = blockIdx.y, n = blockIdx.z;
+  if (i >= a.t) return;  // whole warps only: t is per block row, every lane of a warp agrees
+  const int64_t c3 = 3LL * a.c;
+  const T* img = static_cast<const T*>(a.qkv) + int64_t(n) * a.t * c3;
+  const int qc = attention_q_channel(head, d, a.c, a.legacy), kc = attention_k_channel(head, d, a.c, a.legacy),
+            vc = attention_v_channel(head, d, a.c, a.legacy);
+  float q[kFusedMaxPerLane], acc[kFusedMaxPerLane];
+#pragma unroll
+  for (int r = 0; r < kFusedMaxPerLane; ++r) {
+    const int e = lane + 32 * r;
+    q[r] = e < d ? to_f32(img[int64_t(i) * c3 + qc + e]) * scale : 0.0f;
+    acc[r] = 0.0f;
+  }
+  float m = -INFINITY, l_sum = 0.0f;
+  for (int j = 0; j < a.t; ++j) {
+    const T* row = img + int64_t(j) * c3;
+    float sc = 0.0f;
+#pragma unroll
+    for (int r = 0; r < kFusedMaxPerLane; ++r) {
+      const int e = lane + 32 * r;
+      if (e < d) sc += q[r] * to_f32(row[kc + e]);
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) sc += __shfl_xor_sync(0xffffffffu, sc, off);
+    const float m_new = fmaxf(m, sc), corr = expf(m - m_new), p = expf(sc - m_new);
+    l_sum = l_sum * corr + p;
+#pragma unroll
+    for (int r = 0; r < kFusedMaxPerLane; ++r) {
+      const int e = lane + 32 * r;
+      if (e < d) acc[r] = acc[r] * corr + p * to_f32(row[vc + e]);
+    }
+    m = m_new;
+  }
+  T* o = static_cast<T*>(a.out) + (int64_t(n) * a.t + i) * a.c + int64_t(head) * d;
+  const float inv = 1.0f / l_sum;
+#pragma unroll
+  for (int r = 0; r < kFusedMaxPerLane; ++r) {
+    const int e = lane + 32 * r;
+    if (e < d) o[e] = from_f32<T>(acc[r] * inv);
+  }
+}
+
+void attention_fused(const AttentionArgs& a, cudaStream_t stream) {
+  const int d = a.c / a.heads;
+  dim3 grid(unsigned((a.t + kFusedWarps - 1) / kFusedWarps), unsigned(a.heads), unsigned(a.n));
+  const float scale = 1.0f / sqrtf(float(d));
+  dispatch_cuda_storage(a.dtype, "attention", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    attention_fused_kernel<T><<<grid, 32 * kFusedWarps, 0, stream>>>(a, d, scale);
+  });
+  RD_CUDA_CHECK_LAUNCH("attention (fused)");
+}
+
 }  // namespace
+
+AttentionArgs::Impl attention_cuda_impl(const AttentionArgs& a) {
+  const int d = a.heads > 0 ? a.c / a.heads : 0;
+  const bool fused_ok = d > 0 && d <= 32 * kFusedMaxPerLane;
+  AttentionArgs::Impl want = a.impl;
+  if (want == AttentionArgs::Impl::Auto) {
+    static const char* env = std::getenv("REDDIFF_ATTENTION");
+    if (env && std::strcmp(env, "fused") == 0) want = AttentionArgs::Impl::Fused;
+    else if (env && std::strcmp(env, "gemm") == 0) want = AttentionArgs::Impl::Gemm;
+  }
+  if (want == AttentionArgs::Impl::Auto) want = AttentionArgs::Impl::Gemm;
+  if (want == AttentionArgs::Impl::Fused && !fused_ok) want = AttentionArgs::Impl::Gemm;
+  return want;
+}
 
 size_t attention_workspace_bytes_cuda(int n, int t, int c, int heads, DType dtype) {
   if (t <= 0 || heads <= 0) return 0;
@@ -69,6 +148,7 @@ size_t attention_workspace_bytes_cuda(int n, int t, int c, int heads, DType dtyp
 void attention_cuda(const AttentionArgs& a, Stream s) {
   if (a.heads <= 0 || a.c % a.heads) throw Error("attention: " + std::to_string(a.c) + " channels do not split into " + std::to_string(a.heads) + " heads", 1);
   if (a.n <= 0 || a.t <= 0 || a.c <= 0) return;
+  if (attention_cuda_impl(a) == AttentionArgs::Impl::Fused) return attention_fused(a, as_cuda_stream(s));
   if (!a.workspace) throw Error("attention: no workspace", 1);
   const cudaDataType_t ct = cuda_type(a.dtype);
   const size_t es = dtype_size(a.dtype);

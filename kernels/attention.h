@@ -16,7 +16,13 @@ struct AttentionArgs {
   int n = 0, t = 0, c = 0, heads = 1;
   bool legacy = true;
   void* workspace = nullptr;  // attention_workspace_bytes() bytes
+  // CUDA implementation: Auto (the faster one for this size, from the H100 measurement in
+  // docs/benchmarks.md), Gemm (cuBLAS batched GEMMs + a softmax kernel) or Fused (one kernel, online
+  // softmax, no T x T buffer; head dim <= 128). The CPU twin has one implementation and ignores it.
+  enum class Impl { Auto, Gemm, Fused } impl = Impl::Auto;
 };
+// The CUDA implementation Auto picks for t tokens of head dim d; REDDIFF_ATTENTION=gemm|fused forces one.
+AttentionArgs::Impl attention_cuda_impl(const AttentionArgs& a);
 
 RD_HD int attention_q_channel(int head, int d, int c, bool legacy) { return legacy ? 3 * head * d : head * d; }
 RD_HD int attention_k_channel(int head, int d, int c, bool legacy) { return legacy ? 3 * head * d + d : c + head * d; }

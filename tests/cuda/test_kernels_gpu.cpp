@@ -214,7 +214,7 @@ TEST_CASE("group_norm_cuda rejects bad arguments", "[gpu][kernels]") {
   CHECK_THROWS_AS(group_norm_cuda(a, nullptr), Error);
 }
 
-TEST_CASE("attention_cuda matches attention_cpu in both head orders", "[gpu][kernels]") {
+TEST_CASE("attention_cuda (GEMM and fused) matches attention_cpu in both head orders", "[gpu][kernels]") {
   struct Shape {
     int n, t, c, heads;
   };
@@ -232,12 +232,16 @@ TEST_CASE("attention_cuda matches attention_cpu in both head orders", "[gpu][ker
       Dev dq(hq.b.size());
       dq.put(hq.data());
       Dev dws(attention_workspace_bytes_cuda(sh.n, sh.t, sh.c, sh.heads, dt));
+      for (int impl = 0; impl < 2; ++impl)
       for (bool legacy : {true, false}) {
-        std::string what = tag({"attention", "n" + std::to_string(sh.n), "t" + std::to_string(sh.t),
+        if (impl == 1 && sh.t > 2048) continue;  // the fused kernel is for the UNet's 8x8..32x32 token grids
+        std::string what = tag({"attention", impl ? "fused" : "gemm", "n" + std::to_string(sh.n), "t" + std::to_string(sh.t),
                                 "c" + std::to_string(sh.c), "heads" + std::to_string(sh.heads), dtype_name(dt),
                                 legacy ? "legacy" : "new"});
         AttentionArgs a;
         a.dtype = dt, a.n = sh.n, a.t = sh.t, a.c = sh.c, a.heads = sh.heads, a.legacy = legacy;
+        a.impl = impl ? AttentionArgs::Impl::Fused : AttentionArgs::Impl::Gemm;
+        REQUIRE(attention_cuda_impl(a) == a.impl);
         Host ho(dt, out_count);
         a.qkv = hq.data(), a.out = ho.data(), a.workspace = cpu_ws.data();
         attention_cpu(a, nullptr);
@@ -247,8 +251,8 @@ TEST_CASE("attention_cuda matches attention_cpu in both head orders", "[gpu][ker
         a.qkv = dq.p, a.out = dout.p, a.workspace = dws.p;
         attention_cuda(a, st.s);
         st.sync();
-        // The GPU stores the probabilities in the activation dtype (as guided-diffusion does); the CPU
-        // twin keeps them in f32: allow two more roundings for the half types.
+        // The GEMM path stores the probabilities in the activation dtype (as guided-diffusion does); the
+        // CPU twin and the fused kernel keep them in f32: allow two more roundings for the half types.
         double rtol = dt == DType::F32 ? 2e-5 : 2 * rtol_for(dt);
         compare(bytes_to_f32(dout.get(), dt), ho.f32(), rtol, what);
       }
