@@ -299,8 +299,9 @@ size_t method_buffer_bytes(const std::string& algo, const AdmConfig& cfg, int n,
   throw Error("bench: no buffer accounting for " + algo, 1);
 }
 
-// One method (dps, pigdm, ddrm) on a backend and Network of its own (so its workspaces are its own): per-step time by the difference of
-// a 1-step and a (1+k)-step solve, seconds per image for its default step count, and peak device memory
+// One method (dps, pigdm, ddrm) on a backend and Network of its own (so its workspaces are its own):
+// per-step time by the difference of a 1-step and a (1+k)-step solve, seconds per image for its default
+// step count, and peak device memory
 // (the tool's accounting: weights + the network's plan for this method + solver buffers + operator + x, y;
 // on CUDA the cudaMemGetInfo used-delta peak, sampled after every step of a warm-up solve).
 json run_method(const Settings& st, const Model& model, DType prec, int n, int h, int w, const std::string& algo,
