@@ -16,6 +16,10 @@ per image and the peak device memory.
              peak memory at batch 1 <= weights + 400 MB
   --markdown print the tables as Markdown (for docs/benchmarks.md)
   --headline one compact table: reddiff's RED-diff step next to PyTorch's RED-diff, DPS and PiGDM steps
+
+Files from `reddiff bench --algo all` (results[i]["algos"]) add the methods on one engine: a table (ms per
+step, s/image at each method's default step count, peak memory) and, in the PNG, a third panel per
+architecture with the per-step time and the peak memory of every method, the engine's next to PyTorch's.
 """
 import argparse
 import json
@@ -51,10 +55,16 @@ def arch_key(name):
     return {"imagenet256": "imagenet256-uncond"}.get(name, name) if name else "?"
 
 
+ALGO_LABEL = {"reddiff": "engine RED-diff", "ddrm": "engine DDRM", "dps": "engine DPS", "pigdm": "engine PiGDM"}
+METHOD_ORDER = ["engine RED-diff", "engine DDRM", "engine DPS", "engine PiGDM", "torch reddiff official", "torch dps", "torch pgdm"]
+
+
 def records(engine, torch_docs):
-    """Flat records: impl, arch, size, method, precision, batch, ms_step (whole batch), ms_image, peak, weights, tflops."""
+    """Flat records: impl, arch, size, method, precision, batch, ms_step (whole batch), ms_image, peak, weights, tflops.
+    Methods from `--algo` (results[i]["algos"]) are records with method "algo:NAME"."""
     out = []
     for d in engine:
+        from_methods = any(a != "reddiff" for a in d.get("settings", {}).get("algos", ["reddiff"]))
         m = d["model"]
         arch = m["name"] if m["source"] == "random" else ("bundled" if m["source"] == "bundled" else os.path.basename(m["name"]))
         size = m["size"][0]
@@ -72,11 +82,27 @@ def records(engine, torch_docs):
             fwd = dict(base, method="forward", ms_step=r["forward_ms"]["median"], ms_image=r["forward_ms"]["median"] / r["batch"],
                        tflops=r.get("tflops"), tflops_latency=r.get("tflops_latency"),
                        ms_pipelined=r.get("forward_ms_pipelined"))
+            fwd["from_methods"] = from_methods
             out.append(fwd)
             rd = r.get("reddiff")
             if rd:
                 out.append(dict(base, method="reddiff", ms_step=rd["step_ms"], ms_image=rd["step_ms_per_image"],
-                                s_per_image=rd.get("s_per_image"), fixed_s=rd.get("fixed_s")))
+                                s_per_image=rd.get("s_per_image"), fixed_s=rd.get("fixed_s"), from_methods=from_methods))
+            for name, a in (r.get("algos") or {}).items():
+                rec = dict(base, method="algo:" + name, status=a.get("status"), note=a.get("note", ""))
+                if a.get("status") == "ok":
+                    am = a.get("memory_bytes", {})
+                    rec.update(ms_step=a["step_ms"], ms_image=a["step_ms_per_image"], s_per_image=a.get("s_per_image"),
+                               default_steps=a.get("default_steps"), tool_total=am.get("tool_total"),
+                               cuda_peak=am.get("cuda_used_delta_peak"), weights=am.get("weights"),
+                               peak=am.get("cuda_used_delta_peak", am.get("tool_total")), task=a.get("task"))
+                out.append(rec)
+    # A methods file also has a forward and (with reddiff) a RED-diff row: keep them only where no other
+    # engine file measured the same configuration.
+    seen = {(r["arch"], r["size"], r["device"], r["method"], r["precision"], r["batch"]) for r in out
+            if r["impl"] == "reddiff" and not r.get("from_methods")}
+    out = [r for r in out if not (r.get("from_methods") and
+                                  (r["arch"], r["size"], r["device"], r["method"], r["precision"], r["batch"]) in seen)]
     for d in torch_docs:
         kind = d["device"]["kind"]
         for e in d["models"]:
@@ -93,6 +119,8 @@ def records(engine, torch_docs):
 
 
 def label(rec):
+    if rec["impl"] == "reddiff" and rec["method"].startswith("algo:"):
+        return ALGO_LABEL.get(rec["method"][5:], "engine " + rec["method"][5:])
     if rec["impl"] == "reddiff":
         return {"forward": "reddiff forward", "reddiff": "reddiff RED-diff"}[rec["method"]]
     return "torch " + rec["method"].replace("_", " ")
@@ -147,6 +175,28 @@ def print_tables(recs, steps, markdown):
                              ("%.2fx" % (r["ms_step"] / e)) if e and label(r) != "reddiff RED-diff" else "-"])
             emit(title + ": solver steps (s/image = per-step x %d; reddiff's adds its fixed cost)" % steps,
                  hdr, rows, markdown)
+
+
+def print_methods(recs, markdown):
+    """The methods on one engine (reddiff bench --algo) next to PyTorch's solvers: ms per step, s/image at each
+    engine method's default step count, peak memory."""
+    keys = sorted({(r["arch"], r["size"], r["device"]) for r in recs if r["method"].startswith("algo:")})
+    for arch, size, device in keys:
+        rs = [r for r in recs if (r["arch"], r["size"], r["device"]) == (arch, size, device) and label(r) in METHOD_ORDER]
+        hdr = ["method", "prec", "batch", "ms/step", "ms/step/image", "steps", "s/image", "tool MiB", "peak MiB"]
+        rows = []
+        for r in sorted(rs, key=lambda r: (r["precision"], r["batch"] or 0, METHOD_ORDER.index(label(r)))):
+            if r["status"] != "ok":
+                rows.append([label(r), r["precision"], str(r["batch"]), r["status"], r.get("note", "")[:60], "", "", "", ""])
+                continue
+            steps = r.get("default_steps") or []
+            spi = "/".join(fmt((r.get("s_per_image") or {}).get(str(n))) for n in steps) if steps else "-"
+            rows.append([label(r), r["precision"], str(r["batch"]), fmt(r["ms_step"]), fmt(r["ms_image"]),
+                         "/".join(str(n) for n in steps) or "-", spi,
+                         fmt(r["tool_total"] / MIB if r.get("tool_total") else None, "%.0f"),
+                         fmt(r["peak"] / MIB if r.get("peak") else None, "%.0f")])
+        emit("%s at %dx%d on %s: methods on one engine (s/image: extrapolated for each method's default steps)"
+             % (arch, size, size, device), hdr, rows, markdown)
 
 
 def emit(title, hdr, rows, markdown):
@@ -237,6 +287,45 @@ def print_headline(recs):
 
 # ----------------------------------------------------------------------------------------- plot
 
+def plot_methods(ax, rs, title):
+    """Per method and precision: ms per step per image (bars, log scale) and peak device memory (markers, right
+    axis), the engine's methods (reddiff bench --algo) next to PyTorch's RED-diff, DPS and PiGDM."""
+    use = [r for r in rs if label(r) in METHOD_ORDER]
+    if not use:
+        ax.set_visible(False)
+        return
+    groups = sorted({(label(r), r["precision"]) for r in use}, key=lambda g: (METHOD_ORDER.index(g[0]), g[1]))
+    batches = sorted({r["batch"] for r in use})
+    width = 0.8 / max(1, len(batches))
+    mem = ax.twinx()
+    for bi, b in enumerate(batches):
+        xs, ys, mx, my = [], [], [], []
+        for gi, (lab, prec) in enumerate(groups):
+            r = next((r for r in use if label(r) == lab and r["precision"] == prec and r["batch"] == b), None)
+            if r is None:
+                continue
+            x = gi + (bi - (len(batches) - 1) / 2) * width
+            xs.append(x)
+            ys.append(r["ms_image"])
+            if r.get("peak"):
+                mx.append(x)
+                my.append(r["peak"] / 2 ** 30)
+        ax.bar(xs, ys, width=width, label="ms/step/image, batch %d" % b, color="C%d" % bi, alpha=0.8)
+        mem.plot(mx, my, "kD", markersize=5, label="peak GiB" if bi == 0 else None)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(["%s\n%s" % (g[0].replace("engine ", "engine\n").replace("torch ", "torch\n"), g[1]) for g in groups],
+                       fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("ms per step per image")
+    mem.set_ylabel("peak device memory (GiB)")
+    mem.set_ylim(bottom=0)
+    ax.set_title("%s: methods, step time and peak memory" % title, fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = mem.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7)
+
+
 def plot(recs, steps, path):
     try:
         import matplotlib
@@ -246,13 +335,17 @@ def plot(recs, steps, path):
         print("plot: matplotlib is not available (%s): no PNG written" % e, file=sys.stderr)
         return False
     archs = sorted({(r["arch"], r["size"], r["device"]) for r in recs
-                    if r["status"] == "ok" and label(r) in SOLVER_ORDER + FORWARD_ORDER})
+                    if r["status"] == "ok" and label(r) in SOLVER_ORDER + FORWARD_ORDER + METHOD_ORDER})
     if not archs:
         print("plot: nothing measured to plot", file=sys.stderr)
         return False
-    fig, axes = plt.subplots(len(archs), 2, figsize=(15, 4.8 * len(archs)), squeeze=False)
+    methods = any(r["method"].startswith("algo:") and r["status"] == "ok" for r in recs)
+    ncol = 3 if methods else 2
+    fig, axes = plt.subplots(len(archs), ncol, figsize=(7.5 * ncol, 4.8 * len(archs)), squeeze=False)
     for row, (arch, size, device) in enumerate(archs):
         rs = [r for r in recs if r["arch"] == arch and r["size"] == size and r["device"] == device and r["status"] == "ok"]
+        if methods:
+            plot_methods(axes[row][2], rs, "%s %dx%d (%s)" % (arch, size, size, device))
         solver = [r for r in rs if label(r) in SOLVER_ORDER]
         use = solver if solver else [r for r in rs if label(r) in FORWARD_ORDER]
         order = SOLVER_ORDER if solver else FORWARD_ORDER
@@ -260,6 +353,9 @@ def plot(recs, steps, path):
         batches = sorted({r["batch"] for r in use})
         width = 0.8 / max(1, len(batches))
         for col, what in enumerate(("time", "memory")):
+            if not use:
+                axes[row][col].set_visible(False)
+                continue
             ax = axes[row][col]
             for bi, b in enumerate(batches):
                 xs, ys = [], []
@@ -310,6 +406,7 @@ def main():
     recs = records(engine, torch_docs)
     if args.table or args.markdown or not (args.png or args.headline or args.targets):
         print_tables(recs, args.steps, args.markdown)
+        print_methods(recs, args.markdown)
     if args.headline:
         print_headline(recs)
     if args.targets:

@@ -5,7 +5,10 @@
 //   - RED-diff seconds per image for 100 and 1000 steps, extrapolated from a few measured steps
 //     (two solves of 1 and 1+K steps: per-step time = difference / K, fixed cost = the rest);
 //   - peak device memory: the tool's own accounting (weights + arena + backend extras + solver buffers)
-//     and, on CUDA, the used-memory delta cudaMemGetInfo reports.
+//     and, on CUDA, the used-memory delta cudaMemGetInfo reports;
+//   - with --algo dps|pigdm|ddrm|all: the same per-step time, seconds per image and peak memory for each
+//     method on the same restoration task (inpaint, centred box), each on a Network of its own
+//     (results[i]["algos"][name]).
 // Prints a table and writes JSON (docs/benchmarks.md describes the method and the fields).
 #include <cxxopts.hpp>
 
@@ -28,8 +31,12 @@
 #include "engine/model.h"
 #include "engine/model_config.h"
 #include "engine/network.h"
+#include "engine/solvers/ddrm_solver.h"
+#include "engine/solvers/dps_solver.h"
+#include "engine/solvers/pigdm_solver.h"
 #include "engine/solvers/reddiff_solver.h"
 #include "operators/operator.h"
+#include "operators/svd.h"
 #include "tool/cli_common.h"
 #include "tool/command.h"
 
@@ -195,7 +202,19 @@ struct Settings {
   std::vector<int> steps{100, 1000};
   double budget_s = 0;    // 0: none
   uint64_t seed = 0;
+  std::vector<std::string> algos{"reddiff"};  // in the order they run: reddiff first, then ddrm, dps, pigdm
+  bool has(const std::string& a) const { return std::find(algos.begin(), algos.end(), a) != algos.end(); }
 };
+
+// The methods --algo knows, their default step counts (the s/img figures) and the task they all run.
+const std::vector<std::string> kAlgoOrder{"reddiff", "ddrm", "dps", "pigdm"};
+std::vector<int> default_steps_of(const std::string& algo, const std::vector<int>& reddiff_steps) {
+  if (algo == "dps") return {1000};
+  if (algo == "pigdm") return {100};
+  if (algo == "ddrm") return {20};
+  return reddiff_steps;
+}
+const char* kAlgoTask = "inpaint, centred box (half the side)";
 
 
 struct Model_ {
@@ -268,6 +287,139 @@ size_t solver_buffer_bytes(const AdmConfig& cfg, int n, int h, int w, double sig
   return nx * 4 * (5 + (sigma_x0 > 0 ? 1 : 0)) + size_t(n) * cfg.out_channels * h * w * 4 + size_t(n) * (8 + 4 + 4);
 }
 
+// ------------------------------------------------------------------------------------------- methods
+// Device bytes a solver allocates for a batch besides the network, its input/output x and y (mirrors the
+// DeviceBuffers of DpsSolver / PigdmSolver / DdrmSolver::solve and their timestep tables for `steps`).
+size_t method_buffer_bytes(const std::string& algo, const AdmConfig& cfg, int n, int h, int w, size_t y_bytes, int steps) {
+  const size_t nx = size_t(n) * cfg.in_channels * h * w * 4, nout = size_t(n) * cfg.out_channels * h * w * 4;
+  const size_t ids = size_t(n) * 8, labels = size_t(n) * 4, tsteps = size_t(steps) * n * 4;
+  if (algo == "dps") return 3 * nx + y_bytes + 2 * nout + size_t(n) * 16 + ids + tsteps + labels;
+  if (algo == "pigdm") return 4 * nx + y_bytes + 2 * nout + size_t(n) * 16 + ids + tsteps + labels;
+  if (algo == "ddrm") return 5 * nx + nout + ids + labels + tsteps;
+  throw Error("bench: no buffer accounting for " + algo, 1);
+}
+
+// One method (dps, pigdm, ddrm) on a backend and Network of its own (so its workspaces are its own):
+// per-step time by the difference of a 1-step and a (1+k)-step solve, seconds per image for its default
+// step count, and peak device memory
+// (the tool's accounting: weights + the network's plan for this method + solver buffers + operator + x, y;
+// on CUDA the cudaMemGetInfo used-delta peak, sampled after every step of a warm-up solve).
+json run_method(const Settings& st, const Model& model, DType prec, int n, int h, int w, const std::string& algo,
+                double forward_ms, CudaMemProbe& probe) {
+  const AdmConfig& cfg = model.config.adm;
+  auto backend = make_backend(st.device, st.threads);
+  Backend& b = *backend;
+  const bool cuda = b.device() == Device::CUDA;
+  size_t peak = 0;
+  auto sample = [&]() {
+    if (!probe.active) return;
+    size_t u = CudaMemProbe::used();
+    if (u > probe.baseline) peak = std::max(peak, u - probe.baseline);
+  };
+  Network net(model, b, prec);
+  Shape4 xs{n, cfg.in_channels, h, w};
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < n; ++i) ids.push_back(uint64_t(i));
+  OperatorOptions oo;
+  oo.task = "inpaint";
+  oo.mask = "box";
+  validate_operator_options(oo);
+  size_t before_op = CudaMemProbe::used();
+  std::unique_ptr<Operator> A = make_operator(oo, xs, ids, b.device());
+  std::unique_ptr<SvdOperator> S;
+  if (algo == "ddrm") S = make_svd_operator(oo, xs, ids, b.device());
+  size_t after_op = CudaMemProbe::used();
+  Shape4 ys = A->measurement_shape();
+  DeviceBuffer x(b, size_t(xs.numel()) * 4), y(b, size_t(ys.numel()) * 4);
+  {
+    std::vector<float> hx(size_t(xs.numel()));
+    std::mt19937 rng(uint32_t(st.seed) + 5u);
+    std::uniform_real_distribution<float> ud(-1.f, 1.f);
+    for (auto& v : hx) v = ud(rng);
+    b.upload(x.get(), hx.data(), hx.size() * 4);
+    A->apply(x.as<float>(), y.as<float>(), b.stream());
+    b.synchronize();
+  }
+  const int label = cfg.num_classes > 0 ? 0 : -1;
+  auto solve = [&](int steps, bool sample_memory) {
+    std::function<void(const SolverStep&)> cb;
+    if (sample_memory) cb = [&](const SolverStep&) { sample(); };
+    b.synchronize();
+    auto t0 = Clock::now();
+    if (algo == "dps") {
+      DpsOptions o;
+      o.steps = steps, o.seed = st.seed, o.class_label = label;
+      DpsSolver(net, o).solve(*A, y.as<float>(), x.as<float>(), ids, cb);
+    } else if (algo == "pigdm") {
+      PigdmOptions o;
+      o.steps = steps, o.seed = st.seed, o.class_label = label;
+      PigdmSolver(net, o).solve(*A, y.as<float>(), x.as<float>(), ids, cb);
+    } else {
+      DdrmOptions o;
+      o.steps = steps, o.seed = st.seed, o.class_label = label;
+      DdrmSolver(net, o).solve(*S, y.as<float>(), x.as<float>(), ids, cb);
+    }
+    b.synchronize();
+    return seconds_since(t0);
+  };
+  const bool guided = algo == "dps" || algo == "pigdm";
+  // Keep the measurement near max_time: a guided step costs about three forwards.
+  int k = st.solver_steps;
+  const double est_step_ms = forward_ms * (guided ? 3.0 : 1.0);
+  int k_time = int(std::floor(st.max_time / std::max(1e-6, est_step_ms * 1e-3)));
+  k = std::max(1, std::min(k, std::max(2, k_time)));
+  solve(1, true);  // warm-up: compiles the plan, sizes every scratch buffer; memory sampled at each step
+  sample();
+  double t1 = solve(1, false);
+  double tk = solve(1 + k, false);
+  double per_step = (tk - t1) / k;
+  bool fallback = false;
+  if (!(per_step > 0)) per_step = tk / (1 + k), fallback = true;
+  double fixed = std::max(0.0, t1 - per_step);
+
+  json a;
+  a["task"] = kAlgoTask;
+  a["measured_steps"] = k;
+  a["solve_1_step_s"] = t1;
+  a["solve_" + std::to_string(1 + k) + "_steps_s"] = tk;
+  a["step_ms"] = per_step * 1e3;
+  a["step_ms_per_image"] = per_step * 1e3 / n;
+  a["fixed_s"] = fixed;
+  a["network_passes_per_step"] = guided ? "forward_for_vjp + vjp" : "forward";
+  if (fallback) a["note"] = "per-step time from the longer solve only (the difference was not positive)";
+  std::vector<int> dsteps = default_steps_of(algo, st.steps);
+  a["default_steps"] = dsteps;
+  json spi;
+  for (int N : dsteps) spi[std::to_string(N)] = (fixed + N * per_step) / n;
+  a["s_per_image"] = spi;
+  a["extrapolated"] = true;
+
+  const size_t weights = cuda ? b.weight_bytes() : size_t(model.weights.parameter_count()) * 4;
+  const size_t net_bytes = cuda ? net.device_bytes() : net.device_bytes() + weights;
+  const size_t plan_bytes = guided ? net.vjp_device_bytes(n, h, w) : [&] {
+    const Network::Compiled& c = net.compile(n, h, w);
+    return c.plan.arena_bytes + c.backend_extra_bytes;
+  }();
+  const size_t solver_b = method_buffer_bytes(algo, cfg, n, h, w, y.bytes(), dsteps.front());
+  // The operator's device data: inpaint keeps a per-pixel mask [n, 1, h, w]; its SVD view (DDRM) one
+  // singular value per coordinate [n, c, h, w] beside it.
+  const size_t op_b = size_t(n) * h * w * 4 + (S ? size_t(xs.numel()) * 4 : 0);
+  json mem;
+  mem["weights"] = weights;
+  mem[guided ? "vjp_plan" : "forward_plan"] = plan_bytes;
+  mem["solver"] = solver_b;
+  mem["operator_estimate"] = op_b;
+  mem["x_y"] = x.bytes() + y.bytes();
+  mem["tool_total"] = net_bytes + solver_b + op_b + x.bytes() + y.bytes();
+  if (probe.active) {
+    mem["operator_measured"] = after_op > before_op ? after_op - before_op : 0;
+    mem["cuda_used_delta_peak"] = peak;
+  }
+  a["memory_bytes"] = mem;
+  a["status"] = "ok";
+  return a;
+}
+
 json run_config(const Settings& st, const Model& model, DType prec, int n, int h, int w, CudaMemProbe& probe,
                 Clock::time_point t_start) {
   const AdmConfig& cfg = model.config.adm;
@@ -283,7 +435,8 @@ json run_config(const Settings& st, const Model& model, DType prec, int n, int h
     return row;
   }
   row["backend"] = backend->name();
-  Network net(model, *backend, prec);
+  auto net_owner = std::make_unique<Network>(model, *backend, prec);
+  Network& net = *net_owner;
   const Network::Compiled& c = net.compile(n, h, w);
   Inputs in = make_inputs(*backend, cfg, n, h, w, st.seed);
   const int32_t* labels = cfg.num_classes > 0 ? in.labels.as<int32_t>() : nullptr;
@@ -336,7 +489,7 @@ json run_config(const Settings& st, const Model& model, DType prec, int n, int h
   size_t tool_total = (backend->device() == Device::CUDA ? net.device_bytes() : net.device_bytes() + weights) + io_fwd;
 
   // RED-diff: inpainting with a centred box (the operator's cost is small next to the network's).
-  if (st.solver_steps > 0) {
+  if (st.solver_steps > 0 && st.has("reddiff")) {
     bool over = st.budget_s > 0 && seconds_since(t_start) > st.budget_s;
     if (over) {
       row["reddiff_note"] = "solver not timed: time budget spent";
@@ -387,7 +540,13 @@ json run_config(const Settings& st, const Model& model, DType prec, int n, int h
         // Keep the solver measurement near max_time: fewer measured steps for slow networks.
         int k_time = int(std::floor(st.max_time / std::max(1e-6, s.median * 1e-3)));
         k = std::min(k, std::max(2, k_time));
-        solve(1, true, false);  // warm-up (first allocations), memory sampled while the solver's buffers live
+        // warm-up (first allocations), memory sampled while the solver's buffers live; the peak of this
+        // solve alone is also kept for results[i]["algos"]["reddiff"]
+        size_t row_peak = probe.peak;
+        probe.reset();
+        solve(1, true, false);
+        size_t reddiff_peak = probe.peak;
+        probe.peak = std::max(row_peak, reddiff_peak);
         double t1 = solve(1, false, false);
         // The step time with the step replayed as a CUDA graph (the default) and launch by launch; the
         // graph's one-off capture cost is part of the measured difference.
@@ -420,6 +579,29 @@ json run_config(const Settings& st, const Model& model, DType prec, int n, int h
                             in.t.bytes() + in.labels.bytes() + in.out.bytes() + solver_b;
         tool_total = std::max(tool_total, tool_solve);
         probe.sample();
+        if (st.algos.size() > 1) {
+          json a;
+          for (const char* key : {"task", "measured_steps", "step_ms", "step_ms_per_image", "fixed_s", "s_per_image", "cuda_graph"})
+            a[key] = rd[key];
+          if (rd.contains("note")) a["note"] = rd["note"];
+          a["network_passes_per_step"] = "forward";
+          a["default_steps"] = st.steps;
+          a["extrapolated"] = true;
+          json am;
+          am["weights"] = weights;
+          am["forward_plan"] = c.plan.arena_bytes + c.backend_extra_bytes;
+          am["solver"] = solver_b - mu.bytes() - y.bytes();
+          am["operator_estimate"] = size_t(n) * h * w * 4;  // the inpaint mask [n, 1, h, w]
+          am["x_y"] = mu.bytes() + y.bytes();
+          am["tool_total"] = tool_solve + size_t(n) * h * w * 4;
+          if (probe.active) {
+            am["operator_measured"] = op_bytes;
+            am["cuda_used_delta_peak"] = reddiff_peak;
+          }
+          a["memory_bytes"] = am;
+          a["status"] = "ok";
+          row["algos"]["reddiff"] = a;
+        }
       } catch (const Error& e) {  // keep the forward figures; say why the solver has none
         row["reddiff_note"] = std::string("solver not timed: ") + e.what();
       }
@@ -428,6 +610,37 @@ json run_config(const Settings& st, const Model& model, DType prec, int n, int h
   mem["tool_total"] = tool_total;
   if (probe.active) mem["cuda_used_delta_peak"] = probe.peak;
   row["memory_bytes"] = mem;
+
+  // The other methods, each on a backend and Network of its own once this row's (and its buffers) are
+  // gone, so that each one's measured peak is its own.
+  bool others = false;
+  for (const auto& a : st.algos) others = others || a != "reddiff";
+  if (st.solver_steps > 0 && others) {
+    const double fwd_ms = s.median;
+    in = Inputs();
+    net_owner.reset();
+    backend.reset();
+    for (const auto& algo : st.algos) {
+      if (algo == "reddiff") {
+        if (!row.contains("algos") || !row["algos"].contains("reddiff"))
+          row["algos"]["reddiff"] = {{"status", "skipped"}, {"note", row.value("reddiff_note", std::string("not measured"))}};
+        continue;
+      }
+      if (st.budget_s > 0 && seconds_since(t_start) > st.budget_s) {
+        row["algos"][algo] = {{"status", "skipped"}, {"note", "time budget spent"}};
+        continue;
+      }
+      try {
+        row["algos"][algo] = run_method(st, model, prec, n, h, w, algo, fwd_ms, probe);
+      } catch (const Error& e) {
+        row["algos"][algo] = {{"status", "error"}, {"note", e.what()}};
+      } catch (const std::bad_alloc&) {
+        row["algos"][algo] = {{"status", "error"}, {"note", "out of host memory"}};
+      }
+      std::fprintf(stderr, "bench: %s batch %d, %s: %s\n", dtype_name(prec), n, algo.c_str(),
+                   row["algos"][algo]["status"].get<std::string>().c_str());
+    }
+  }
   row["status"] = "ok";
   return row;
 }
@@ -469,6 +682,41 @@ std::string fmt(const json& v, const char* f, double scale = 1.0) {
   return b;
 }
 
+// The methods block (--algo with more than reddiff): one line per (precision, batch, method).
+void print_methods(const json& doc) {
+  bool any = false;
+  for (const auto& r : doc["results"]) any = any || r.contains("algos");
+  if (!any) return;
+  const double mib = 1.0 / (1024.0 * 1024.0);
+  std::printf("\nmethods on one engine (%s):\n", doc["settings"]["algo_task"].get<std::string>().c_str());
+  std::printf("%-5s %5s %-8s %10s %12s %12s %10s %10s\n", "prec", "batch", "algo", "step ms", "steps", "s/img", "tool MiB", "cuda MiB");
+  for (const auto& r : doc["results"]) {
+    if (!r.contains("algos")) continue;
+    for (const auto& name : kAlgoOrder) {
+      if (!r["algos"].contains(name)) continue;
+      const json& a = r["algos"][name];
+      std::printf("%-5s %5d %-8s ", r["precision"].get<std::string>().c_str(), r["batch"].get<int>(), name.c_str());
+      if (a["status"] != "ok") {
+        std::printf("%s: %s\n", a["status"].get<std::string>().c_str(), a.value("note", std::string()).c_str());
+        continue;
+      }
+      std::string steps, spi;
+      for (int N : a["default_steps"].get<std::vector<int>>()) {
+        steps += (steps.empty() ? "" : "/") + std::to_string(N);
+        spi += (spi.empty() ? "" : "/") + fmt(a["s_per_image"][std::to_string(N)], "%.2f");
+      }
+      const json& m = a["memory_bytes"];
+      std::printf("%10s %12s %12s %10s %10s\n", fmt(a["step_ms"], "%.2f").c_str(), steps.c_str(), spi.c_str(),
+                  fmt(m["tool_total"], "%.0f", mib).c_str(),
+                  m.contains("cuda_used_delta_peak") ? fmt(m["cuda_used_delta_peak"], "%.0f", mib).c_str() : "-");
+    }
+  }
+  std::printf("step ms: difference of a 1-step and a (1+k)-step solve over k; s/img: EXTRAPOLATED for each method's default\n"
+              "step count(s); tool MiB: weights + the method's plan (forward, or forward+VJP for DPS/PiGDM) + solver buffers\n"
+              "+ operator + x, y%s.\n",
+              doc["device"]["kind"] == "cuda" ? "; cuda MiB: peak cudaMemGetInfo used-delta while the method's solver ran" : "");
+}
+
 void print_table(const json& doc) {
   const auto& st = doc["settings"];
   std::vector<int> steps = st["steps"].get<std::vector<int>>();
@@ -505,12 +753,13 @@ void print_table(const json& doc) {
     std::printf("s/img@N: RED-diff seconds per image for N steps, EXTRAPOLATED from a few measured steps (fixed cost + N x step).\n");
   std::printf("tool MiB: weights + arena + backend extras + I/O + solver buffers (reddiff's own accounting)%s.\n",
               doc["device"]["kind"] == "cuda" ? "; cuda MiB: peak cudaMemGetInfo used-delta" : "");
+  print_methods(doc);
 }
 
 int run_bench(int argc, char** argv) {
   cxxopts::Options opts(argv[0],
-                        "Benchmark the network and the RED-diff solver: forward latency, images/s, TFLOP/s, RED-diff seconds\n"
-                        "per image, peak device memory. Random weights for a named architecture, or a model file.");
+                        "Benchmark the network and the solvers: forward latency, images/s, TFLOP/s, seconds per image of\n"
+                        "RED-diff (and with --algo: DPS, PiGDM, DDRM), peak device memory. Random weights for a named architecture, or a model file.");
   opts.add_options()
       ("model", "model file (.safetensors from reddiff convert)", cxxopts::value<std::string>())
       ("arch", "imagenet256-uncond, imagenet256, ffhq256 (random weights) or bundled (the default model file)",
@@ -526,7 +775,8 @@ int run_bench(int argc, char** argv) {
        cxxopts::value<std::string>()->default_value("100,1000"))
       ("solver-steps", "RED-diff steps actually timed per configuration (0: skip the solver; default 10 cuda, 2 cpu)",
        cxxopts::value<int>())
-      ("algo", "solver to time (only reddiff; DPS and PiGDM are measured by bench/torch_bench.py)",
+      ("algo", "methods to time: reddiff, dps, pigdm, ddrm, a comma list of them, or all (each: per-step time, "
+       "s/img for its default steps, peak memory; all on inpainting with a centred box)",
        cxxopts::value<std::string>()->default_value("reddiff"))
       ("threads", "CPU threads (0: all)", cxxopts::value<int>()->default_value("0"))
       ("seed", "seed of the random weights and inputs", cxxopts::value<uint64_t>()->default_value("0"))
@@ -541,11 +791,18 @@ int run_bench(int argc, char** argv) {
     return 0;
   }
   std::string algo = r["algo"].as<std::string>();
-  if (algo != "reddiff")
-    throw Error("--algo " + algo + ": only reddiff is benchmarked by the tool so far (DPS and PiGDM timings come from "
-                "bench/torch_bench.py)");
-
   Settings st;
+  {
+    std::vector<std::string> asked = split_list(algo);
+    if (asked.empty()) throw Error("--algo is empty");
+    for (const auto& a : asked)
+      if (a != "all" && std::find(kAlgoOrder.begin(), kAlgoOrder.end(), a) == kAlgoOrder.end())
+        throw Error("--algo must be reddiff, dps, pigdm, ddrm, a comma list of them, or all (got '" + a + "')");
+    st.algos.clear();
+    for (const auto& a : kAlgoOrder)
+      if (std::find(asked.begin(), asked.end(), a) != asked.end() || std::find(asked.begin(), asked.end(), "all") != asked.end())
+        st.algos.push_back(a);
+  }
   std::string dev = r["device"].as<std::string>();
   if (dev != "auto" && dev != "cpu" && dev != "cuda") throw Error("--device must be auto, cpu or cuda (got '" + dev + "')");
   if (dev == "auto") dev = cuda_available() ? "cuda" : "cpu";
@@ -601,6 +858,7 @@ int run_bench(int argc, char** argv) {
                   {"load_s", load_s}};
   doc["settings"] = {{"repeat", st.repeat},          {"warmup", st.warmup},  {"max_time_s", st.max_time},
                      {"solver_steps", st.solver_steps}, {"steps", st.steps}, {"algo", algo},
+                     {"algos", st.algos},             {"algo_task", kAlgoTask},
                      {"seed", st.seed},                {"quick", quick},     {"budget_s", st.budget_s}};
   if (probe.active) doc["cuda_baseline_used_bytes"] = probe.baseline;
   doc["results"] = json::array();
@@ -650,7 +908,7 @@ int run_bench(int argc, char** argv) {
   return any_ok ? 0 : 1;
 }
 
-CommandRegistration reg("bench", "benchmark the network and the RED-diff solver (time, throughput, memory)", &run_bench, 90);
+CommandRegistration reg("bench", "benchmark the network and the solvers (time, throughput, memory)", &run_bench, 90);
 
 }  // namespace
 }  // namespace reddiff

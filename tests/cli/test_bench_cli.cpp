@@ -1,0 +1,136 @@
+// `reddiff bench --algo ...` on the CPU with a tiny random-weight model: every method is timed and its
+// memory accounted (results[i]["algos"]), the default keeps today's JSON, and bad --algo values are
+// one-line errors.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/model_config.h"
+#include "engine/safetensors.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using namespace reddiff;
+using reddiff_test::RunResult;
+
+namespace {
+
+// A 32x32 model with random weights, written once (the layout of tests/engine/test_model_file.cpp).
+const std::string& bench_model() {
+  static const std::string path = [] {
+    AdmConfig c;
+    c.image_size = 32, c.model_channels = 32, c.channel_mult = {1, 2}, c.num_res_blocks = 1;
+    c.attention_resolutions = {16}, c.num_head_channels = 16, c.learn_sigma = true, c.out_channels = 6;
+    const std::string p = reddiff_test::testdata("cli_bench/tiny.safetensors");
+    fs::create_directories(fs::path(p).parent_path());
+    SafeTensorsWriter w(p);
+    w.set_metadata("format", "reddiff");
+    w.set_metadata("format_version", "1");
+    w.set_metadata("arch", "adm");
+    w.set_metadata("config", to_json(c).dump());
+    w.set_metadata("schedule", to_json(Schedule()).dump());
+    uint32_t seed = 11;
+    for (const auto& t : expected_tensors(c))
+      w.add(t.name, DType::F32, t.shape, [&seed, t](void* dst) {
+        int64_t n = 1;
+        for (auto d : t.shape) n *= d;
+        auto v = reddiff_test::random_normal(size_t(n), seed++, 0.05f);
+        std::memcpy(dst, v.data(), v.size() * 4);
+      });
+    w.finish();
+    return p;
+  }();
+  return path;
+}
+
+RunResult bench(const std::string& args) {
+  return reddiff_test::run_command(reddiff_test::binary("reddiff") + " bench --device cpu --threads 1 --model " + bench_model() +
+                                   " --repeat 2 --warmup 1 --solver-steps 2 " + args);
+}
+
+nlohmann::json load(const std::string& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return nlohmann::json::parse(s.str());
+}
+
+}  // namespace
+
+TEST_CASE("bench --algo all times every method and accounts its memory", "[cli][bench]") {
+  const std::string js = reddiff_test::testdata("cli_bench/all.json");
+  fs::remove(js);
+  RunResult r = bench("--algo all --json " + js);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.output.find("methods on one engine") != std::string::npos);
+  auto doc = load(js);
+  CHECK(doc["settings"]["algos"] == nlohmann::json({"reddiff", "ddrm", "dps", "pigdm"}));
+  REQUIRE(doc["results"].size() == 1);
+  const auto& row = doc["results"][0];
+  REQUIRE(row["status"] == "ok");
+  // today's keys stay
+  CHECK(row["reddiff"]["step_ms"].get<double>() > 0);
+  CHECK(row["memory_bytes"]["tool_total"].get<double>() > 0);
+  const auto& al = row["algos"];
+  const std::map<std::string, int> default_steps{{"reddiff", 100}, {"dps", 1000}, {"pigdm", 100}, {"ddrm", 20}};
+  for (const auto& [name, steps] : default_steps) {
+    INFO(name);
+    REQUIRE(al.contains(name));
+    const auto& a = al[name];
+    REQUIRE(a["status"] == "ok");
+    CHECK(a["step_ms"].get<double>() > 0);
+    CHECK(a["task"].get<std::string>().find("inpaint") != std::string::npos);
+    const double spi = a["s_per_image"][std::to_string(steps)].get<double>();
+    // at least the default step count times the step (fixed cost >= 0, batch 1)
+    CHECK(spi >= steps * a["step_ms"].get<double>() * 1e-3 * 0.999);
+    CHECK(a["memory_bytes"]["tool_total"].get<double>() > a["memory_bytes"]["weights"].get<double>());
+  }
+  const double rd_mem = al["reddiff"]["memory_bytes"]["tool_total"].get<double>();
+  const double ddrm_mem = al["ddrm"]["memory_bytes"]["tool_total"].get<double>();
+  // DPS and PiGDM keep the activations their VJP reads: their plan is larger than the forward's.
+  for (const char* g : {"dps", "pigdm"}) {
+    INFO(g);
+    const auto& m = al[g]["memory_bytes"];
+    CHECK(m["tool_total"].get<double>() > rd_mem);
+    CHECK(m["tool_total"].get<double>() > ddrm_mem);
+    CHECK(m["vjp_plan"].get<double>() > al["reddiff"]["memory_bytes"]["forward_plan"].get<double>());
+  }
+  // RED-diff's entry is the row's own measurement
+  CHECK(al["reddiff"]["step_ms"].get<double>() == row["reddiff"]["step_ms"].get<double>());
+}
+
+TEST_CASE("bench: the default is RED-diff alone; a method list runs only those", "[cli][bench]") {
+  const std::string js = reddiff_test::testdata("cli_bench/default.json");
+  RunResult r = bench("--json " + js);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  auto doc = load(js);
+  CHECK(!doc["results"][0].contains("algos"));
+  CHECK(doc["results"][0]["reddiff"]["step_ms"].get<double>() > 0);
+
+  const std::string js2 = reddiff_test::testdata("cli_bench/ddrm.json");
+  RunResult r2 = bench("--algo ddrm --json " + js2);
+  INFO(r2.output);
+  REQUIRE(r2.exit_code == 0);
+  auto doc2 = load(js2);
+  const auto& row = doc2["results"][0];
+  CHECK(!row.contains("reddiff"));
+  REQUIRE(row["algos"].size() == 1);
+  CHECK(row["algos"]["ddrm"]["step_ms"].get<double>() > 0);
+}
+
+TEST_CASE("bench: a bad --algo is a one-line error", "[cli][bench]") {
+  RunResult r = bench("--algo ddpm");
+  INFO(r.output);
+  CHECK(r.exit_code != 0);
+  CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+  CHECK(r.output.find("--algo must be") != std::string::npos);
+}
