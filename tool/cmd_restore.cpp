@@ -1,4 +1,4 @@
-// reddiff TASK [options] IN OUT: restore images with RED-diff (or --algo dps|pigdm), for TASK in inpaint, sr,
+// reddiff TASK [options] IN OUT: restore images with RED-diff (or --algo dps|pigdm|ddrm), for TASK in inpaint, sr,
 // deblur, colorize, denoise, phase-retrieval and hdr (one registered command per task, sharing everything below).
 //
 //   default mode  IN is the observation y (a photo with holes plus --mask, a small image, a blurred photo, ...);
@@ -28,10 +28,12 @@
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/npy.h"
+#include "engine/solvers/ddrm_solver.h"
 #include "engine/solvers/dps_solver.h"
 #include "engine/solvers/pigdm_solver.h"
 #include "engine/solvers/reddiff_solver.h"
 #include "operators/operator.h"
+#include "operators/svd.h"
 #include "tool/batch_io.h"
 #include "tool/cli_common.h"
 #include "tool/command.h"
@@ -72,11 +74,22 @@ std::string epilog(const std::string& task) {
   char preset[256];
   std::snprintf(preset, sizeof preset, "%d steps, lr %g, lambda %g, weighting %s", p.steps, p.lr, p.lambda,
                 p.weighting.c_str());
-  const AlgoPreset &dps = algo_preset("dps", task), &pigdm = algo_preset("pigdm", task);
+  const AlgoPreset &dps = algo_preset("dps", task), &pigdm = algo_preset("pigdm", task), &ddrm = algo_preset("ddrm", task);
   char dps_line[128], pigdm_line[160];
   std::snprintf(dps_line, sizeof dps_line, "%d steps, zeta %g", dps.steps, dps.zeta);
   std::snprintf(pigdm_line, sizeof pigdm_line, "%d steps, zeta %g, eta %g%s", pigdm.steps, pigdm.zeta, pigdm.eta,
                 pigdm.contrast != 0 ? (", contrast weight " + std::to_string(int(pigdm.contrast))).c_str() : "");
+  OperatorOptions task_defaults;
+  task_defaults.task = task;
+  std::string ddrm_why;
+  std::string ddrm_line;
+  if (ddrm_supported(task_defaults, &ddrm_why)) {
+    char b[128];
+    std::snprintf(b, sizeof b, "For %s: %d steps, eta %g, eta-b %g", task.c_str(), ddrm.steps, ddrm.eta, ddrm.eta_b);
+    ddrm_line = b;
+  } else {
+    ddrm_line = "Not for " + task + " (" + ddrm_why + ").";
+  }
   std::ostringstream s;
   s << "\nDefault mode:\n  " << task_in_help(task) << "\n"
     << "--measure:\n  IN is a clean image; y = A(IN) plus noise (--sigma-y, --noise) is made here (--save-measurement\n"
@@ -90,7 +103,12 @@ std::string epilog(const std::string& task) {
        "  pigdm    Pseudoinverse-guided diffusion (Song et al. 2023), as RED-diff's algos/pgdm.py: DDIM steps with\n"
        "           the A+ guidance, weight zeta. For " << task << ": " << pigdm_line << "\n"
        "           (" << pigdm.source << ").\n"
-       "  ddrm     reserved (not built yet).\n"
+       "  ddrm     Denoising Diffusion Restoration Models (Kawar et al. 2022), as bahjat-kawar/ddrm: DDIM-like steps\n"
+       "           on the operator's SVD, one network evaluation each (no VJP), noise std sigma_0 = 2 * --sigma-y.\n"
+       "           " << ddrm_line << "\n"
+       "           (" << ddrm.source << ").\n"
+       "           Tasks: denoise, inpaint (any mask), colorize, sr (pool, bicubic), deblur (--blur gaussian or\n"
+       "           uniform); not phase-retrieval or hdr (nonlinear), motion or file blurs, or --compose.\n"
        "  dps and pigdm back-propagate through the network every step (a forward pass and its VJP);\n"
        "  --lr --lambda --weighting --sigma-x0 --init --t-start --t-end are RED-diff's only.\n"
     << "\nBatch: IN may be a folder (searched recursively for .png .jpg .jpeg .bmp .tga .gif .ppm .pgm .pnm, and\n"
@@ -123,7 +141,7 @@ cxxopts::Options make_options(const std::string& task) {
     std::snprintf(b, sizeof b, "%g", v);
     return std::string(b);
   };
-  cxxopts::Options opts("reddiff " + task, "Restore images with RED-diff (or --algo dps|pigdm): " + p.summary + ".");
+  cxxopts::Options opts("reddiff " + task, "Restore images with RED-diff (or --algo dps|pigdm|ddrm): " + p.summary + ".");
   opts.custom_help("[options]");
   opts.positional_help("IN OUT");
   opts.add_options()
@@ -139,14 +157,17 @@ cxxopts::Options make_options(const std::string& task) {
       ("batch-size", "images restored together (images of one size only)", cxxopts::value<std::string>()->default_value("1"), "N")
       ("class", "class label, for class-conditional models", cxxopts::value<std::string>(), "K");
   opts.add_options("Solver")
-      ("algo", "reddiff|dps|pigdm (ddrm: reserved, not built yet); see Algorithms below",
+      ("algo", "reddiff|dps|pigdm|ddrm; see Algorithms below",
        cxxopts::value<std::string>()->default_value("reddiff"), "A")
       ("steps", "solver steps, one network evaluation each (default: " + std::to_string(p.steps) + " for reddiff, " +
                 std::to_string(algo_preset("dps", task).steps) + " for dps, " + std::to_string(algo_preset("pigdm", task).steps) +
-                " for pigdm)", cxxopts::value<std::string>(), "N")
+                " for pigdm, " + std::to_string(algo_preset("ddrm", task).steps) + " for ddrm)", cxxopts::value<std::string>(), "N")
       ("zeta", "dps: step size of the measurement-norm gradient (default " + g(algo_preset("dps", task).zeta) +
                "); pigdm: guidance weight (default " + g(algo_preset("pigdm", task).zeta) + ")", cxxopts::value<std::string>(), "Z")
-      ("eta", "pigdm: DDIM noise eta in [0, 1] (default " + g(algo_preset("pigdm", task).eta) + ")", cxxopts::value<std::string>(), "E")
+      ("eta", "pigdm: DDIM noise eta in [0, 1] (default " + g(algo_preset("pigdm", task).eta) + "); ddrm: eta in [0, 1] (default " +
+              g(algo_preset("ddrm", task).eta) + ")", cxxopts::value<std::string>(), "E")
+      ("eta-b", "ddrm: eta_b in [0, 1], the noise of the measured coordinates (default " + g(algo_preset("ddrm", task).eta_b) + ")",
+       cxxopts::value<std::string>(), "E")
       ("lr", "Adam learning rate of mu", cxxopts::value<std::string>()->default_value(g(p.lr)), "LR")
       ("lambda", "weight of the diffusion prior against the data term", cxxopts::value<std::string>()->default_value(g(p.lambda)), "L")
       ("weighting", "prior weight over time, of s = sqrt((1-abar_t)/abar_t): linear (s), sqrt, square, log (log(1+s)), "
@@ -312,15 +333,19 @@ int run_restore(const std::string& task, int argc, char** argv) {
   {
     const auto& all = restore_algorithms();
     if (std::find(all.begin(), all.end(), algo) == all.end())
-      throw Error("--algo: unknown value '" + algo + "' (expected reddiff, dps or pigdm)");
-    if (!algorithm_built(algo)) throw Error("--algo " + algo + ": not built yet (use reddiff, dps or pigdm)");
+      throw Error("--algo: unknown value '" + algo + "' (expected reddiff, dps, pigdm or ddrm)");
     if (algo != "reddiff")
       for (const char* o : {"lr", "lambda", "weighting", "sigma-x0", "init", "t-start", "t-end"})
         if (r.count(o)) throw Error(std::string("--") + o + " is a RED-diff option; --algo " + algo + " does not use it");
-    if (algo == "reddiff")
-      for (const char* o : {"zeta", "eta"})
-        if (r.count(o)) throw Error(std::string("--") + o + " is for --algo dps or pigdm; RED-diff uses --lr and --lambda");
-    if (algo == "dps" && r.count("eta")) throw Error("--eta is a PiGDM option; --algo dps samples with DDPM steps");
+    if (algo == "reddiff") {
+      if (r.count("zeta")) throw Error("--zeta is for --algo dps or pigdm; RED-diff uses --lr and --lambda");
+      if (r.count("eta")) throw Error("--eta is for --algo pigdm or ddrm; RED-diff uses --lr and --lambda");
+    }
+    if (algo == "dps" && r.count("eta")) throw Error("--eta is for --algo pigdm or ddrm; --algo dps samples with DDPM steps");
+    if (algo == "ddrm" && r.count("zeta")) throw Error("--zeta is for --algo dps or pigdm; --algo ddrm has no guidance step");
+    if (algo != "ddrm" && r.count("eta-b")) throw Error("--eta-b is a DDRM option; --algo " + algo + " does not use it");
+    std::string why;
+    if (algo == "ddrm" && !ddrm_supported(oo, &why)) throw Error(why);
   }
   RedDiffOptions so;
   so.steps = r.count("steps") ? int(opt_integer(r, "steps", 1, 100000)) : preset_steps(algo, task);
@@ -337,7 +362,16 @@ int run_restore(const std::string& task, int argc, char** argv) {
   validate(so);
   DpsOptions dpo;
   PigdmOptions pgo;
-  if (algo != "reddiff") {
+  DdrmOptions ddo;
+  if (algo == "ddrm") {
+    const AlgoPreset& ap = algo_preset(algo, task);
+    ddo.steps = so.steps;
+    ddo.eta = r.count("eta") ? option_number(r, "eta") : ap.eta;
+    ddo.eta_b = r.count("eta-b") ? option_number(r, "eta-b") : ap.eta_b;
+    ddo.seed = so.seed;
+    ddo.class_label = so.class_label;
+    validate(ddo);
+  } else if (algo != "reddiff") {
     const AlgoPreset& ap = algo_preset(algo, task);
     const double zeta = r.count("zeta") ? option_number(r, "zeta") : ap.zeta;
     dpo.steps = pgo.steps = so.steps;
@@ -477,6 +511,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
   std::unique_ptr<RedDiffSolver> solver;
   std::unique_ptr<DpsSolver> dps_solver;
   std::unique_ptr<PigdmSolver> pigdm_solver;
+  std::unique_ptr<DdrmSolver> ddrm_solver;
   std::string model_path = r.count("model") ? r["model"].as<std::string>() : default_model_path();
   double load_s = 0;
   if (!batches.empty()) {  // nothing to restore (all done or all unreadable): no model needed
@@ -492,6 +527,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
     net = std::make_unique<Network>(*model, *backend, precision);
     if (algo == "dps") dps_solver = std::make_unique<DpsSolver>(*net, dpo);
     else if (algo == "pigdm") pigdm_solver = std::make_unique<PigdmSolver>(*net, pgo);
+    else if (algo == "ddrm") ddrm_solver = std::make_unique<DdrmSolver>(*net, ddo);
     else solver = std::make_unique<RedDiffSolver>(*net, so);
     load_s = seconds_since(t0);
   }
@@ -553,6 +589,9 @@ int run_restore(const std::string& task, int argc, char** argv) {
     for (size_t i : members) ids.push_back(items[i].in.id);
     try {
       auto op = make_operator(oo, xs, ids, backend->device());
+      // DDRM works on the operator's SVD view: the same masks and kernels for the same (seed, ids).
+      std::unique_ptr<SvdOperator> svd;
+      if (ddrm_solver) svd = make_svd_operator(oo, xs, ids, backend->device());
       const Shape4 ys = op->measurement_shape();
       const size_t nx1 = size_t(xs.image_numel()), ny1 = size_t(ys.image_numel());
       std::vector<float> x_host, y_host(size_t(ys.numel()));
@@ -589,10 +628,12 @@ int run_restore(const std::string& task, int argc, char** argv) {
       const int out_c = model->config.adm.out_channels;
       const size_t nx = size_t(xs.numel());
       // Work buffers beside y and mu: RED-diff m, v, eps, x_t, data gradient (+ x0) and eps_hat; DPS x0, g, grad_x,
-      // A(x0) and eps_hat with its cotangent; PiGDM the same and A+(y).
-      const size_t work_images = algo == "reddiff" ? 5 + (so.sigma_x0 > 0 ? 1 : 0) : algo == "dps" ? 3 : 4;
-      const size_t solver_bytes = nx * 4 * work_images + size_t(n) * out_c * xs.h * xs.w * 4 * (algo == "reddiff" ? 1 : 2) +
-                                  (algo == "reddiff" ? 0 : size_t(ys.numel()) * 4) +
+      // A(x0) and eps_hat with its cotangent; PiGDM the same and A+(y); DDRM U^T y, V^T x0, V^T eps, x0, eps, the
+      // singular values (of the SVD view) and eps_hat.
+      const bool guided = algo == "dps" || algo == "pigdm";
+      const size_t work_images = algo == "reddiff" ? 5 + (so.sigma_x0 > 0 ? 1 : 0) : algo == "dps" ? 3 : algo == "pigdm" ? 4 : 6;
+      const size_t solver_bytes = nx * 4 * work_images + size_t(n) * out_c * xs.h * xs.w * 4 * (guided ? 2 : 1) +
+                                  (guided ? size_t(ys.numel()) * 4 : 0) +
                                   size_t(n) * 16 + dy.bytes() + dmu.bytes();
       max_solver_bytes = std::max(max_solver_bytes, solver_bytes);
       std::vector<float> mu_host(nx);
@@ -612,6 +653,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
       const auto ts = Clock::now();
       if (dps_solver) dps_solver->solve(*op, dy.as<float>(), dmu.as<float>(), ids, on_step);
       else if (pigdm_solver) pigdm_solver->solve(*op, dy.as<float>(), dmu.as<float>(), ids, on_step);
+      else if (ddrm_solver) ddrm_solver->solve(*svd, dy.as<float>(), dmu.as<float>(), ids, on_step);
       else solver->solve(*op, dy.as<float>(), dmu.as<float>(), ids, on_step);
       solve_s += seconds_since(ts);
       steps_run += steps;
@@ -735,6 +777,12 @@ int run_restore(const std::string& task, int argc, char** argv) {
       report["solver"] = {{"algo", algo}, {"steps", pgo.steps}, {"zeta", pgo.weight}, {"eta", pgo.eta},
                           {"contrast", pgo.contrast}, {"seed", pgo.seed}, {"class", cls},
                           {"preset", {{"steps", ap.steps}, {"zeta", ap.zeta}, {"eta", ap.eta}, {"source", ap.source}}}};
+    } else if (algo == "ddrm") {
+      const AlgoPreset& ap = algo_preset(algo, task);
+      report["solver"] = {{"algo", algo}, {"steps", ddo.steps}, {"eta", ddo.eta}, {"eta_b", ddo.eta_b},
+                          {"sigma_0", 2 * oo.sigma_y}, {"svd_zero_threshold", SvdOptions{}.zero_threshold},
+                          {"seed", ddo.seed}, {"class", cls},
+                          {"preset", {{"steps", ap.steps}, {"eta", ap.eta}, {"eta_b", ap.eta_b}, {"source", ap.source}}}};
     } else {
       report["solver"] = {{"algo", algo}, {"steps", so.steps}, {"lr", so.lr}, {"lambda", so.lambda}, {"weighting", so.weighting},
                           {"sigma_x0", so.sigma_x0}, {"init", so.init}, {"seed", so.seed}, {"class", cls},

@@ -26,7 +26,8 @@ static void print_help() {
       REDDIFF_VERSION);
   for (const auto& c : cmds) std::printf("  %-16s %s\n", c.name.c_str(), c.summary.c_str());
   std::printf("\nThe restoration commands (inpaint ... hdr) solve with --algo reddiff (the default), dps (Diffusion\n"
-              "Posterior Sampling) or pigdm (pseudoinverse-guided diffusion); ddrm is reserved, not built yet.\n"
+              "Posterior Sampling), pigdm (pseudoinverse-guided diffusion) or ddrm (Denoising Diffusion\n"
+              "Restoration Models: the linear tasks with an SVD).\n"
               "Images are read as PNG/JPEG/BMP and written as PNG. See docs/ for details.\n");
 }
 

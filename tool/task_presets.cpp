@@ -41,12 +41,11 @@ const std::vector<std::string>& restore_algorithms() {
   return a;
 }
 
-bool algorithm_built(const std::string& algo) { return algo == "reddiff" || algo == "dps" || algo == "pigdm"; }
-
 // DPS: DPS2022/diffusion-posterior-sampling configs/diffusion_config.yaml (1000 DDPM steps) and the
 // conditioning scale of configs/<task>_config.yaml. PiGDM: NVlabs/RED-diff _configs/algo/pgdm.yaml
 // (grad_term_weight 1) with sample_test.sh's pgdm lines (eta 1.0, num_steps 100), and algos/pgdm.py's
-// contrast weight 1500 for hdr. None of these were tuned on the bundled model.
+// contrast weight 1500 for hdr. DDRM: bahjat-kawar/ddrm main.py's --eta 0.85 and --etaB 1 defaults with the
+// README's --timesteps 20. None of these were tuned on the bundled model.
 const AlgoPreset& algo_preset(const std::string& algo, const std::string& task) {
   static const std::vector<AlgoPreset> p = {
       {"dps", "inpaint", 1000, 0.5, 0, 0, "DPS configs/inpainting_config.yaml scale 0.5, diffusion_config.yaml 1000 steps"},
@@ -62,8 +61,12 @@ const AlgoPreset& algo_preset(const std::string& algo, const std::string& task) 
   static const AlgoPreset pigdm_hdr = {"pigdm", "hdr", 100, 1.0, 1.0, 1500,
                                        "RED-diff pgdm.yaml grad_term_weight 1; sample_test.sh pgdm lines: eta 1.0, 100 "
                                        "steps; algos/pgdm.py's hdr contrast weight 1500"};
+  static const AlgoPreset ddrm = {"ddrm", "", 20, 0, 0.85, 0,
+                                  "bahjat-kawar/ddrm main.py: --eta 0.85, --etaB 1 (defaults), --timesteps 20 (README runs)",
+                                  1.0};
   task_preset(task);  // an unknown task throws
   if (algo == "pigdm") return task == "hdr" ? pigdm_hdr : pigdm;
+  if (algo == "ddrm") return ddrm;
   for (const auto& a : p)
     if (a.algo == algo && a.task == task) return a;
   throw Error("no " + algo + " preset for task '" + task + "'");

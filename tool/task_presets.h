@@ -21,19 +21,20 @@ struct TaskPreset {
 const TaskPreset& task_preset(const std::string& task);
 const std::vector<TaskPreset>& task_presets();
 
-// The restoration algorithms of `--algo`, in help order: reddiff (the default), dps, pigdm, and names
-// reserved for solvers not built yet (ddrm).
+// The restoration algorithms of `--algo`, in help order: reddiff (the default), dps, pigdm, ddrm.
 const std::vector<std::string>& restore_algorithms();
-bool algorithm_built(const std::string& algo);
 
-// Defaults of the gradient-guided solvers (docs/tasks.md, "Other algorithms"), per task:
+// Defaults of the other solvers (docs/tasks.md, "Other algorithms" and "DDRM"), per task:
 //   dps:   steps, zeta (the official configs' "scale");
-//   pigdm: steps, zeta (grad_term_weight), eta, contrast (the hdr objective's std weight).
+//   pigdm: steps, zeta (grad_term_weight), eta, contrast (the hdr objective's std weight);
+//   ddrm:  steps, eta (the official --eta), eta_b (the official --etaB); the same for every task it
+//          supports (ddrm_supported decides which: not phase-retrieval, hdr, motion/file blur, --compose).
 struct AlgoPreset {
   std::string algo, task;
   int steps = 100;
   double zeta = 1.0, eta = 0.0, contrast = 0.0;
   std::string source;
+  double eta_b = 0.0;  // ddrm only
 };
 const AlgoPreset& algo_preset(const std::string& algo, const std::string& task);
 

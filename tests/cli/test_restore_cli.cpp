@@ -415,23 +415,40 @@ TEST_CASE("--algo: the help lists the algorithms; unsupported combinations are o
   const std::string photo = d + "/photo.png", out = d + "/out.png";
   RunResult h = rd("sr --help");
   CHECK(h.exit_code == 0);
-  for (const char* s : {"--algo", "--zeta", "--eta", "Algorithms (--algo):", "  reddiff  ", "  dps      ", "  pigdm    ",
-                        "  ddrm     reserved", "For sr: 1000 steps, zeta 0.3", "For sr: 100 steps, zeta 1, eta 1"})
+  for (const char* s : {"--algo", "--zeta", "--eta", "--eta-b", "Algorithms (--algo):", "  reddiff  ", "  dps      ", "  pigdm    ",
+                        "  ddrm     Denoising Diffusion Restoration Models", "For sr: 1000 steps, zeta 0.3",
+                        "For sr: 100 steps, zeta 1, eta 1", "For sr: 20 steps, eta 0.85, eta-b 1",
+                        "Tasks: denoise, inpaint (any mask), colorize, sr (pool, bicubic), deblur"})
     CHECK(h.output.find(s) != std::string::npos);
-  CHECK(rd("hdr --help").output.find("contrast weight 1500") != std::string::npos);
-  CHECK(rd("--help").output.find("--algo reddiff (the default), dps (Diffusion\nPosterior Sampling) or pigdm") != std::string::npos);
+  CHECK(h.output.find("reserved") == std::string::npos);
+  CHECK(h.output.find("not built") == std::string::npos);
+  RunResult hh = rd("hdr --help");
+  CHECK(hh.output.find("contrast weight 1500") != std::string::npos);
+  CHECK(hh.output.find("Not for hdr (DDRM needs an SVD of the operator: hdr is nonlinear).") != std::string::npos);
+  RunResult top = rd("--help");
+  CHECK(top.output.find("--algo reddiff (the default), dps (Diffusion\nPosterior Sampling), pigdm") != std::string::npos);
+  CHECK(top.output.find("or ddrm (Denoising Diffusion") != std::string::npos);
+  CHECK(top.output.find("not built") == std::string::npos);
 
   struct Case {
     std::string what, args, message;
   };
   std::vector<Case> cases = {
-      {"ddrm is reserved", "--algo ddrm", "--algo ddrm: not built yet"},
-      {"unknown algorithm", "--algo red", "--algo: unknown value 'red' (expected reddiff, dps or pigdm)"},
+      {"unknown algorithm", "--algo red", "--algo: unknown value 'red' (expected reddiff, dps, pigdm or ddrm)"},
       {"RED-diff option with dps", "--algo dps --lr 0.3", "--lr is a RED-diff option; --algo dps does not use it"},
       {"RED-diff option with pigdm", "--algo pigdm --t-end 10", "--t-end is a RED-diff option; --algo pigdm does not use it"},
       {"zeta with reddiff", "--zeta 0.3", "--zeta is for --algo dps or pigdm"},
-      {"eta with reddiff", "--algo reddiff --eta 0.3", "--eta is for --algo dps or pigdm"},
-      {"eta with dps", "--algo dps --eta 0.5", "--eta is a PiGDM option"},
+      {"eta with reddiff", "--algo reddiff --eta 0.3", "--eta is for --algo pigdm or ddrm; RED-diff uses --lr"},
+      {"eta with dps", "--algo dps --eta 0.5", "--eta is for --algo pigdm or ddrm; --algo dps samples with DDPM steps"},
+      {"RED-diff option with ddrm", "--algo ddrm --lr 0.3", "--lr is a RED-diff option; --algo ddrm does not use it"},
+      {"RED-diff init with ddrm", "--algo ddrm --init zeros", "--init is a RED-diff option; --algo ddrm does not use it"},
+      {"zeta with ddrm", "--algo ddrm --zeta 0.3", "--zeta is for --algo dps or pigdm; --algo ddrm has no guidance step"},
+      {"eta-b with pigdm", "--algo pigdm --eta-b 0.5", "--eta-b is a DDRM option; --algo pigdm does not use it"},
+      {"eta-b with reddiff", "--eta-b 0.5", "--eta-b is a DDRM option; --algo reddiff does not use it"},
+      {"ddrm eta out of range", "--algo ddrm --eta 1.5", "--eta must be in [0, 1]"},
+      {"ddrm eta-b out of range", "--algo ddrm --eta-b -0.1", "--eta-b must be in [0, 1]"},
+      {"ddrm eta-b not a number", "--algo ddrm --eta-b lots", "--eta-b: 'lots' is not a number"},
+      {"more DDRM steps than timesteps", "--algo ddrm --steps 1001", "--steps 1001 exceeds the model's 1000 timesteps"},
       {"eta out of range", "--algo pigdm --eta 2", "--eta must be in [0, 1]"},
       {"negative zeta", "--algo dps --zeta -1", "--zeta must be >= 0"},
       {"zeta not a number", "--algo dps --zeta big", "--zeta: 'big' is not a number"},
@@ -446,6 +463,27 @@ TEST_CASE("--algo: the help lists the algorithms; unsupported combinations are o
     CHECK(r.output.rfind("reddiff inpaint: ", 0) == 0);
     CHECK(r.output.find(c.message) != std::string::npos);
     CHECK(!fs::exists(out));
+  }
+
+  // Tasks and options DDRM has no SVD for: refused before anything is read (IN does not exist) or written.
+  std::vector<Case> unsupported = {
+      {"phase-retrieval", "phase-retrieval", "DDRM needs an SVD of the operator: phase-retrieval is nonlinear"},
+      {"hdr", "hdr", "DDRM needs an SVD of the operator: hdr is nonlinear"},
+      {"motion blur", "deblur --blur motion", "deblur needs a separable kernel (--blur gaussian or uniform), not motion"},
+      {"blur file", "deblur --blur " + d + "/photo.png", "deblur needs a separable kernel (--blur gaussian or uniform), not a kernel file"},
+      {"composition", "sr --compose deblur", "DDRM needs an SVD of the operator: --compose has none here"},
+  };
+  for (const auto& c : unsupported) {
+    INFO(c.what << ": " << c.args);
+    RunResult r = rd(c.args + " --algo ddrm --model " + model() + " --device cpu --json " + d + "/r.json " + d +
+                     "/missing.png " + out);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(lines(r.output) == 1);
+    CHECK(r.output.rfind("reddiff ", 0) == 0);
+    CHECK(r.output.find(c.message) != std::string::npos);
+    CHECK(!fs::exists(out));
+    CHECK(!fs::exists(d + "/r.json"));
   }
 }
 
@@ -476,5 +514,22 @@ TEST_CASE("--algo dps and pigdm restore an image and report their settings", "[c
     CHECK(j["solver"]["algo"] == algo);
     CHECK(j["solver"]["steps"] == 3);
     CHECK(j["solver"]["zeta"] == Approx(0.2));
+    if (algo == "pigdm") CHECK(j["solver"]["eta"] == Approx(1.0));  // its own default, not DDRM's
   }
+  // ddrm: defaults and overrides in the report, --save-every, a class-free tiny model
+  const std::string js = d + "/ddrm.json";
+  RunResult r = rd("inpaint " + fast() + "--algo ddrm --eta-b 0.5 --save-every 1 --json " + js + " " + d + "/photo.png " +
+                   d + "/ddrm.png");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  Png p = read_png(d + "/ddrm.png");
+  CHECK((p.c == 3 && p.h == 32 && p.w == 32));
+  for (int s = 1; s <= 3; ++s) CHECK(fs::exists(d + "/ddrm_trajectory/step_000" + std::to_string(s) + ".png"));
+  auto j = nlohmann::json::parse(slurp(js));
+  CHECK(j["solver"]["algo"] == "ddrm");
+  CHECK(j["solver"]["steps"] == 3);
+  CHECK(j["solver"]["eta"] == Approx(0.85));
+  CHECK(j["solver"]["eta_b"] == Approx(0.5));
+  CHECK(j["solver"]["preset"]["eta_b"] == Approx(1.0));
+  CHECK(j["solver"]["preset"]["steps"] == 20);
 }
