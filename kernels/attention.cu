@@ -131,7 +131,12 @@ AttentionArgs::Impl attention_cuda_impl(const AttentionArgs& a) {
     if (env && std::strcmp(env, "fused") == 0) want = AttentionArgs::Impl::Fused;
     else if (env && std::strcmp(env, "gemm") == 0) want = AttentionArgs::Impl::Gemm;
   }
-  if (want == AttentionArgs::Impl::Auto) want = AttentionArgs::Impl::Gemm;
+  // From bench/attention_impls.cpp on an H100 (docs/benchmarks.md, "Attention"): the fused kernel wins
+  // where the GEMM path is launch-bound -- 8x8 token grids from batch 2 (3-14x at batch 4-16), and small
+  // heads at 16x16 from batch 4 -- and loses 3-14x at 32x32 and on wide layers, where the GEMMs run well.
+  if (want == AttentionArgs::Impl::Auto)
+    want = (a.t <= 64 && a.n >= 2) || (a.t <= 256 && a.c <= 128 && a.n >= 4) ? AttentionArgs::Impl::Fused
+                                                                               : AttentionArgs::Impl::Gemm;
   if (want == AttentionArgs::Impl::Fused && !fused_ok) want = AttentionArgs::Impl::Gemm;
   return want;
 }
