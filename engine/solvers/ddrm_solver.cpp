@@ -4,6 +4,7 @@
 
 #include "engine/device_buffer.h"
 #include "engine/error.h"
+#include "engine/solvers/solve_checks.h"
 #include "kernels/ddrm_step.h"
 #include "kernels/dispatch.h"
 #include "operators/svd.h"
@@ -31,12 +32,9 @@ void DdrmSolver::solve(const SvdOperator& A, const float* y, float* x, const std
   const Device dev = b.device();
   const Stream s = b.stream();
   const Shape4 xs = A.input_shape();
-  if (int(ids.size()) != xs.n) throw Error("solver: one image id per image is required", 1);
-  if (A.device() != dev) throw Error("solver: the operator and the network are on different devices", 1);
+  check_solve_inputs(net_, xs, A.device(), ids.size());
   const AdmConfig& cfg = net_.model().config.adm;
   const int out_c = eps_fn_ ? eps_channels_ : cfg.out_channels;
-  if (xs.c != cfg.in_channels)
-    throw Error("the image has " + std::to_string(xs.c) + " channels, the model takes " + std::to_string(cfg.in_channels));
   if (out_c < xs.c) throw Error("solver: the network predicts fewer channels than the image has", 1);
   if (test_noise_ && (dev != Device::CPU || test_noise_->size() != size_t(o_.steps + 1) * size_t(xs.numel())))
     throw Error("solver: test noise of the wrong size (or not on the CPU)", 1);

@@ -5,6 +5,7 @@
 
 #include "engine/device_buffer.h"
 #include "engine/error.h"
+#include "engine/solvers/solve_checks.h"
 #include "kernels/dispatch.h"
 #include "kernels/guided_step.h"
 #include "operators/operator.h"
@@ -31,10 +32,7 @@ void PigdmSolver::solve(const Operator& A, const float* y, float* x, const std::
   const Device dev = b.device();
   const Stream s = b.stream();
   const Shape4 xs = A.input_shape(), ys = A.measurement_shape();
-  if (int(ids.size()) != xs.n) throw Error("solver: one image id per image is required", 1);
-  if (A.device() != dev) throw Error("solver: the operator and the network are on different devices", 1);
-  const AdmConfig& cfg = net_.model().config.adm;
-  if (xs.c != cfg.in_channels) throw Error("the image has " + std::to_string(xs.c) + " channels, the model takes " + std::to_string(cfg.in_channels));
+  check_solve_inputs(net_, xs, A.device(), ids.size());
 
   const std::vector<int> ts = reddiff_timesteps(int(abar_.size()), 0, o_.steps);
   GuidedNetwork G(net_, has_custom_ ? &custom_ : nullptr, ts, xs.n, o_.class_label);

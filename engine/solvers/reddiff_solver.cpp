@@ -4,6 +4,7 @@
 
 #include "engine/device_buffer.h"
 #include "engine/error.h"
+#include "engine/solvers/solve_checks.h"
 #include "kernels/dispatch.h"
 #include "kernels/philox.h"
 #include "kernels/reddiff_step.h"
@@ -62,11 +63,9 @@ void RedDiffSolver::solve(const Operator& A, const float* y, float* mu, const st
   Device dev = b.device();
   Stream s = b.stream();
   Shape4 xs = A.input_shape(), ys = A.measurement_shape();
-  if (int(ids.size()) != xs.n) throw Error("solver: one image id per image is required", 1);
-  if (A.device() != dev) throw Error("solver: the operator and the network are on different devices", 1);
+  check_solve_inputs(net_, xs, A.device(), ids.size());
   const AdmConfig& cfg = net_.model().config.adm;
   int out_c = eps_fn_ ? eps_channels_ : cfg.out_channels;
-  if (xs.c != cfg.in_channels) throw Error("the image has " + std::to_string(xs.c) + " channels, the model takes " + std::to_string(cfg.in_channels));
 
   size_t nx = size_t(xs.numel());
   DeviceBuffer m(b, nx * 4), v(b, nx * 4), eps(b, nx * 4), xt(b, nx * 4), gdata(b, nx * 4),
