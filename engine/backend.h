@@ -63,6 +63,11 @@ class Backend {
     if (why) *why = "the " + name() + " backend does not capture work";
     return nullptr;
   }
+
+  // Opens (true) or closes (false) the range an external profiler records: cudaProfilerStart/Stop on
+  // CUDA, for `ncu --profile-from-start off` (reddiff bench --profile-forward, scripts/profile-gpu);
+  // nothing elsewhere.
+  virtual void profile_range(bool open) { (void)open; }
 };
 
 // CPU backend (always available).

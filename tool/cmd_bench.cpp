@@ -203,6 +203,7 @@ struct Settings {
   double budget_s = 0;    // 0: none
   uint64_t seed = 0;
   std::vector<std::string> algos{"reddiff"};  // in the order they run: reddiff first, then ddrm, dps, pigdm
+  bool profile_forward = false;  // the first timed forward inside Backend::profile_range
   bool has(const std::string& a) const { return std::find(algos.begin(), algos.end(), a) != algos.end(); }
 };
 
@@ -452,9 +453,11 @@ json run_config(const Settings& st, const Model& model, DType prec, int n, int h
   std::vector<double> ms;
   auto tl = Clock::now();
   for (int i = 0; i < st.repeat; ++i) {
+    if (i == 0 && st.profile_forward) backend->profile_range(true);
     timer.start();
     fwd();
     ms.push_back(timer.stop_ms());
+    if (i == 0 && st.profile_forward) backend->profile_range(false);
     if (ms.size() >= 3 && seconds_since(tl) > st.max_time) break;
   }
   Stats s = stats_of(ms);
@@ -784,6 +787,8 @@ int run_bench(int argc, char** argv) {
        cxxopts::value<double>()->default_value("0"))
       ("json", "write the results as JSON (rewritten after each configuration)", cxxopts::value<std::string>())
       ("quick", "fewer repeats and solver steps")
+      ("profile-forward", "on CUDA, record the first timed forward of each configuration for a profiler started "
+       "with --profile-from-start off (cudaProfilerStart/Stop; scripts/profile-gpu runs Nsight Compute so)")
       ("h,help", "show this help");
   auto r = parse_or_throw(opts, argc, argv);
   if (r.count("help")) {
@@ -818,6 +823,7 @@ int run_bench(int argc, char** argv) {
   st.steps = int_list(r["steps"].as<std::string>(), "steps", 1, 100000);
   st.budget_s = r["budget-s"].as<double>();
   st.seed = r["seed"].as<uint64_t>();
+  st.profile_forward = r.count("profile-forward") > 0;
   if (st.repeat < 1 || st.repeat > 100000) throw Error("--repeat must be between 1 and 100000");
   if (st.warmup < 0 || st.warmup > 1000) throw Error("--warmup must be between 0 and 1000");
   if (!(st.max_time > 0)) throw Error("--max-time must be positive");
@@ -859,7 +865,8 @@ int run_bench(int argc, char** argv) {
   doc["settings"] = {{"repeat", st.repeat},          {"warmup", st.warmup},  {"max_time_s", st.max_time},
                      {"solver_steps", st.solver_steps}, {"steps", st.steps}, {"algo", algo},
                      {"algos", st.algos},             {"algo_task", kAlgoTask},
-                     {"seed", st.seed},                {"quick", quick},     {"budget_s", st.budget_s}};
+                     {"seed", st.seed},                {"quick", quick},     {"budget_s", st.budget_s},
+                     {"profile_forward", st.profile_forward}};
   if (probe.active) doc["cuda_baseline_used_bytes"] = probe.baseline;
   doc["results"] = json::array();
   std::string json_path = r.count("json") ? r["json"].as<std::string>() : "";

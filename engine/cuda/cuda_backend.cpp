@@ -3,6 +3,7 @@
 // for f32), linear layers through cuBLAS (f32, no TF32), everything else through the CUDA twins in
 // kernels/*.cu. Weights are converted and uploaded once (per precision) and kept for the backend's
 // life; algorithms and the one shared workspace are chosen when a plan is prepared.
+#include <cuda_profiler_api.h>
 #include <cudnn.h>
 
 #include <algorithm>
@@ -160,6 +161,12 @@ class CudaBackend : public Backend {
   std::unique_ptr<CapturedWork> capture(const std::function<void()>& issue, std::string* why) override {
     RD_CUDA_CHECK(cudaSetDevice(dev_));
     return capture_cuda_graph(stream_, issue, why);
+  }
+
+  void profile_range(bool open) override {
+    RD_CUDA_CHECK(cudaSetDevice(dev_));
+    RD_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    RD_CUDA_CHECK(open ? cudaProfilerStart() : cudaProfilerStop());
   }
 
   void release_weights(const ModelWeights& w) override {

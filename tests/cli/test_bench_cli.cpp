@@ -125,6 +125,17 @@ TEST_CASE("bench: the default is RED-diff alone; a method list runs only those",
   CHECK(!row.contains("reddiff"));
   REQUIRE(row["algos"].size() == 1);
   CHECK(row["algos"]["ddrm"]["step_ms"].get<double>() > 0);
+  CHECK(doc["settings"]["profile_forward"] == false);
+}
+
+TEST_CASE("bench --profile-forward: recorded in the settings; nothing to open on the CPU", "[cli][bench]") {
+  const std::string js = reddiff_test::testdata("cli_bench/profile.json");
+  RunResult r = bench("--profile-forward --json " + js);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  auto doc = load(js);
+  CHECK(doc["settings"]["profile_forward"] == true);
+  CHECK(doc["results"][0]["forward_ms"]["median"].get<double>() > 0);
 }
 
 TEST_CASE("bench: a bad --algo is a one-line error", "[cli][bench]") {
