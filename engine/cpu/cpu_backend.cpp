@@ -2,7 +2,8 @@
 // (im2col in row tiles for k > 1), everything else through the CPU twins in kernels/.
 // Threading: one OpenMP pool. OpenBLAS runs single-threaded inside it (two pools spinning against
 // each other on few cores cost more than they gain); convolutions split their output rows into
-// tiles that threads take, each tile one im2col + GEMM.
+// tiles that threads take, each tile one im2col + GEMM, and where there are too few tiles to go round,
+// each tile's output channels into parts.
 #include <cblas.h>
 #include <omp.h>
 
@@ -119,6 +120,15 @@ class CpuBackend : public Backend {
 
   static constexpr size_t kTileRows = 256;  // output pixels per im2col tile
 
+  // Into how many output-channel parts each tile's GEMM is split: 1 while the tiles alone give every
+  // thread two jobs; more for the low-resolution layers (a few pixels, hundreds of channels), where a
+  // single tile would leave the other threads idle. Parts keep at least 64 channels.
+  int channel_splits(int64_t jobs, int channels) const {
+    if (threads_ < 2 || jobs >= 2 * int64_t(threads_)) return 1;
+    int64_t want = (2 * int64_t(threads_) + jobs - 1) / jobs;
+    return int(std::max<int64_t>(1, std::min<int64_t>(want, channels / 64)));
+  }
+
   // OIHW -> O x (kh, kw, I): one GEMM row per output channel, matching the NHWC im2col.
   const std::vector<float>& conv_weight(const Param* p) {
     auto it = weights_.find(p);
@@ -159,10 +169,16 @@ class CpuBackend : public Backend {
     bool direct = k == 1 && s == 1;
     float beta = op.accumulate ? 1.0f : 0.0f;
     int64_t rows = int64_t(h) * wd, tiles = (rows + int64_t(kTileRows) - 1) / int64_t(kTileRows);
+    const int splits = channel_splits(int64_t(n) * tiles, ci);
+    const int cchunk = (ci + splits - 1) / splits;
 #pragma omp parallel for schedule(dynamic)
-    for (int64_t job = 0; job < int64_t(n) * tiles; ++job) {
-      int b = int(job / tiles);
-      int64_t r0 = (job % tiles) * int64_t(kTileRows), nr = std::min<int64_t>(int64_t(kTileRows), rows - r0);
+    for (int64_t job = 0; job < int64_t(n) * tiles * splits; ++job) {
+      int part = int(job % splits);
+      int64_t tile = job / splits;
+      int b = int(tile / tiles);
+      int64_t r0 = (tile % tiles) * int64_t(kTileRows), nr = std::min<int64_t>(int64_t(kTileRows), rows - r0);
+      int c0 = part * cchunk, nc = std::min(cchunk, ci - c0);
+      if (nc <= 0) continue;
       const float* gyb = gy.as<float>() + int64_t(b) * ho * wo * co;
       float* gxt = gx.as<float>() + (int64_t(b) * rows + r0) * ci;
       const float* a = gyb + r0 * co;
@@ -183,7 +199,8 @@ class CpuBackend : public Backend {
         }
         a = col;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nr), ci, kdim, 1.0f, a, kdim, w.data(), ci, beta, gxt, ci);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nr), nc, kdim, 1.0f, a, kdim, w.data() + c0, ci, beta,
+                  gxt + c0, ci);
     }
   }
 
@@ -196,10 +213,16 @@ class CpuBackend : public Backend {
     int kdim = k * k * ci;
     bool direct = k == 1 && s == 1;  // a 1x1 conv is a GEMM on the input itself
     int64_t rows = int64_t(ho) * wo, tiles = (rows + int64_t(kTileRows) - 1) / int64_t(kTileRows);
+    const int splits = channel_splits(int64_t(n) * tiles, co);
+    const int cchunk = (co + splits - 1) / splits;
 #pragma omp parallel for schedule(dynamic)
-    for (int64_t job = 0; job < int64_t(n) * tiles; ++job) {
-      int b = int(job / tiles);
-      int64_t r0 = (job % tiles) * int64_t(kTileRows), nr = std::min<int64_t>(int64_t(kTileRows), rows - r0);
+    for (int64_t job = 0; job < int64_t(n) * tiles * splits; ++job) {
+      int part = int(job % splits);
+      int64_t tile = job / splits;
+      int b = int(tile / tiles);
+      int64_t r0 = (tile % tiles) * int64_t(kTileRows), nr = std::min<int64_t>(int64_t(kTileRows), rows - r0);
+      int c0 = part * cchunk, nc = std::min(cchunk, co - c0);
+      if (nc <= 0) continue;
       const float* xb = x.as<float>() + int64_t(b) * h * wd * ci;
       float* yt = y.as<float>() + (int64_t(b) * rows + r0) * co;
       const float* a = xb + r0 * ci;
@@ -219,7 +242,8 @@ class CpuBackend : public Backend {
         }
         a = col;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nr), co, kdim, 1.0f, a, kdim, w.data(), kdim, 0.0f, yt, co);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nr), nc, kdim, 1.0f, a, kdim, w.data() + size_t(c0) * kdim,
+                  kdim, 0.0f, yt + c0, co);
     }
     BiasResidualArgs a;
     a.y = y.data, a.bias = op.bias->data.data(), a.residual = t.n_in > 1 ? t.in[1].data : nullptr;

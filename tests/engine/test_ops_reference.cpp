@@ -94,7 +94,8 @@ void check_close(const std::vector<float>& got, const NpyArray& ref, double tol 
 
 TEST_CASE("conv2d matches torch (3x3 pad 1, stride 2, 1x1, odd sizes)", "[engine][ops]") {
   auto b = make_cpu_backend(0);
-  for (std::string name : {"conv3x3_pad1", "conv3x3_pad1_odd", "conv3x3_stride2", "conv3x3_stride2_odd", "conv1x1"}) {
+  for (std::string name : {"conv3x3_pad1", "conv3x3_pad1_odd", "conv3x3_stride2", "conv3x3_stride2_odd", "conv1x1",
+                           "conv3x3_wide_few_pixels", "conv1x1_wide_few_pixels"}) {
     DYNAMIC_SECTION(name) {
       auto c = load_case(name);
       auto x = c.get("x"), ref = c.get("out");

@@ -110,7 +110,8 @@ std::vector<float> run_both(Backend& b, Op op, std::vector<std::pair<std::vector
 
 TEST_CASE("conv2d backward-data matches torch autograd (3x3 pad 1, stride 2 even/odd, 1x1)", "[engine][vjp][ops]") {
   auto b = make_cpu_backend(0);
-  for (std::string name : {"conv3x3_pad1_vjp", "conv3x3_stride2_vjp", "conv3x3_stride2_odd_vjp", "conv1x1_vjp"}) {
+  for (std::string name : {"conv3x3_pad1_vjp", "conv3x3_stride2_vjp", "conv3x3_stride2_odd_vjp", "conv1x1_vjp",
+                           "conv3x3_wide_few_pixels_vjp", "conv3x3_stride2_wide_few_pixels_vjp"}) {
     DYNAMIC_SECTION(name) {
       auto c = load_case(name);
       auto x = c.get("x"), gy = c.get("gy"), ref = c.get("gx");

@@ -12,7 +12,8 @@ meta.json always has "op" (below) plus the op's scalars. Files per op:
 
   op "conv2d"        x [N,Cin,H,W], weight [Cout,Cin,k,k], bias [Cout] -> out [N,Cout,Ho,Wo]
                      meta: stride, pad (symmetric), k.   Ho = (H + 2 pad - k) // stride + 1
-                     cases: conv3x3_pad1, conv3x3_pad1_odd, conv3x3_stride2, conv3x3_stride2_odd, conv1x1
+                     cases: conv3x3_pad1, conv3x3_pad1_odd, conv3x3_stride2, conv3x3_stride2_odd, conv1x1,
+                     conv3x3_wide_few_pixels, conv1x1_wide_few_pixels
   op "group_norm_silu"
                      x [N,C,H,W], gamma [C], beta [C] -> out = SiLU(GN(x) * gamma + beta)
                      meta: groups (32), eps (1e-5), silu (true); "gn_only" has silu false (no SiLU)
@@ -106,6 +107,10 @@ def main():
         "conv3x3_stride2": (2, 32, 32, 12, 16, 3, 2, 1),
         "conv3x3_stride2_odd": (1, 16, 24, 9, 11, 3, 2, 1),
         "conv1x1": (2, 96, 64, 8, 6, 1, 1, 0),
+        # a few pixels, many channels: with two or more threads the CPU backend splits the GEMM's output
+        # channels (three parts of 67, 67, 66; two of 68 for the 1x1)
+        "conv3x3_wide_few_pixels": (1, 24, 200, 5, 4, 3, 1, 1),
+        "conv1x1_wide_few_pixels": (1, 48, 136, 3, 5, 1, 1, 0),
     }.items():
         x = r.normal(n, cin, h, w)
         wt = r.normal(cout, cin, k, k, std=1 / math.sqrt(cin * k * k))
@@ -207,6 +212,9 @@ def main():
         "conv3x3_stride2_vjp": (2, 16, 24, 12, 10, 3, 2, 1),
         "conv3x3_stride2_odd_vjp": (1, 16, 8, 9, 7, 3, 2, 1),
         "conv1x1_vjp": (2, 48, 32, 6, 5, 1, 1, 0),
+        # many input channels at a few pixels: the gradient's channels are split (two parts, three parts)
+        "conv3x3_wide_few_pixels_vjp": (1, 130, 16, 5, 3, 3, 1, 1),
+        "conv3x3_stride2_wide_few_pixels_vjp": (1, 192, 8, 7, 6, 3, 2, 1),
     }.items():
         x = r.normal(n, cin, h, w)
         wt = r.normal(cout, cin, k, k, std=1 / math.sqrt(cin * k * k))
