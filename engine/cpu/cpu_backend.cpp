@@ -120,13 +120,36 @@ class CpuBackend : public Backend {
 
   static constexpr size_t kTileRows = 256;  // output pixels per im2col tile
 
-  // Into how many output-channel parts each tile's GEMM is split: 1 while the tiles alone give every
-  // thread two jobs; more for the low-resolution layers (a few pixels, hundreds of channels), where a
-  // single tile would leave the other threads idle. Parts keep at least 64 channels.
-  int channel_splits(int64_t jobs, int channels) const {
-    if (threads_ < 2 || jobs >= 2 * int64_t(threads_)) return 1;
-    int64_t want = (2 * int64_t(threads_) + jobs - 1) / jobs;
-    return int(std::max<int64_t>(1, std::min<int64_t>(want, channels / 64)));
+  // The jobs of one convolution GEMM (forward or backward-data) over n images of `rows` pixels and
+  // `channels` output columns: tiles of kTileRows pixels, and each tile's columns in `splits` parts.
+  // The parts are 1 while the tiles alone give every thread two jobs; more for the low-resolution layers
+  // (a few pixels, hundreds of channels), where a single tile would leave the other threads idle. Parts
+  // keep at least 64 channels.
+  struct GemmJob {
+    int b;           // image
+    int64_t r0, nr;  // pixels [r0, r0 + nr) of that image
+    int c0, nc;      // columns [c0, c0 + nc); nc <= 0: nothing to do
+  };
+  struct GemmJobs {
+    int64_t rows, tiles, count;
+    int channels, splits, chunk;
+    GemmJob at(int64_t job) const {
+      GemmJob j;
+      int64_t tile = job / splits;
+      j.b = int(tile / tiles);
+      j.r0 = (tile % tiles) * int64_t(kTileRows), j.nr = std::min<int64_t>(int64_t(kTileRows), rows - j.r0);
+      j.c0 = int(job % splits) * chunk, j.nc = std::min(chunk, channels - j.c0);
+      return j;
+    }
+  };
+  GemmJobs gemm_jobs(int n, int64_t rows, int channels) const {
+    GemmJobs g;
+    g.rows = rows, g.tiles = (rows + int64_t(kTileRows) - 1) / int64_t(kTileRows), g.channels = channels;
+    int64_t tiles = int64_t(n) * g.tiles, want = (2 * int64_t(threads_) + tiles - 1) / tiles;
+    g.splits = threads_ < 2 || tiles >= 2 * int64_t(threads_) ? 1 : int(std::max<int64_t>(1, std::min<int64_t>(want, channels / 64)));
+    g.chunk = (channels + g.splits - 1) / g.splits;
+    g.count = tiles * g.splits;
+    return g;
   }
 
   // OIHW -> O x (kh, kw, I): one GEMM row per output channel, matching the NHWC im2col.
@@ -168,17 +191,14 @@ class CpuBackend : public Backend {
     int kdim = k * k * co;
     bool direct = k == 1 && s == 1;
     float beta = op.accumulate ? 1.0f : 0.0f;
-    int64_t rows = int64_t(h) * wd, tiles = (rows + int64_t(kTileRows) - 1) / int64_t(kTileRows);
-    const int splits = channel_splits(int64_t(n) * tiles, ci);
-    const int cchunk = (ci + splits - 1) / splits;
+    int64_t rows = int64_t(h) * wd;
+    const GemmJobs jobs = gemm_jobs(n, rows, ci);
 #pragma omp parallel for schedule(dynamic)
-    for (int64_t job = 0; job < int64_t(n) * tiles * splits; ++job) {
-      int part = int(job % splits);
-      int64_t tile = job / splits;
-      int b = int(tile / tiles);
-      int64_t r0 = (tile % tiles) * int64_t(kTileRows), nr = std::min<int64_t>(int64_t(kTileRows), rows - r0);
-      int c0 = part * cchunk, nc = std::min(cchunk, ci - c0);
-      if (nc <= 0) continue;
+    for (int64_t job = 0; job < jobs.count; ++job) {
+      const GemmJob j = jobs.at(job);
+      if (j.nc <= 0) continue;
+      const int b = j.b, c0 = j.c0, nc = j.nc;
+      const int64_t r0 = j.r0, nr = j.nr;
       const float* gyb = gy.as<float>() + int64_t(b) * ho * wo * co;
       float* gxt = gx.as<float>() + (int64_t(b) * rows + r0) * ci;
       const float* a = gyb + r0 * co;
@@ -212,17 +232,14 @@ class CpuBackend : public Backend {
     int ho = int(y.dim(1)), wo = int(y.dim(2)), co = int(y.dim(3)), k = op.kernel, s = op.stride, pad = op.pad;
     int kdim = k * k * ci;
     bool direct = k == 1 && s == 1;  // a 1x1 conv is a GEMM on the input itself
-    int64_t rows = int64_t(ho) * wo, tiles = (rows + int64_t(kTileRows) - 1) / int64_t(kTileRows);
-    const int splits = channel_splits(int64_t(n) * tiles, co);
-    const int cchunk = (co + splits - 1) / splits;
+    int64_t rows = int64_t(ho) * wo;
+    const GemmJobs jobs = gemm_jobs(n, rows, co);
 #pragma omp parallel for schedule(dynamic)
-    for (int64_t job = 0; job < int64_t(n) * tiles * splits; ++job) {
-      int part = int(job % splits);
-      int64_t tile = job / splits;
-      int b = int(tile / tiles);
-      int64_t r0 = (tile % tiles) * int64_t(kTileRows), nr = std::min<int64_t>(int64_t(kTileRows), rows - r0);
-      int c0 = part * cchunk, nc = std::min(cchunk, co - c0);
-      if (nc <= 0) continue;
+    for (int64_t job = 0; job < jobs.count; ++job) {
+      const GemmJob j = jobs.at(job);
+      if (j.nc <= 0) continue;
+      const int b = j.b, c0 = j.c0, nc = j.nc;
+      const int64_t r0 = j.r0, nr = j.nr;
       const float* xb = x.as<float>() + int64_t(b) * h * wd * ci;
       float* yt = y.as<float>() + (int64_t(b) * rows + r0) * co;
       const float* a = xb + r0 * ci;
