@@ -145,8 +145,12 @@ class CpuBackend : public Backend {
   GemmJobs gemm_jobs(int n, int64_t rows, int channels) const {
     GemmJobs g;
     g.rows = rows, g.tiles = (rows + int64_t(kTileRows) - 1) / int64_t(kTileRows), g.channels = channels;
-    int64_t tiles = int64_t(n) * g.tiles, want = (2 * int64_t(threads_) + tiles - 1) / tiles;
-    g.splits = threads_ < 2 || tiles >= 2 * int64_t(threads_) ? 1 : int(std::max<int64_t>(1, std::min<int64_t>(want, channels / 64)));
+    int64_t tiles = int64_t(n) * g.tiles;
+    g.splits = 1;
+    if (threads_ >= 2 && tiles > 0 && tiles < 2 * int64_t(threads_)) {
+      int64_t want = (2 * int64_t(threads_) + tiles - 1) / tiles;
+      g.splits = int(std::max<int64_t>(1, std::min<int64_t>(want, channels / 64)));
+    }
     g.chunk = (channels + g.splits - 1) / g.splits;
     g.count = tiles * g.splits;
     return g;
