@@ -4,7 +4,6 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/model_config.h"
-#include "engine/safetensors.h"
+#include "random_model_file.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -29,22 +28,7 @@ const std::string& bench_model() {
     c.image_size = 32, c.model_channels = 32, c.channel_mult = {1, 2}, c.num_res_blocks = 1;
     c.attention_resolutions = {16}, c.num_head_channels = 16, c.learn_sigma = true, c.out_channels = 6;
     const std::string p = reddiff_test::testdata("cli_bench/tiny.safetensors");
-    fs::create_directories(fs::path(p).parent_path());
-    SafeTensorsWriter w(p);
-    w.set_metadata("format", "reddiff");
-    w.set_metadata("format_version", "1");
-    w.set_metadata("arch", "adm");
-    w.set_metadata("config", to_json(c).dump());
-    w.set_metadata("schedule", to_json(Schedule()).dump());
-    uint32_t seed = 11;
-    for (const auto& t : expected_tensors(c))
-      w.add(t.name, DType::F32, t.shape, [&seed, t](void* dst) {
-        int64_t n = 1;
-        for (auto d : t.shape) n *= d;
-        auto v = reddiff_test::random_normal(size_t(n), seed++, 0.05f);
-        std::memcpy(dst, v.data(), v.size() * 4);
-      });
-    w.finish();
+    reddiff_test::write_random_model(p, c, 11);
     return p;
   }();
   return path;

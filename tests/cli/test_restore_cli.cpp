@@ -4,7 +4,6 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,7 +15,7 @@
 #include "engine/backend.h"
 #include "engine/image_io.h"
 #include "engine/model_config.h"
-#include "engine/safetensors.h"
+#include "random_model_file.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -40,26 +39,10 @@ AdmConfig tiny_config() {
   return c;
 }
 
-// A reddiff model file with random weights (the layout of tests/engine/test_model_file.cpp).
+// A model file with random weights under testdata/cli.
 std::string write_model(const std::string& name, const AdmConfig& c, const AdmConfig* declared = nullptr) {
   const std::string path = reddiff_test::testdata("cli/" + name);
-  fs::create_directories(fs::path(path).parent_path());
-  SafeTensorsWriter w(path);
-  Schedule s;
-  w.set_metadata("format", "reddiff");
-  w.set_metadata("format_version", "1");
-  w.set_metadata("arch", "adm");
-  w.set_metadata("config", to_json(declared ? *declared : c).dump());
-  w.set_metadata("schedule", to_json(s).dump());
-  uint32_t seed = 1;
-  for (const auto& t : expected_tensors(c))
-    w.add(t.name, DType::F32, t.shape, [&seed, t](void* dst) {
-      int64_t n = 1;
-      for (auto d : t.shape) n *= d;
-      auto v = reddiff_test::random_normal(size_t(n), seed++, 0.05f);
-      std::memcpy(dst, v.data(), v.size() * 4);
-    });
-  w.finish();
+  reddiff_test::write_random_model(path, c, 1, declared);
   return path;
 }
 
