@@ -217,6 +217,22 @@ std::vector<int> default_steps_of(const std::string& algo, const std::vector<int
 }
 const char* kAlgoTask = "inpaint, centred box (half the side)";
 
+// That task for n images of h x w: the operator options, the images' shape and their ids (0 .. n-1).
+struct BenchTask {
+  OperatorOptions oo;
+  Shape4 xs;
+  std::vector<uint64_t> ids;
+};
+BenchTask bench_task(const AdmConfig& cfg, int n, int h, int w) {
+  BenchTask t;
+  t.oo.task = "inpaint";
+  t.oo.mask = "box";
+  validate_operator_options(t.oo);
+  t.xs = Shape4{n, cfg.in_channels, h, w};
+  for (int i = 0; i < n; ++i) t.ids.push_back(uint64_t(i));
+  return t;
+}
+
 
 struct Model_ {
   std::unique_ptr<Model> model;
@@ -318,13 +334,10 @@ json run_method(const Settings& st, const Model& model, DType prec, int n, int h
     if (u > probe.baseline) peak = std::max(peak, u - probe.baseline);
   };
   Network net(model, b, prec);
-  Shape4 xs{n, cfg.in_channels, h, w};
-  std::vector<uint64_t> ids;
-  for (int i = 0; i < n; ++i) ids.push_back(uint64_t(i));
-  OperatorOptions oo;
-  oo.task = "inpaint";
-  oo.mask = "box";
-  validate_operator_options(oo);
+  const BenchTask task = bench_task(cfg, n, h, w);
+  const Shape4& xs = task.xs;
+  const std::vector<uint64_t>& ids = task.ids;
+  const OperatorOptions& oo = task.oo;
   size_t before_op = CudaMemProbe::used();
   std::unique_ptr<Operator> A = make_operator(oo, xs, ids, b.device());
   std::unique_ptr<SvdOperator> S;
@@ -499,13 +512,10 @@ json run_config(const Settings& st, const Model& model, DType prec, int n, int h
     } else {
       try {
         in.x.reset();  // the forward's input is not needed by the solver
-        Shape4 xs{n, cfg.in_channels, h, w};
-        std::vector<uint64_t> ids;
-        for (int i = 0; i < n; ++i) ids.push_back(uint64_t(i));
-        OperatorOptions oo;
-        oo.task = "inpaint";
-        oo.mask = "box";
-        validate_operator_options(oo);
+        const BenchTask task = bench_task(cfg, n, h, w);
+        const Shape4& xs = task.xs;
+        const std::vector<uint64_t>& ids = task.ids;
+        const OperatorOptions& oo = task.oo;
         size_t before_op = CudaMemProbe::used();
         auto A = make_operator(oo, xs, ids, backend->device());
         size_t after_op = CudaMemProbe::used();

@@ -46,16 +46,23 @@ nlohmann::json load(const std::string& p) {
   return nlohmann::json::parse(s.str());
 }
 
+// Runs the bench with `args` and --json testdata/cli_bench/NAME.json (removed first); it must succeed.
+nlohmann::json bench_json(const std::string& args, const std::string& name, std::string* output = nullptr) {
+  const std::string js = reddiff_test::testdata("cli_bench/" + name + ".json");
+  fs::remove(js);
+  RunResult r = bench(args + " --json " + js);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  if (output) *output = r.output;
+  return load(js);
+}
+
 }  // namespace
 
 TEST_CASE("bench --algo all times every method and accounts its memory", "[cli][bench]") {
-  const std::string js = reddiff_test::testdata("cli_bench/all.json");
-  fs::remove(js);
-  RunResult r = bench("--algo all --json " + js);
-  INFO(r.output);
-  REQUIRE(r.exit_code == 0);
-  CHECK(r.output.find("methods on one engine") != std::string::npos);
-  auto doc = load(js);
+  std::string output;
+  auto doc = bench_json("--algo all", "all", &output);
+  CHECK(output.find("methods on one engine") != std::string::npos);
   CHECK(doc["settings"]["algos"] == nlohmann::json({"reddiff", "ddrm", "dps", "pigdm"}));
   REQUIRE(doc["results"].size() == 1);
   const auto& row = doc["results"][0];
@@ -92,32 +99,20 @@ TEST_CASE("bench --algo all times every method and accounts its memory", "[cli][
 }
 
 TEST_CASE("bench: the default is RED-diff alone; a method list runs only those", "[cli][bench]") {
-  const std::string js = reddiff_test::testdata("cli_bench/default.json");
-  RunResult r = bench("--json " + js);
-  INFO(r.output);
-  REQUIRE(r.exit_code == 0);
-  auto doc = load(js);
+  auto doc = bench_json("", "default");
   CHECK(!doc["results"][0].contains("algos"));
   CHECK(doc["results"][0]["reddiff"]["step_ms"].get<double>() > 0);
+  CHECK(doc["settings"]["profile_forward"] == false);
 
-  const std::string js2 = reddiff_test::testdata("cli_bench/ddrm.json");
-  RunResult r2 = bench("--algo ddrm --json " + js2);
-  INFO(r2.output);
-  REQUIRE(r2.exit_code == 0);
-  auto doc2 = load(js2);
+  auto doc2 = bench_json("--algo ddrm", "ddrm");
   const auto& row = doc2["results"][0];
   CHECK(!row.contains("reddiff"));
   REQUIRE(row["algos"].size() == 1);
   CHECK(row["algos"]["ddrm"]["step_ms"].get<double>() > 0);
-  CHECK(doc["settings"]["profile_forward"] == false);
 }
 
 TEST_CASE("bench --profile-forward: recorded in the settings; nothing to open on the CPU", "[cli][bench]") {
-  const std::string js = reddiff_test::testdata("cli_bench/profile.json");
-  RunResult r = bench("--profile-forward --json " + js);
-  INFO(r.output);
-  REQUIRE(r.exit_code == 0);
-  auto doc = load(js);
+  auto doc = bench_json("--profile-forward", "profile");
   CHECK(doc["settings"]["profile_forward"] == true);
   CHECK(doc["results"][0]["forward_ms"]["median"].get<double>() > 0);
 }
