@@ -400,9 +400,9 @@ def main():
 
         pids = freeze([1, 3])
         c.run(["scancel", f"{job}_1"])
-        log(f"  task 1 (reddiff pid {pids[1]}) cancelled with scancel {CATCH_AFTER} s into its run")
+        log(f"  task 1 (reddiff pid {pids[1]}, stopped {CATCH_AFTER} s into its run) cancelled with scancel")
         os.kill(pids[3], signal.SIGKILL)
-        log(f"  task 3's reddiff (pid {pids[3]}) killed with SIGKILL {CATCH_AFTER} s into its run")
+        log(f"  task 3's reddiff (pid {pids[3]}, stopped {CATCH_AFTER} s into its run) killed with SIGKILL")
         states = wait_array(c, job)
         log(f"  finished in {time.time() - t0:.1f} s: {show(states)}")
         check_states(states, {0: "COMPLETED", 1: "CANCELLED", 2: "COMPLETED", 3: "FAILED"}, "killed tasks")
