@@ -329,23 +329,27 @@ def main():
             log(f"  {what}: every image once, statuses as expected; largest difference from the single-machine "
                 f"run {worst} level(s)")
 
-        def check_states(states, expect, what):
-            got = {i: s for i, (s, _) in states.items()}
-            check(got == expect, f"{what}: task states {states}, expected {expect}")
+        def finish(job, t0, what, expect=None):
+            """Waits for the array; its tasks' states must be `expect` (default: all COMPLETED)."""
+            states = wait_array(c, job)
+            log(f"  finished in {time.time() - t0:.1f} s: {show(states)}")
+            expect = expect or {i: "COMPLETED" for i in range(ARRAY)}
+            check({i: s for i, (s, _) in states.items()} == expect, f"{what}: task states {states}, expected {expect}")
+
+        def merge():
+            m = c.run(["bash", script, "--merge", results]).stdout.strip()
+            log("  merge: " + m)
+            check(m.startswith("8 images restored, 0 failed"), "merge: " + m)
 
         # 1. The array restores everything.
         t0 = time.time()
         job = submit("array")
-        states = wait_array(c, job)
-        log(f"  finished in {time.time() - t0:.1f} s: {show(states)}")
-        check_states(states, {i: "COMPLETED" for i in range(ARRAY)}, "array")
+        finish(job, t0, "array")
         check_results(lambda n: "ok", "array")
         for i in range(ARRAY):
             lg = tail(os.path.join(root, "log", f"reddiff-{job}_{i}.log"), 5)
             check(f"array task {i} of {ARRAY}" in lg, f"task {i}'s log: {lg}")
-        merge = c.run(["bash", script, "--merge", results]).stdout.strip()
-        log("  merge: " + merge)
-        check(merge.startswith("8 images restored, 0 failed"), "merge: " + merge)
+        merge()
         rows, order = read_csv(os.path.join(results, "scores.csv"))
         check(len(order) == 8 and sorted(order) == names, f"scores.csv lists {order}")
 
@@ -356,9 +360,7 @@ def main():
             os.remove(out(n))
         log(f"deleted {gone}")
         t0 = time.time()
-        states = wait_array(c, submit("resubmission"))
-        log(f"  finished in {time.time() - t0:.1f} s: {show(states)}")
-        check_states(states, {i: "COMPLETED" for i in range(ARRAY)}, "resubmission")
+        finish(submit("resubmission"), t0, "resubmission")
         check_results(lambda n: "ok" if n in gone else "exists", "resubmission")
         check(all(os.stat(out(n)).st_mtime_ns == t for n, t in mtimes.items()), "an existing output was rewritten")
 
@@ -403,9 +405,7 @@ def main():
         log(f"  task 1 (reddiff pid {pids[1]}, stopped {CATCH_AFTER} s into its run) cancelled with scancel")
         os.kill(pids[3], signal.SIGKILL)
         log(f"  task 3's reddiff (pid {pids[3]}, stopped {CATCH_AFTER} s into its run) killed with SIGKILL")
-        states = wait_array(c, job)
-        log(f"  finished in {time.time() - t0:.1f} s: {show(states)}")
-        check_states(states, {0: "COMPLETED", 1: "CANCELLED", 2: "COMPLETED", 3: "FAILED"}, "killed tasks")
+        finish(job, t0, "killed tasks", {0: "COMPLETED", 1: "CANCELLED", 2: "COMPLETED", 3: "FAILED"})
         left = sorted(os.listdir(os.path.join(results, "restored")))
         outputs = [f for f in left if f in names]
         check(sorted(outputs) == sorted(n for n in names if n not in victims),
@@ -417,13 +417,9 @@ def main():
         log(f"  no output from the killed tasks; other files: {stray or 'none'}")
 
         t0 = time.time()
-        states = wait_array(c, submit("resubmission after the kills"))
-        log(f"  finished in {time.time() - t0:.1f} s: {show(states)}")
-        check_states(states, {i: "COMPLETED" for i in range(ARRAY)}, "resubmission after the kills")
+        finish(submit("resubmission after the kills"), t0, "resubmission after the kills")
         check_results(lambda n: "ok" if n in victims else "exists", "resubmission after the kills")
-        merge = c.run(["bash", script, "--merge", results]).stdout.strip()
-        log("  merge: " + merge)
-        check(merge.startswith("8 images restored, 0 failed"), "merge: " + merge)
+        merge()
 
         log(f"passed: cluster start {t_up - t_start:.1f} s, total {time.time() - t_start:.1f} s")
         ok = True
