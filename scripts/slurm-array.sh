@@ -5,7 +5,7 @@
 #   scripts/slurm-array.sh --merge RESULTS          # after the array finished: one scores.csv, mean PSNR/SSIM
 #
 # The #SBATCH lines below ask for one GPU, 8 CPUs and 32 GB a task; options on the sbatch command line win,
-# e.g. on a CPU cluster: DEVICE=cpu OMP_NUM_THREADS=4 sbatch --gres=none --cpus-per-task=4 --mem=8G ...
+# e.g. on a CPU cluster: DEVICE=cpu sbatch --gres=none --cpus-per-task=4 --mem=8G --array=0-15 ...
 #
 # reddiff reads SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT (less SLURM_ARRAY_TASK_MIN) by itself and
 # restores the images at positions = task id (mod count) of the sorted file list, so the shards cover every
