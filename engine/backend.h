@@ -9,7 +9,7 @@
 #include <string>
 
 #include "engine/graph.h"
-#include "engine/tensor.h"
+#include "base/tensor.h"
 
 namespace reddiff {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/dtype.h"
+#include "base/dtype.h"
 #include "kernels/group_norm.h"
 
 namespace reddiff {

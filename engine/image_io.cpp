@@ -13,7 +13,7 @@
 #include <memory>
 #include <type_traits>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace reddiff {
 namespace {

@@ -8,8 +8,8 @@
 #include <regex>
 #include <sstream>
 
-#include "engine/dtype.h"
-#include "engine/error.h"
+#include "base/dtype.h"
+#include "base/error.h"
 
 namespace reddiff {
 

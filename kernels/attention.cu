@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 #include "kernels/attention.h"
 
 namespace reddiff {

@@ -6,7 +6,7 @@
 //   dQ = K dS, dK = Q dS^T, dV = dO P^T   (column-major views), f32 accumulate, written into gqkv
 #include <algorithm>
 
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 #include "kernels/attention_backward.h"
 
 namespace reddiff {

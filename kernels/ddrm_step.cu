@@ -1,5 +1,5 @@
 // CUDA twins of kernels/ddrm_step.cpp.
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 #include "kernels/ddrm_step.h"
 #include "kernels/philox.h"
 

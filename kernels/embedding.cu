@@ -1,5 +1,5 @@
 // CUDA twins of kernels/embedding.cpp: timestep embedding, SiLU, label embedding, conv epilogue.
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 #include "kernels/embedding.h"
 
 namespace reddiff {

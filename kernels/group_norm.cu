@@ -4,7 +4,7 @@
 // TODO(perf, measure on the H100): at 256x256 there are only N*32 blocks for 132 SMs and a group's
 // channels are a short run per pixel; a split-statistics variant (or a cluster reduction on sm_90)
 // and a shared-memory copy of groups that fit (true single read) may be faster.
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 #include "kernels/group_norm.h"
 
 namespace reddiff {

@@ -1,6 +1,6 @@
 // CUDA twin of kernels/group_norm_backward.cpp: one block per (image, group), three passes over the
 // group (statistics as group_norm_cuda, the two gradient means, then gx), f32 math.
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 #include "kernels/group_norm_backward.h"
 
 namespace reddiff {

@@ -1,7 +1,7 @@
 // CUDA twins of kernels/guided_step.cpp (the DPS and PiGDM step kernels).
 #include <cmath>
 
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 #include "kernels/guided_step.h"
 #include "kernels/philox.h"
 

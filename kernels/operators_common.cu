@@ -1,6 +1,6 @@
 // CUDA twins of the operator memory helpers.
 #include "kernels/operators_common.h"
-#include "kernels/operators_cuda_util.cuh"
+#include "base/cuda_check.h"
 
 namespace reddiff {
 
@@ -12,25 +12,25 @@ void* ops_alloc_cuda(size_t bytes) {
     (void)cudaGetLastError();
     throw Error("out of GPU memory allocating " + std::to_string(bytes >> 20) + " MiB for an operator", 1);
   }
-  ops_cuda_check(e, "cudaMalloc");
+  if (e != cudaSuccess) cuda_fail("CUDA", "cudaMalloc", cudaGetErrorString(e), __FILE__, __LINE__);
   return p;
 }
 void ops_free_cuda(void* p) {
   if (p) (void)cudaFree(p);
 }
 void ops_upload_cuda(void* dst, const void* host_src, size_t bytes) {
-  if (bytes) ops_cuda_check(cudaMemcpy(dst, host_src, bytes, cudaMemcpyHostToDevice), "upload");
+  if (bytes) RD_CUDA_CHECK(cudaMemcpy(dst, host_src, bytes, cudaMemcpyHostToDevice));
 }
 void ops_download_cuda(void* host_dst, const void* src, size_t bytes) {
-  if (bytes) ops_cuda_check(cudaMemcpy(host_dst, src, bytes, cudaMemcpyDeviceToHost), "download");
+  if (bytes) RD_CUDA_CHECK(cudaMemcpy(host_dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 void ops_copy_cuda(void* dst, const void* src, size_t bytes, Stream s) {
   if (bytes && dst != src)
-    ops_cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ops_stream(s)), "copy");
+    RD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, as_cuda_stream(s)));
 }
 void ops_zero_cuda(void* dst, size_t bytes, Stream s) {
-  if (bytes) ops_cuda_check(cudaMemsetAsync(dst, 0, bytes, ops_stream(s)), "memset");
+  if (bytes) RD_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, as_cuda_stream(s)));
 }
-void ops_sync_cuda(Stream s) { ops_cuda_check(cudaStreamSynchronize(ops_stream(s)), "stream synchronize"); }
+void ops_sync_cuda(Stream s) { RD_CUDA_CHECK(cudaStreamSynchronize(as_cuda_stream(s))); }
 
 }  // namespace reddiff

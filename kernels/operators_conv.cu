@@ -1,7 +1,7 @@
 // CUDA twins of kernels/operators_conv.h. The 2-D blur runs one thread per output pixel, one grid row
 // (blockIdx.y) per plane, with the plane's kernel staged in shared memory when it fits.
 #include "kernels/operators_conv.h"
-#include "kernels/operators_cuda_util.cuh"
+#include "base/cuda_check.h"
 
 namespace reddiff {
 namespace {
@@ -111,10 +111,10 @@ void conv_launch(bool adjoint, const Conv2dArgs& a, Stream s) {
   if (bx > 4096) bx = 4096;
   const dim3 grid(static_cast<unsigned>(bx), static_cast<unsigned>(planes));
   if (adjoint)
-    conv_adjoint_kernel<<<grid, 256, smem, ops_stream(s)>>>(a, shared);
+    conv_adjoint_kernel<<<grid, 256, smem, as_cuda_stream(s)>>>(a, shared);
   else
-    conv_kernel<<<grid, 256, smem, ops_stream(s)>>>(a, shared);
-  OPS_LAUNCH_CHECK(adjoint ? "conv2d_reflect_adjoint" : "conv2d_reflect");
+    conv_kernel<<<grid, 256, smem, as_cuda_stream(s)>>>(a, shared);
+  RD_CUDA_CHECK_LAUNCH(adjoint ? "conv2d_reflect_adjoint" : "conv2d_reflect");
 }
 
 }  // namespace
@@ -125,22 +125,22 @@ void ops_conv2d_reflect_adjoint_cuda(const Conv2dArgs& a, Stream s) { conv_launc
 void ops_reflect_pad_cuda(const PadArgs& a, Stream s) {
   const int64_t total = a.planes * int64_t(a.h + 2 * a.ph) * (a.w + 2 * a.pw);
   if (total == 0) return;
-  reflect_pad_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(a, total);
-  OPS_LAUNCH_CHECK("reflect_pad");
+  reflect_pad_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a, total);
+  RD_CUDA_CHECK_LAUNCH("reflect_pad");
 }
 
 void ops_crop_cuda(const PadArgs& a, Stream s) {
   const int64_t total = a.planes * int64_t(a.h) * a.w;
   if (total == 0) return;
-  crop_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(a, total);
-  OPS_LAUNCH_CHECK("crop");
+  crop_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a, total);
+  RD_CUDA_CHECK_LAUNCH("crop");
 }
 
 void ops_spectrum_mul_cuda(const SpectrumArgs& a, Stream s) {
   const int64_t total = int64_t(a.n) * a.c * a.m;
   if (total == 0) return;
-  spectrum_mul_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(a, total);
-  OPS_LAUNCH_CHECK("spectrum_mul");
+  spectrum_mul_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a, total);
+  RD_CUDA_CHECK_LAUNCH("spectrum_mul");
 }
 
 }  // namespace reddiff

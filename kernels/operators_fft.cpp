@@ -6,7 +6,7 @@
 #include <mutex>
 #include <string>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "kernels/operators_fft.h"
 
 namespace reddiff {

@@ -1,7 +1,7 @@
 // CUDA twins of kernels/operators_fft.h: cuFFT batched 2-D plans.
 #include <cufft.h>
 
-#include "kernels/operators_cuda_util.cuh"
+#include "base/cuda_check.h"
 #include "kernels/operators_fft.h"
 
 namespace reddiff {
@@ -54,7 +54,7 @@ void ops_fft_destroy_cuda(OpsFftHandle h) {
 
 void ops_fft_c2c_cuda(const FftExecArgs& a, Stream s) {
   auto* p = static_cast<CudaFftPlan*>(a.plan);
-  cufft_check(cufftSetStream(p->fwd, ops_stream(s)), "set stream");
+  cufft_check(cufftSetStream(p->fwd, as_cuda_stream(s)), "set stream");
   auto* in = static_cast<cufftComplex*>(const_cast<void*>(a.in));
   auto* out = static_cast<cufftComplex*>(a.out);
   cufft_check(cufftExecC2C(p->fwd, in, out, a.direction < 0 ? CUFFT_FORWARD : CUFFT_INVERSE), "exec C2C");
@@ -62,14 +62,14 @@ void ops_fft_c2c_cuda(const FftExecArgs& a, Stream s) {
 
 void ops_fft_r2c_cuda(const FftExecArgs& a, Stream s) {
   auto* p = static_cast<CudaFftPlan*>(a.plan);
-  cufft_check(cufftSetStream(p->fwd, ops_stream(s)), "set stream");
+  cufft_check(cufftSetStream(p->fwd, as_cuda_stream(s)), "set stream");
   auto* in = static_cast<cufftReal*>(const_cast<void*>(a.in));
   cufft_check(cufftExecR2C(p->fwd, in, static_cast<cufftComplex*>(a.out)), "exec R2C");
 }
 
 void ops_fft_c2r_cuda(const FftExecArgs& a, Stream s) {
   auto* p = static_cast<CudaFftPlan*>(a.plan);
-  cufft_check(cufftSetStream(p->inv, ops_stream(s)), "set stream");
+  cufft_check(cufftSetStream(p->inv, as_cuda_stream(s)), "set stream");
   auto* in = static_cast<cufftComplex*>(const_cast<void*>(a.in));
   cufft_check(cufftExecC2R(p->inv, in, static_cast<cufftReal*>(a.out)), "exec C2R");
 }

@@ -1,5 +1,5 @@
 // CUDA twins of kernels/operators_phase.h: one thread per element.
-#include "kernels/operators_cuda_util.cuh"
+#include "base/cuda_check.h"
 #include "kernels/operators_phase.h"
 
 namespace reddiff {
@@ -69,29 +69,29 @@ __global__ void unpack_kernel(PhaseUnpackArgs a, int64_t total) {
 void ops_phase_pack_cuda(const PhasePackArgs& a, Stream s) {
   const int64_t total = a.g.planes * int64_t(a.g.H) * a.g.W;
   if (total == 0) return;
-  pack_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(a, total);
-  OPS_LAUNCH_CHECK("phase_pack");
+  pack_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a, total);
+  RD_CUDA_CHECK_LAUNCH("phase_pack");
 }
 
 void ops_phase_magnitude_cuda(const PhaseMagArgs& a, Stream s) {
   const int64_t total = a.g.planes * int64_t(a.g.H) * a.g.W;
   if (total == 0) return;
-  magnitude_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(a, total);
-  OPS_LAUNCH_CHECK("phase_magnitude");
+  magnitude_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a, total);
+  RD_CUDA_CHECK_LAUNCH("phase_magnitude");
 }
 
 void ops_phase_weight_cuda(const PhaseWeightArgs& a, Stream s) {
   const int64_t total = a.g.planes * int64_t(a.g.H) * a.g.W;
   if (total == 0) return;
-  weight_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(a, total);
-  OPS_LAUNCH_CHECK("phase_weight");
+  weight_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a, total);
+  RD_CUDA_CHECK_LAUNCH("phase_weight");
 }
 
 void ops_phase_unpack_cuda(const PhaseUnpackArgs& a, Stream s) {
   const int64_t total = a.g.planes * int64_t(a.g.h) * a.g.w;
   if (total == 0) return;
-  unpack_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(a, total);
-  OPS_LAUNCH_CHECK("phase_unpack");
+  unpack_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a, total);
+  RD_CUDA_CHECK_LAUNCH("phase_unpack");
 }
 
 }  // namespace reddiff

@@ -1,5 +1,5 @@
 // CUDA twins of kernels/operators_pointwise.h.
-#include "kernels/operators_cuda_util.cuh"
+#include "base/cuda_check.h"
 #include "kernels/operators_pointwise.h"
 
 namespace reddiff {
@@ -66,28 +66,28 @@ __global__ void channel_kernel(int mode, const float* __restrict__ in, const flo
 void ops_mask_mul_cuda(const MaskArgs& a, Stream s) {
   const int64_t total = int64_t(a.n) * a.c * a.hw;
   if (total == 0) return;
-  mask_mul_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(a.a, a.m, a.out, a.c, a.hw, total);
-  OPS_LAUNCH_CHECK("mask_mul");
+  mask_mul_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a.a, a.m, a.out, a.c, a.hw, total);
+  RD_CUDA_CHECK_LAUNCH("mask_mul");
 }
 
 void ops_mask_residual_cuda(const MaskArgs& a, Stream s) {
   const int64_t total = int64_t(a.n) * a.c * a.hw;
   if (total == 0) return;
-  mask_residual_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(a.a, a.b, a.m, a.out, a.c, a.hw, total);
-  OPS_LAUNCH_CHECK("mask_residual");
+  mask_residual_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a.a, a.b, a.m, a.out, a.c, a.hw, total);
+  RD_CUDA_CHECK_LAUNCH("mask_residual");
 }
 
 void ops_pointwise_cuda(const PointwiseArgs& a, Stream s) {
   if (a.count == 0) return;
-  pointwise_kernel<<<ops_blocks(a.count), 256, 0, ops_stream(s)>>>(a.kind, a.a, a.b, a.out, a.alpha, a.beta, a.count);
-  OPS_LAUNCH_CHECK("pointwise");
+  pointwise_kernel<<<grid_for(a.count), 256, 0, as_cuda_stream(s)>>>(a.kind, a.a, a.b, a.out, a.alpha, a.beta, a.count);
+  RD_CUDA_CHECK_LAUNCH("pointwise");
 }
 
 static void channel_launch(int mode, const ChannelArgs& a, Stream s) {
   const int64_t total = int64_t(a.n) * a.hw;
   if (total == 0) return;
-  channel_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(mode, a.in, a.in1, a.out, a.alpha, a.c, a.hw, total);
-  OPS_LAUNCH_CHECK("channel op");
+  channel_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(mode, a.in, a.in1, a.out, a.alpha, a.c, a.hw, total);
+  RD_CUDA_CHECK_LAUNCH("channel op");
 }
 void ops_channel_mean_cuda(const ChannelArgs& a, Stream s) { channel_launch(0, a, s); }
 void ops_channel_spread_cuda(const ChannelArgs& a, Stream s) { channel_launch(1, a, s); }

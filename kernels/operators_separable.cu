@@ -1,5 +1,5 @@
 // CUDA twins of kernels/operators_separable.h: one thread per output element.
-#include "kernels/operators_cuda_util.cuh"
+#include "base/cuda_check.h"
 #include "kernels/operators_separable.h"
 
 namespace reddiff {
@@ -38,17 +38,17 @@ __global__ void along_h_kernel(const float* __restrict__ in, float* __restrict__
 void ops_csr_along_w_cuda(const SeparableArgs& a, Stream s) {
   const int64_t total = a.planes * a.extent * int64_t(a.m.rows);
   if (total == 0) return;
-  along_w_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(a.in, a.out, a.m.ptr, a.m.idx, a.m.val, a.m.cols,
+  along_w_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a.in, a.out, a.m.ptr, a.m.idx, a.m.val, a.m.cols,
                                                                a.m.rows, total);
-  OPS_LAUNCH_CHECK("csr_along_w");
+  RD_CUDA_CHECK_LAUNCH("csr_along_w");
 }
 
 void ops_csr_along_h_cuda(const SeparableArgs& a, Stream s) {
   const int64_t total = a.planes * int64_t(a.m.rows) * a.extent;
   if (total == 0) return;
-  along_h_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(a.in, a.out, a.m.ptr, a.m.idx, a.m.val, a.m.cols,
+  along_h_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a.in, a.out, a.m.ptr, a.m.idx, a.m.val, a.m.cols,
                                                                a.m.rows, a.extent, total);
-  OPS_LAUNCH_CHECK("csr_along_h");
+  RD_CUDA_CHECK_LAUNCH("csr_along_h");
 }
 
 }  // namespace reddiff

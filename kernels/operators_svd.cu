@@ -1,5 +1,5 @@
 // CUDA twins of kernels/operators_svd.h: one thread per pixel.
-#include "kernels/operators_cuda_util.cuh"
+#include "base/cuda_check.h"
 #include "kernels/operators_svd.h"
 
 namespace reddiff {
@@ -23,8 +23,8 @@ __global__ void channel_matrix_kernel(ChannelMatrixArgs a, int64_t total) {
 void ops_channel_matrix_cuda(const ChannelMatrixArgs& a, Stream s) {
   const int64_t total = int64_t(a.n) * a.hw;
   if (total == 0) return;
-  channel_matrix_kernel<<<ops_blocks(total), 256, 0, ops_stream(s)>>>(a, total);
-  OPS_LAUNCH_CHECK("channel_matrix");
+  channel_matrix_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a, total);
+  RD_CUDA_CHECK_LAUNCH("channel_matrix");
 }
 
 }  // namespace reddiff

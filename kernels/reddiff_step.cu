@@ -1,6 +1,6 @@
 // CUDA twins of kernels/reddiff_step.cpp: the step prologue, the fused noise/x_t kernel and the fused
 // gradient + Adam update of one RED-diff step, and the noise fill used by --init noise.
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 #include "kernels/philox.h"
 #include "kernels/reddiff_step.h"
 

@@ -1,6 +1,6 @@
 // CUDA twins of kernels/resample.cpp: 2x2 average pooling, nearest 2x upsampling, channel concat,
 // the network input (NCHW f32 -> reflect-padded NHWC) and output (NHWC -> cropped NCHW f32).
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 #include "kernels/resample.h"
 
 namespace reddiff {

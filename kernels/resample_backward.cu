@@ -1,5 +1,5 @@
 // CUDA twins of kernels/resample_backward.cpp: one thread per gradient element written (gathers, no atomics).
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 #include "kernels/resample_backward.h"
 
 namespace reddiff {

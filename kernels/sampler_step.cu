@@ -1,5 +1,5 @@
 // CUDA twin of kernels/sampler_step.cpp.
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 #include "kernels/philox.h"
 #include "kernels/sampler_step.h"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "kernels/operators_common.h"
 #include "kernels/operators_fft.h"
 #include "kernels/operators_separable.h"

@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "operators/operator.h"
 
 namespace reddiff {

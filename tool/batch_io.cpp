@@ -13,7 +13,7 @@
 #include <fstream>
 #include <map>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/image_io.h"
 #include "engine/npy.h"
 

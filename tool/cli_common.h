@@ -6,7 +6,7 @@
 #include <string>
 
 #include "engine/backend.h"
-#include "engine/dtype.h"
+#include "base/dtype.h"
 
 namespace reddiff {
 

@@ -28,7 +28,7 @@
 #include "engine/backend.h"
 #include "engine/cpu/cpu_info.h"
 #include "engine/device_buffer.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/model.h"
 #include "engine/model_config.h"
 #include "engine/network.h"

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <optional>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/image_io.h"
 #include "engine/npy.h"
 #include "operators/operator.h"

@@ -4,7 +4,7 @@
 
 #include "engine/backend.h"
 #include "engine/device_buffer.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/npy.h"

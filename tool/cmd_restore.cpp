@@ -23,7 +23,7 @@
 #include "engine/backend.h"
 #include "engine/cpu/cpu_info.h"
 #include "engine/device_buffer.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/image_io.h"
 #include "engine/metrics.h"
 #include "engine/model.h"

@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "engine/device_buffer.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/image_io.h"
 #include "engine/model.h"
 #include "engine/network.h"

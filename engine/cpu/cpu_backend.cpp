@@ -16,7 +16,7 @@
 #include "engine/backend.h"
 #include "engine/cpu/cpu_info.h"
 #include "engine/cpu/onednn_conv.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/model.h"
 #include "engine/op_args.h"
 #include "kernels/attention.h"

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "engine/cpu/onednn_conv.h"
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace reddiff {
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "engine/cpu/cpu_info.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/model.h"
 #include "kernels/cpu_storage.h"
 

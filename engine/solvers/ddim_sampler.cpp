@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "engine/device_buffer.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "kernels/dispatch.h"
 #include "kernels/philox.h"
 #include "kernels/reddiff_step.h"

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/solvers/reddiff_solver.h"
 
 namespace reddiff {

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "engine/device_buffer.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/solvers/solve_checks.h"
 #include "kernels/dispatch.h"
 #include "kernels/guided_step.h"

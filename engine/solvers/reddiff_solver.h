@@ -14,7 +14,7 @@
 
 #include "engine/device_buffer.h"
 #include "engine/network.h"
-#include "engine/tensor.h"
+#include "base/tensor.h"
 
 namespace reddiff {
 

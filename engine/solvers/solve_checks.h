@@ -3,7 +3,7 @@
 #include <cstddef>
 
 #include "engine/network.h"
-#include "engine/tensor.h"
+#include "base/tensor.h"
 
 namespace reddiff {
 

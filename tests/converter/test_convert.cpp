@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "converter_test_util.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/model_config.h"
 #include "weights_converter/convert.h"
 

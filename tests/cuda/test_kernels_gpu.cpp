@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/dtype.h"
-#include "engine/error.h"
+#include "base/dtype.h"
+#include "base/error.h"
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
 #include "kernels/group_norm.h"

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "engine/backend.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/model.h"
 #include "engine/network.h"
 #include "test_util.h"

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "engine/backend.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/model.h"
 #include "engine/network.h"
 #include "kernels/attention_backward.h"

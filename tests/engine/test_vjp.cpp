@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.h"
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/npy.h"

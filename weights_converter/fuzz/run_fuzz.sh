@@ -31,7 +31,7 @@ build() {  # name sources...
 build fuzz_pickle "$SRC/weights_converter/fuzz/fuzz_pickle.cpp" "$SRC/weights_converter/pickle_machine.cpp" \
   "$SRC/weights_converter/state_dict.cpp" "$SRC/weights_converter/config_inference.cpp" "$SRC/engine/model_config.cpp"
 build fuzz_safetensors "$SRC/weights_converter/fuzz/fuzz_safetensors.cpp" "$SRC/engine/safetensors.cpp" \
-  "$SRC/engine/dtype.cpp"
+  "$SRC/base/dtype.cpp"
 
 # Seed corpora: small pickles and safetensors files written by Python's standard library (never loaded),
 # plus the data.pkl of every generated torch checkpoint.

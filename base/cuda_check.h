@@ -1,6 +1,8 @@
-// Shared by the CUDA backend and the CUDA kernel twins: checked CUDA/cuBLAS calls that throw
-// reddiff::Error naming the call, the per-thread cuBLAS handle, launch helpers and (in .cu files) the
-// f32/f16/bf16 storage types with f32 conversions.
+// The one CUDA helper header, shared by every CUDA file (kernel twins, operator kernels, the CUDA
+// backend): checked CUDA/cuBLAS calls and kernel launches that throw reddiff::Error (exit code 1) naming
+// the call, the per-thread cuBLAS handle, the Stream -> cudaStream_t cast, the grid of a grid-stride loop,
+// and (in .cu files) the f32/f16/bf16 device storage types with f32 conversions and block reductions.
+// Only built with the CUDA backend (base/cuda_check.cpp).
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -8,8 +10,9 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/dtype.h"
-#include "engine/error.h"
+#include "base/dtype.h"
+#include "base/error.h"
+#include "base/tensor.h"
 
 namespace reddiff {
 
@@ -21,10 +24,10 @@ const char* cublas_status_string(cublasStatus_t s);
 // (math mode CUBLAS_DEFAULT_MATH: no TF32 for f32 data) and kept for the life of the process.
 cublasHandle_t cuda_blas_handle(cudaStream_t s);
 
-inline cudaStream_t as_cuda_stream(void* s) { return static_cast<cudaStream_t>(s); }
+inline cudaStream_t as_cuda_stream(Stream s) { return static_cast<cudaStream_t>(s); }
 
 // Blocks for a 1-D grid-stride kernel over n elements.
-inline unsigned grid_for(int64_t n, int block) {
+inline unsigned grid_for(int64_t n, int block = 256) {
   int64_t b = (n + block - 1) / block;
   if (b < 1) b = 1;
   if (b > 65535LL * 32) b = 65535LL * 32;  // grid-stride loops cover the rest
@@ -39,8 +42,13 @@ inline unsigned grid_for(int64_t n, int block) {
     if (rd_err_ != cudaSuccess) ::reddiff::cuda_fail("CUDA", #call, cudaGetErrorString(rd_err_), __FILE__, __LINE__); \
   } while (0)
 
-// After a kernel launch: reports launch-configuration errors (and any earlier asynchronous error).
-#define RD_CUDA_CHECK_LAUNCH(name) RD_CUDA_CHECK(cudaGetLastError())
+// After a kernel launch: reports launch-configuration errors (and any earlier asynchronous error), naming
+// the kernel: "CUDA kernel call failed: <name>: <what> (<file>:<line>)".
+#define RD_CUDA_CHECK_LAUNCH(name)                                                                \
+  do {                                                                                            \
+    cudaError_t rd_err_ = cudaGetLastError();                                                     \
+    if (rd_err_ != cudaSuccess) ::reddiff::cuda_fail("CUDA kernel", (name), cudaGetErrorString(rd_err_), __FILE__, __LINE__); \
+  } while (0)
 
 #define RD_CUBLAS_CHECK(call)                                                                     \
   do {                                                                                            \

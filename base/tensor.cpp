@@ -1,4 +1,4 @@
-#include "engine/tensor.h"
+#include "base/tensor.h"
 
 namespace reddiff {
 

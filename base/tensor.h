@@ -1,16 +1,19 @@
 // Tensor: a typed, shaped view of memory on one device. Tensors never own memory; storage comes from
 // a model's weight buffers, the plan's activation arena, or a caller (HostBuffer / DeviceBuffer).
+// Also the device enum, the NCHW batch shape and the stream handle that every layer passes around.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "engine/dtype.h"
+#include "base/dtype.h"
 
 namespace reddiff {
 
 enum class Device { CPU, CUDA };
 const char* device_name(Device d);
+
+using Stream = void*;  // cudaStream_t for CUDA code, ignored by CPU code
 
 struct Tensor {
   void* data = nullptr;

@@ -1,4 +1,4 @@
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 
 #include <cstring>
 #include <vector>
