@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "base/dtype.h"
-#include "kernels/group_norm.h"
+#include "kernels/network/group_norm.h"
 
 namespace reddiff {
 

@@ -2,8 +2,8 @@
 #include <cmath>
 #include <map>
 
-#include "kernels/operators_pointwise.h"
-#include "kernels/operators_separable.h"
+#include "kernels/operator/pointwise.h"
+#include "kernels/operator/separable.h"
 #include "operators/op_impl.h"
 
 namespace reddiff {

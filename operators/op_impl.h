@@ -1,6 +1,6 @@
 // Internal to operators/: buffers on an operator's device, CPU/CUDA kernel dispatch, and the shared base
 // class of the operator implementations. Every operator is one class that runs on either device; the
-// device decides which twin of each kernel (kernels/operators_*.h) is called.
+// device decides which twin of each kernel (kernels/operator/*.h) is called.
 #pragma once
 #include <cstring>
 #include <memory>
@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "base/error.h"
-#include "kernels/operators_common.h"
-#include "kernels/operators_fft.h"
-#include "kernels/operators_separable.h"
+#include "kernels/operator/common.h"
+#include "kernels/operator/fft.h"
+#include "kernels/operator/separable.h"
 #include "operators/operator.h"
 
 namespace reddiff {
@@ -82,7 +82,7 @@ class OperatorBase : public Operator {
   mutable OpBuffer scratch_;
 };
 
-// An FFT plan on an operator's device (kernels/operators_fft.h).
+// An FFT plan on an operator's device (kernels/operator/fft.h).
 class FftPlan {
  public:
   FftPlan() = default;

@@ -6,8 +6,8 @@
 #include "base/error.h"
 #include "kernels/dispatch.h"
 #include "kernels/philox.h"
-#include "kernels/reddiff_step.h"
-#include "kernels/sampler_step.h"
+#include "kernels/solver/reddiff_step.h"
+#include "kernels/solver/sampler_step.h"
 
 namespace reddiff {
 

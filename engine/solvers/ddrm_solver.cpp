@@ -5,7 +5,7 @@
 #include "engine/device_buffer.h"
 #include "base/error.h"
 #include "engine/solvers/solve_checks.h"
-#include "kernels/ddrm_step.h"
+#include "kernels/solver/ddrm_step.h"
 #include "kernels/dispatch.h"
 #include "operators/svd.h"
 

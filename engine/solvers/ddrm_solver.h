@@ -4,7 +4,7 @@
 // With sigma_t = sqrt((1 - abar_t)/abar_t), the timesteps of reddiff_timesteps(T, 0, steps) (for 20 steps of
 // a 1000-step model: 950, 900, ..., 0, the official "uniform" skip) and sigma_0 = 2 sigma_y (the noise std of
 // y on images in [-1, 1], the official `sigma_0 = 2 * args.sigma_0`):
-//   x_T = V start(U^T y)  (kernels/ddrm_step.h ddrm_start)
+//   x_T = V start(U^T y)  (kernels/solver/ddrm_step.h ddrm_start)
 //   per step t -> t' (t' = -1 after the last: abar = 1): eps_hat = eps(x_t, t),
 //     x0 = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t),
 //     x_t' = sqrt(abar_t') V next(V^T x0, V^T eps_hat, U^T y, s)  (ddrm_next: the three cases of the paper)

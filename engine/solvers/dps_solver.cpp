@@ -7,7 +7,7 @@
 #include "base/error.h"
 #include "engine/solvers/solve_checks.h"
 #include "kernels/dispatch.h"
-#include "kernels/guided_step.h"
+#include "kernels/solver/guided_step.h"
 #include "operators/operator.h"
 
 namespace reddiff {

@@ -7,7 +7,7 @@
 #include "engine/solvers/solve_checks.h"
 #include "kernels/dispatch.h"
 #include "kernels/philox.h"
-#include "kernels/reddiff_step.h"
+#include "kernels/solver/reddiff_step.h"
 #include "operators/operator.h"
 
 namespace reddiff {

@@ -14,8 +14,8 @@
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/solvers/reddiff_solver.h"
-#include "kernels/reddiff_step.h"
-#include "kernels/sampler_step.h"
+#include "kernels/solver/reddiff_step.h"
+#include "kernels/solver/sampler_step.h"
 #include "operators/operator.h"
 #include "test_util.h"
 

@@ -19,9 +19,9 @@
 #include "base/error.h"
 #include "engine/model.h"
 #include "engine/network.h"
-#include "kernels/attention_backward.h"
-#include "kernels/group_norm_backward.h"
-#include "kernels/resample_backward.h"
+#include "kernels/network/attention_backward.h"
+#include "kernels/network/group_norm_backward.h"
+#include "kernels/network/resample_backward.h"
 #include "test_util.h"
 
 using namespace reddiff;

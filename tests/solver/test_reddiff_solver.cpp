@@ -10,7 +10,7 @@
 #include "engine/network.h"
 #include "engine/npy.h"
 #include "engine/solvers/reddiff_solver.h"
-#include "kernels/reddiff_step.h"
+#include "kernels/solver/reddiff_step.h"
 #include "operators/operator.h"
 #include "test_util.h"
 
