@@ -7,7 +7,7 @@
 #include "engine/image_io.h"
 #include "engine/model.h"
 #include "engine/network.h"
-#include "engine/solvers/ddim_sampler.h"
+#include "solvers/ddim_sampler.h"
 #include "tool/cli_common.h"
 #include "tool/command.h"
 #include "tool/progress_bar.h"

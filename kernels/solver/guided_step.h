@@ -1,5 +1,5 @@
-// The element work of the gradient-guided samplers (DPS, engine/solvers/dps_solver.h; PiGDM,
-// engine/solvers/pigdm_solver.h) beside the network, its VJP and the operator, as kernel pairs:
+// The element work of the gradient-guided samplers (DPS, solvers/dps_solver.h; PiGDM,
+// solvers/pigdm_solver.h) beside the network, its VJP and the operator, as kernel pairs:
 //   guided_init        x = a * base + b * z,  z ~ N(0, I) keyed by (seed, image id, step 0, kNoiseInit)
 //   guided_x0          x0 = x / sqrt(ab) - sqrt(1/ab - 1) * eps_hat   (optionally clamped to [-1, 1])
 //   image_moments      per image: d = a - b (stored if asked), sums[2k] = sum d, sums[2k+1] = sum d^2 (double)

@@ -8,7 +8,7 @@
 //                   (beta1 0.9, beta2 0.99, eps 1e-8, bias-corrected, as torch.optim.Adam).
 // The noise and update kernels read the per-step scalars through a pointer to `current`, so every step
 // issues the same launches with the same arguments: a step can be captured once as a CUDA graph and
-// replayed (engine/solvers/reddiff_solver.cpp).
+// replayed (solvers/reddiff_solver.cpp).
 // All buffers are NCHW f32 [n, c, h, w]; eps_hat is read from the network output [n, out_c, h, w]
 // (its first c channels). Pointers are host memory for _cpu twins, device memory for _cuda.
 #pragma once

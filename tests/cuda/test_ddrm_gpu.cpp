@@ -13,7 +13,7 @@
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/network.h"
-#include "engine/solvers/ddrm_solver.h"
+#include "solvers/ddrm_solver.h"
 #include "kernels/solver/ddrm_step.h"
 #include "operators/operator.h"
 #include "operators/svd.h"

@@ -13,7 +13,7 @@
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/network.h"
-#include "engine/solvers/reddiff_solver.h"
+#include "solvers/reddiff_solver.h"
 #include "kernels/solver/reddiff_step.h"
 #include "kernels/solver/sampler_step.h"
 #include "operators/operator.h"

@@ -11,7 +11,7 @@
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/npy.h"
-#include "engine/solvers/ddrm_solver.h"
+#include "solvers/ddrm_solver.h"
 #include "operators/operator.h"
 #include "operators/svd.h"
 #include "test_util.h"

@@ -9,7 +9,7 @@
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/npy.h"
-#include "engine/solvers/reddiff_solver.h"
+#include "solvers/reddiff_solver.h"
 #include "kernels/solver/reddiff_step.h"
 #include "operators/operator.h"
 #include "test_util.h"

@@ -1,4 +1,4 @@
-#include "engine/solvers/ddim_sampler.h"
+#include "solvers/ddim_sampler.h"
 
 #include <cmath>
 

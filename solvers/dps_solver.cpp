@@ -1,11 +1,11 @@
-#include "engine/solvers/dps_solver.h"
+#include "solvers/dps_solver.h"
 
 #include <cmath>
 #include <set>
 
 #include "engine/device_buffer.h"
 #include "base/error.h"
-#include "engine/solvers/solve_checks.h"
+#include "solvers/solve_checks.h"
 #include "kernels/dispatch.h"
 #include "kernels/solver/guided_step.h"
 #include "operators/operator.h"

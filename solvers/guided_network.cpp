@@ -1,9 +1,9 @@
-#include "engine/solvers/guided_network.h"
+#include "solvers/guided_network.h"
 
 #include <string>
 
 #include "base/error.h"
-#include "engine/solvers/reddiff_solver.h"
+#include "solvers/reddiff_solver.h"
 
 namespace reddiff {
 

@@ -1,10 +1,10 @@
-#include "engine/solvers/reddiff_solver.h"
+#include "solvers/reddiff_solver.h"
 
 #include <cmath>
 
 #include "engine/device_buffer.h"
 #include "base/error.h"
-#include "engine/solvers/solve_checks.h"
+#include "solvers/solve_checks.h"
 #include "kernels/dispatch.h"
 #include "kernels/philox.h"
 #include "kernels/solver/reddiff_step.h"

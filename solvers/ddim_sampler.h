@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "engine/network.h"
-#include "engine/solvers/reddiff_solver.h"
+#include "solvers/reddiff_solver.h"
 
 namespace reddiff {
 

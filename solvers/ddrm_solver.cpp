@@ -1,10 +1,10 @@
-#include "engine/solvers/ddrm_solver.h"
+#include "solvers/ddrm_solver.h"
 
 #include <cmath>
 
 #include "engine/device_buffer.h"
 #include "base/error.h"
-#include "engine/solvers/solve_checks.h"
+#include "solvers/solve_checks.h"
 #include "kernels/solver/ddrm_step.h"
 #include "kernels/dispatch.h"
 #include "operators/svd.h"

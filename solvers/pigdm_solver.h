@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "engine/network.h"
-#include "engine/solvers/guided_network.h"
-#include "engine/solvers/reddiff_solver.h"
+#include "solvers/guided_network.h"
+#include "solvers/reddiff_solver.h"
 
 namespace reddiff {
 

@@ -1,4 +1,4 @@
-#include "engine/solvers/solve_checks.h"
+#include "solvers/solve_checks.h"
 
 #include <string>
 

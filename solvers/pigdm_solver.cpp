@@ -1,11 +1,11 @@
-#include "engine/solvers/pigdm_solver.h"
+#include "solvers/pigdm_solver.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "engine/device_buffer.h"
 #include "base/error.h"
-#include "engine/solvers/solve_checks.h"
+#include "solvers/solve_checks.h"
 #include "kernels/dispatch.h"
 #include "kernels/solver/guided_step.h"
 #include "operators/operator.h"
