@@ -14,11 +14,6 @@
 
 #include "base/tensor.h"
 
-namespace cxxopts {
-class Options;
-class ParseResult;
-}  // namespace cxxopts
-
 namespace reddiff {
 
 struct OperatorOptions {
@@ -55,18 +50,8 @@ struct OperatorOptions {
   uint64_t seed = 0;
 };
 
-// Registers the operator options (group "Degradation"): --mask --box-size --fraction --side --invert
-// --random-position --scale --sr-kernel --blur --blur-sigma --blur-size --motion-intensity --wiener-reg
-// --oversample --sigma-y --noise-std --noise --seed --compose.
-void add_operator_options(cxxopts::Options& opts);
-// Reads and validates them for `task`; a bad value is a one-line reddiff::Error naming the option. Options
-// given on the command line that the task does not use earn a note on stderr.
-OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::string& task);
-// A numeric option given as a string, so that a bad value is a one-line error naming the option
-// ("--lr: 'abc' is not a number"). Shared by every command that takes numbers this way.
-double option_number(const cxxopts::ParseResult& r, const char* name);
-uint64_t option_unsigned(const cxxopts::ParseResult& r, const char* name);
-// Validates an OperatorOptions built in code (the same checks as operator_options_from).
+// Validates an OperatorOptions (the command line's, tool/operator_options.h, or one built in code); a bad
+// value is a one-line reddiff::Error naming the option.
 void validate_operator_options(const OperatorOptions& o);
 // The tasks, in documentation order.
 const std::vector<std::string>& operator_tasks();

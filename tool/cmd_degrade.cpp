@@ -12,6 +12,7 @@
 #include "engine/npy.h"
 #include "operators/operator.h"
 #include "tool/command.h"
+#include "tool/operator_options.h"
 
 namespace reddiff {
 namespace {

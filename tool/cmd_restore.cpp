@@ -38,6 +38,7 @@
 #include "tool/batch_io.h"
 #include "tool/cli_common.h"
 #include "tool/command.h"
+#include "tool/operator_options.h"
 #include "tool/progress_bar.h"
 #include "tool/task_presets.h"
 
