@@ -47,7 +47,8 @@ inline unsigned grid_for(int64_t n, int block = 256) {
 #define RD_CUDA_CHECK_LAUNCH(name)                                                                \
   do {                                                                                            \
     cudaError_t rd_err_ = cudaGetLastError();                                                     \
-    if (rd_err_ != cudaSuccess) ::reddiff::cuda_fail("CUDA kernel", (name), cudaGetErrorString(rd_err_), __FILE__, __LINE__); \
+    if (rd_err_ != cudaSuccess)                                                                   \
+      ::reddiff::cuda_fail("CUDA kernel", (name), cudaGetErrorString(rd_err_), __FILE__, __LINE__); \
   } while (0)
 
 #define RD_CUBLAS_CHECK(call)                                                                     \

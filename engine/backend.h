@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "engine/graph.h"
 #include "base/tensor.h"
+#include "engine/graph.h"
 
 namespace reddiff {
 

@@ -2,8 +2,8 @@
 
 #include <cmath>
 
-#include "engine/device_buffer.h"
 #include "base/error.h"
+#include "engine/device_buffer.h"
 #include "kernels/dispatch.h"
 #include "kernels/philox.h"
 #include "kernels/solver/reddiff_step.h"

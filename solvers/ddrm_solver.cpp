@@ -2,12 +2,12 @@
 
 #include <cmath>
 
-#include "engine/device_buffer.h"
 #include "base/error.h"
-#include "solvers/solve_checks.h"
-#include "kernels/solver/ddrm_step.h"
+#include "engine/device_buffer.h"
 #include "kernels/dispatch.h"
+#include "kernels/solver/ddrm_step.h"
 #include "operators/svd.h"
+#include "solvers/solve_checks.h"
 
 namespace reddiff {
 

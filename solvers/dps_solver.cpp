@@ -3,12 +3,12 @@
 #include <cmath>
 #include <set>
 
-#include "engine/device_buffer.h"
 #include "base/error.h"
-#include "solvers/solve_checks.h"
+#include "engine/device_buffer.h"
 #include "kernels/dispatch.h"
 #include "kernels/solver/guided_step.h"
 #include "operators/operator.h"
+#include "solvers/solve_checks.h"
 
 namespace reddiff {
 

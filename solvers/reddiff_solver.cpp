@@ -2,13 +2,13 @@
 
 #include <cmath>
 
-#include "engine/device_buffer.h"
 #include "base/error.h"
-#include "solvers/solve_checks.h"
+#include "engine/device_buffer.h"
 #include "kernels/dispatch.h"
 #include "kernels/philox.h"
 #include "kernels/solver/reddiff_step.h"
 #include "operators/operator.h"
+#include "solvers/solve_checks.h"
 
 namespace reddiff {
 

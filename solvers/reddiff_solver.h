@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "base/tensor.h"
 #include "engine/device_buffer.h"
 #include "engine/network.h"
-#include "base/tensor.h"
 
 namespace reddiff {
 

@@ -2,8 +2,8 @@
 #pragma once
 #include <cstddef>
 
-#include "engine/network.h"
 #include "base/tensor.h"
+#include "engine/network.h"
 
 namespace reddiff {
 

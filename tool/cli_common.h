@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "engine/backend.h"
 #include "base/dtype.h"
+#include "engine/backend.h"
 
 namespace reddiff {
 

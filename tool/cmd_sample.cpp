@@ -2,8 +2,8 @@
 #include <cxxopts.hpp>
 #include <cstdio>
 
-#include "engine/device_buffer.h"
 #include "base/error.h"
+#include "engine/device_buffer.h"
 #include "engine/image_io.h"
 #include "engine/model.h"
 #include "engine/network.h"

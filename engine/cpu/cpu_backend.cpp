@@ -13,14 +13,14 @@
 #include <map>
 #include <vector>
 
+#include "base/error.h"
 #include "engine/backend.h"
 #include "engine/cpu/cpu_info.h"
 #include "engine/cpu/onednn_conv.h"
-#include "base/error.h"
 #include "engine/model.h"
 #include "engine/op_args.h"
-#include "kernels/network/attention.h"
 #include "kernels/cpu_gemm.h"
+#include "kernels/network/attention.h"
 #include "kernels/network/embedding.h"
 #include "kernels/network/group_norm.h"
 #include "kernels/network/resample.h"

@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "engine/cpu/onednn_conv.h"
 #include "base/error.h"
+#include "engine/cpu/onednn_conv.h"
 
 namespace reddiff {
 

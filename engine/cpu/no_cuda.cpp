@@ -1,7 +1,7 @@
 // Stubs for builds without the CUDA backend (REDDIFF_CUDA=OFF or no toolkit found).
 #ifndef REDDIFF_HAVE_CUDA
-#include "engine/backend.h"
 #include "base/error.h"
+#include "engine/backend.h"
 
 namespace reddiff {
 

@@ -8,8 +8,8 @@
 #include <cstddef>
 #include <memory>
 
-#include "engine/graph.h"
 #include "base/tensor.h"
+#include "engine/graph.h"
 
 namespace reddiff {
 

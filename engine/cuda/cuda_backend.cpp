@@ -15,11 +15,11 @@
 #include <tuple>
 #include <vector>
 
+#include "base/cuda_check.h"
+#include "base/error.h"
 #include "engine/backend.h"
 #include "engine/cuda/conv_direct.h"
 #include "engine/cuda/cuda_graph.h"
-#include "base/cuda_check.h"
-#include "base/error.h"
 #include "engine/model.h"
 #include "engine/op_args.h"
 #include "kernels/network/attention.h"

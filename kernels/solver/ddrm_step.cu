@@ -1,7 +1,7 @@
 // CUDA twins of kernels/solver/ddrm_step.cpp.
 #include "base/cuda_check.h"
-#include "kernels/solver/ddrm_step.h"
 #include "kernels/philox.h"
+#include "kernels/solver/ddrm_step.h"
 
 namespace reddiff {
 

@@ -2,8 +2,8 @@
 #include <cmath>
 
 #include "base/cuda_check.h"
-#include "kernels/solver/guided_step.h"
 #include "kernels/philox.h"
+#include "kernels/solver/guided_step.h"
 
 namespace reddiff {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "converter_test_util.h"
 #include "base/error.h"
+#include "converter_test_util.h"
 #include "engine/model_config.h"
 #include "weights_converter/convert.h"
 

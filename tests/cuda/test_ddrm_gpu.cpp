@@ -13,10 +13,10 @@
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/network.h"
-#include "solvers/ddrm_solver.h"
 #include "kernels/solver/ddrm_step.h"
 #include "operators/operator.h"
 #include "operators/svd.h"
+#include "solvers/ddrm_solver.h"
 #include "test_util.h"
 
 using namespace reddiff;

@@ -15,10 +15,10 @@
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/network.h"
-#include "solvers/dps_solver.h"
-#include "solvers/pigdm_solver.h"
 #include "kernels/solver/guided_step.h"
 #include "operators/operator.h"
+#include "solvers/dps_solver.h"
+#include "solvers/pigdm_solver.h"
 #include "test_util.h"
 
 using namespace reddiff;

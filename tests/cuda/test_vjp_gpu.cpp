@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "engine/backend.h"
 #include "base/error.h"
+#include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/network.h"
 #include "kernels/network/attention_backward.h"

@@ -7,8 +7,8 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
-#include "engine/backend.h"
 #include "base/error.h"
+#include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/npy.h"
