@@ -11,16 +11,16 @@
 # reused on the next run. The held-out evaluation set is built by training/build_heldout.py, from other
 # packages.
 set -euo pipefail
-if [[ $# -lt 1 || $1 == -h || $1 == --help ]]; then
-  echo "usage: $0 OUTDIR [--max-mb MB] [--cache DIR]" >&2
-  [[ $# -ge 1 ]] && exec "${PYTHON:-python3}" "$(dirname "$0")/build_dataset.py" --help
-  exit 2
-fi
 if [[ -z "${PYTHON:-}" ]]; then
   if /usr/bin/python3 -c "import PIL, numpy" 2>/dev/null; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
 if ! "$PYTHON" -c "import PIL, numpy" 2>/dev/null; then
   echo "$0: $PYTHON cannot import PIL and numpy (Debian: apt-get install python3-pil python3-numpy)" >&2
   exit 1
+fi
+if [[ $# -lt 1 || $1 == -h || $1 == --help ]]; then
+  echo "usage: $0 OUTDIR [--max-mb MB] [--cache DIR]" >&2
+  [[ $# -ge 1 ]] && exec "$PYTHON" "$(dirname "$0")/build_dataset.py" --help
+  exit 2
 fi
 exec "$PYTHON" "$(dirname "$0")/build_dataset.py" "$@"

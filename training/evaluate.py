@@ -295,6 +295,10 @@ def main(argv=None):
     ap.add_argument("--tune-baselines", action="store_true",
                     help="sweep the baselines' parameters on --photos (use the validation photos) and stop")
     a = ap.parse_args(argv)
+    if not os.path.isdir(a.photos):
+        ap.error("--photos %s is not a folder" % a.photos)
+    if not os.path.exists(a.reddiff):
+        ap.error("--reddiff %s does not exist" % a.reddiff)
     os.makedirs(a.out, exist_ok=True)
     names = a.names.split(",") if a.names else sorted(
         os.path.splitext(f)[0] for f in os.listdir(a.photos) if f.endswith(".png"))
@@ -303,7 +307,10 @@ def main(argv=None):
     tasks = a.tasks.split(",")
     for t in tasks:
         if t not in TASKS:
-            raise SystemExit("unknown task %s (one of %s)" % (t, ", ".join(TASKS)))
+            ap.error("unknown task %s (one of %s)" % (t, ", ".join(TASKS)))
+    for n in names:
+        if not os.path.exists(os.path.join(a.photos, n + ".png")):
+            ap.error("no photo %s.png in %s" % (n, a.photos))
     results = []
     # Photo by photo (all tasks of one photo, then the next), writing the tables after each: a run cut short
     # still leaves complete results for the photos it reached.
