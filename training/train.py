@@ -350,7 +350,8 @@ def main(argv=None):
     os.makedirs(a.out, exist_ok=True)
     ckpt_path = os.path.join(a.out, "ckpt_latest.pt")
     resume_path = resolve_resume(a)
-    resume = torch.load(resume_path, map_location="cpu") if resume_path else None
+    # weights_only=False: the checkpoint holds the random states too (numpy arrays, tuples); it is our own file.
+    resume = torch.load(resume_path, map_location="cpu", weights_only=False) if resume_path else None
     init_sd = None
     if resume is not None:
         # The model shape comes from the checkpoint; budget/step/logging arguments come from this call.
