@@ -220,6 +220,7 @@ bool encode_pixels(EncodeState* st, int c, int h, int w, const JpegEncodeOptions
   cinfo.input_components = c;
   cinfo.in_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_set_defaults(&cinfo);
+  if (c == 3 && o.rgb) jpeg_set_colorspace(&cinfo, JCS_RGB);
   if (o.tables.empty()) {
     jpeg_set_quality(&cinfo, o.quality, TRUE);
   } else {

@@ -65,6 +65,7 @@ struct JpegEncodeOptions {
   bool progressive = false;            // jpeg_simple_progression
   int restart_interval = 0;            // restart marker every N MCUs (0: none)
   bool arithmetic = false;             // arithmetic coding instead of Huffman
+  bool rgb = false;                    // store R, G, B without colour conversion (Adobe transform 0)
   std::string dct = "islow";           // islow (libjpeg's default) | float | ifast
   // Custom tables (natural order) instead of the quality's: [0] luma, [1] chroma (grey uses [0] only).
   std::vector<std::array<uint16_t, 64>> tables;
