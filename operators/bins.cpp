@@ -21,7 +21,7 @@ int detect_quant_bits(const float* y, int64_t count) {
     for (int64_t i = 0; i < count && ok; ++i) {
       const double s = (double(y[i]) + 1.0) * 127.5;  // the 8-bit value
       const double k = std::floor(s * levels / 255.0 + 0.5);
-      ok = k >= 0 && k <= levels && std::fabs(s - 255.0 * k / levels) <= 0.5 + 1e-3;
+      ok = k >= 0 && k <= levels && std::fabs(s - std::floor(255.0 * k / levels + 0.5)) <= 1e-3;
     }
     if (ok) return bits;
   }

@@ -213,6 +213,7 @@ std::vector<float> jpeg_dequantised(const JpegCoefficients& f) {
 }
 
 std::unique_ptr<Operator> make_jpeg_operator(const OperatorOptions& o, Shape4 x, Device d) {
+  if (o.jpeg_files.empty()) throw Error("jpeg: the operator needs its measured JPEG files (OperatorOptions::jpeg_files)");
   if (o.jpeg_files.size() != size_t(x.n))
     throw Error("jpeg: " + std::to_string(o.jpeg_files.size()) + " JPEG files for a batch of " + std::to_string(x.n) +
                 " images", 1);

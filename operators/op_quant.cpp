@@ -52,7 +52,7 @@ class QuantOperator final : public OperatorBase {
 }  // namespace
 
 std::unique_ptr<Operator> make_quant_operator(const OperatorOptions& o, Shape4 x, Device d) {
-  if (!o.quant_image) throw Error("quant: the operator needs its measured image (OperatorOptions::quant_image)", 1);
+  if (!o.quant_image) throw Error("quant: the operator needs its measured image (OperatorOptions::quant_image)");
   if (int64_t(o.quant_image->size()) != x.numel())
     throw Error("quant: the measured image has " + std::to_string(o.quant_image->size()) + " values, the batch " +
                 x.str() + " has " + std::to_string(x.numel()), 1);
