@@ -476,6 +476,14 @@ TEST_CASE("jpeg: progressive, restart-marker and arithmetic-coded files hold the
       CHECK(v->comps[k].quant == base.comps[k].quant);
     }
   }
+  // an extended-sequential file (16-bit tables, SOF1) keeps its tables and is modelled alike
+  JpegEncodeOptions eo = enc(50, "420");
+  eo.tables.resize(2);
+  for (int i = 0; i < 64; ++i) eo.tables[0][size_t(i)] = uint16_t(3 + 20 * i), eo.tables[1][size_t(i)] = uint16_t(5 + 40 * i);
+  const JpegCoefficients ext = encode_read(x, 3, h, w, eo);
+  CHECK(ext.comps[0].quant == eo.tables[0]);
+  CHECK(ext.comps[2].quant == eo.tables[1]);
+  CHECK(agreement(ext, x, 3).worst <= kEdgeLevels);
   // an RGB-colour-space file (no colour transform) is read and modelled too
   JpegEncodeOptions ro = enc(50, "444");
   ro.rgb = true;
