@@ -91,8 +91,12 @@ std::string unsupported_reason(const jpeg_decompress_struct& c) {
   return "";
 }
 
-// Reads the coefficients into *out; returns false with the reason in *why.
-bool read_coefficients(const uint8_t* data, size_t size, JpegCoefficients* out, std::string* why) {
+// Runs body on a decompressor reading data, after jpeg_read_header and the support checks, then finishes
+// the decompression. libjpeg's errors and corrupt-data warnings, in body too, jump back here, so a body holds
+// no objects with destructors across libjpeg calls (its results go to *ctx). Returns false with the reason
+// in *why.
+using DecompressBody = bool (*)(jpeg_decompress_struct& cinfo, void* ctx, std::string* why);
+bool run_decompressor(const uint8_t* data, size_t size, DecompressBody body, void* ctx, std::string* why) {
   jpeg_decompress_struct cinfo;
   ErrorManager err;
   std::memset(&cinfo, 0, sizeof cinfo);
@@ -106,14 +110,16 @@ bool read_coefficients(const uint8_t* data, size_t size, JpegCoefficients* out, 
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&cinfo, TRUE);
-  {
-    const std::string r = unsupported_reason(cinfo);
-    if (!r.empty()) {
-      why->assign(r);
-      jpeg_destroy_decompress(&cinfo);
-      return false;
-    }
-  }
+  why->assign(unsupported_reason(cinfo));
+  const bool ok = why->empty() && body(cinfo, ctx, why);
+  if (ok) jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return ok;
+}
+
+// The coefficients and tables into *(JpegCoefficients*)ctx.
+bool read_coefficients(jpeg_decompress_struct& cinfo, void* ctx, std::string* why) {
+  auto* out = static_cast<JpegCoefficients*>(ctx);
   jvirt_barray_ptr* arrays = jpeg_read_coefficients(&cinfo);
   out->width = int(cinfo.image_width);
   out->height = int(cinfo.image_height);
@@ -131,7 +137,6 @@ bool read_coefficients(const uint8_t* data, size_t size, JpegCoefficients* out, 
     JpegComponent& c = out->comps[size_t(ci)];
     if (!k.quant_table) {
       why->assign("component " + std::to_string(ci) + " has no coded data");
-      jpeg_destroy_decompress(&cinfo);
       return false;
     }
     c.id = k.component_id;
@@ -150,38 +155,16 @@ bool read_coefficients(const uint8_t* data, size_t size, JpegCoefficients* out, 
         std::memcpy(&c.coef[(size_t(by) * c.width_in_blocks + bx) * 64], row[0][bx], 64 * sizeof(int16_t));
     }
   }
-  jpeg_finish_decompress(&cinfo);
-  jpeg_destroy_decompress(&cinfo);
   return true;
 }
 
-// libjpeg's decompression into interleaved 8-bit rows.
+// libjpeg's decompression into interleaved 8-bit rows of *(DecodeResult*)ctx.
 struct DecodeResult {
   int c = 0, h = 0, w = 0;
   std::vector<uint8_t> px;
 };
-bool decode_pixels(const uint8_t* data, size_t size, DecodeResult* out, std::string* why) {
-  jpeg_decompress_struct cinfo;
-  ErrorManager err;
-  std::memset(&cinfo, 0, sizeof cinfo);
-  init_error_manager(err);
-  cinfo.err = &err.pub;
-  if (setjmp(err.jump)) {
-    why->assign(err.message);
-    jpeg_destroy_decompress(&cinfo);
-    return false;
-  }
-  jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
-  jpeg_read_header(&cinfo, TRUE);
-  {
-    const std::string r = unsupported_reason(cinfo);
-    if (!r.empty()) {
-      why->assign(r);
-      jpeg_destroy_decompress(&cinfo);
-      return false;
-    }
-  }
+bool decode_pixels(jpeg_decompress_struct& cinfo, void* ctx, std::string*) {
+  auto* out = static_cast<DecodeResult*>(ctx);
   cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
   out->c = int(cinfo.output_components);
@@ -192,8 +175,6 @@ bool decode_pixels(const uint8_t* data, size_t size, DecodeResult* out, std::str
     JSAMPROW row = out->px.data() + size_t(cinfo.output_scanline) * out->w * out->c;
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
-  jpeg_finish_decompress(&cinfo);
-  jpeg_destroy_decompress(&cinfo);
   return true;
 }
 
@@ -341,7 +322,7 @@ JpegCoefficients read_jpeg_memory(const uint8_t* data, size_t size, const std::s
   if (size < 4) throw Error(name + ": not a JPEG file (" + std::to_string(size) + " bytes)");
   auto out = std::make_unique<JpegCoefficients>();
   std::string why;
-  if (!read_coefficients(data, size, out.get(), &why)) throw Error(name + ": " + why);
+  if (!run_decompressor(data, size, read_coefficients, out.get(), &why)) throw Error(name + ": " + why);
   out->name = name;
   return std::move(*out);
 }
@@ -355,7 +336,7 @@ DecodedJpeg decode_jpeg_memory(const uint8_t* data, size_t size, const std::stri
   if (size < 4) throw Error(name + ": not a JPEG file (" + std::to_string(size) + " bytes)");
   auto r = std::make_unique<DecodeResult>();
   std::string why;
-  if (!decode_pixels(data, size, r.get(), &why)) throw Error(name + ": " + why);
+  if (!run_decompressor(data, size, decode_pixels, r.get(), &why)) throw Error(name + ": " + why);
   DecodedJpeg d;
   d.c = r->c;
   d.h = r->h;

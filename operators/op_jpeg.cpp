@@ -10,8 +10,7 @@
 //             inverse of E up to the edge padding. The measurement is [N, 1, 1, M] (M coefficients per image).
 //   l2:       apply A(x) = D(round(E(x))) (libjpeg's rounding); vjp E^T D^T r (straight-through); pinv identity.
 //             The measurement is the decoded image D(c), [N, C, H, W].
-#include <cmath>
-#include <cstdio>
+#include <algorithm>
 
 #include "kernels/operators_jpeg.h"
 #include "operators/bins.h"

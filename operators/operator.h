@@ -56,8 +56,8 @@ struct OperatorOptions {
   // with straight-through rounding).
   std::string data_term = "interval";
   std::vector<std::shared_ptr<const JpegCoefficients>> jpeg_files;  // jpeg: one file per image, one geometry
-  int quant_bits = 4;                                    // quant: bits per channel, 1..8
-  std::shared_ptr<const std::vector<float>> quant_image;  // quant: the measured image [N, C, H, W] in [-1, 1]
+  int quant_bits = 4;                                      // quant: bits per channel, 1..8
+  std::shared_ptr<const std::vector<float>> quant_image;   // quant: the measured image [N, C, H, W] in [-1, 1]
 
   // measurement noise (reddiff degrade; solvers only read sigma_y)
   double sigma_y = 0.0;         // on the [0,1] scale; the noise std in [-1,1] is 2*sigma_y
