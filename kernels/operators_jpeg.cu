@@ -10,6 +10,12 @@ namespace {
 constexpr int kBlocksPerCta = 4;
 constexpr int kThreads = kBlocksPerCta * 64;
 
+// The DCT basis into shared memory (the first 64 threads), for the whole CTA.
+__device__ void load_basis(float* basis) {
+  if (threadIdx.x < 64) basis[threadIdx.x] = jpeg_dct_basis(threadIdx.x >> 3, threadIdx.x & 7);
+  __syncthreads();
+}
+
 // Separable 8x8 transform of sm[lb] (row-major) in shared memory; returns this thread's output element e.
 __device__ float dct_passes(float (*sm)[64], float (*tmp)[64], const float* basis, int lb, int e, bool valid,
                             bool inverse) {
@@ -33,8 +39,7 @@ __global__ void analysis_kernel(JpegAnalysisArgs a) {
   __shared__ float basis[64];
   __shared__ float sm[kBlocksPerCta][64];
   __shared__ float tmp[kBlocksPerCta][64];
-  if (threadIdx.x < 64) basis[threadIdx.x] = jpeg_dct_basis(threadIdx.x >> 3, threadIdx.x & 7);
-  __syncthreads();
+  load_basis(basis);
   const JpegGeom& g = a.g;
   const int64_t mb = g.m / 64, total = int64_t(g.n) * mb, image = int64_t(g.c) * g.h * g.w;
   const int64_t groups = (total + kBlocksPerCta - 1) / kBlocksPerCta;
@@ -69,8 +74,7 @@ __global__ void block_dct_kernel(JpegBlockDctArgs a) {
   __shared__ float basis[64];
   __shared__ float sm[kBlocksPerCta][64];
   __shared__ float tmp[kBlocksPerCta][64];
-  if (threadIdx.x < 64) basis[threadIdx.x] = jpeg_dct_basis(threadIdx.x >> 3, threadIdx.x & 7);
-  __syncthreads();
+  load_basis(basis);
   const int64_t groups = (a.blocks + kBlocksPerCta - 1) / kBlocksPerCta;
   const int lb = threadIdx.x >> 6, e = threadIdx.x & 63;
   for (int64_t grp = blockIdx.x; grp < groups; grp += gridDim.x) {

@@ -52,11 +52,23 @@ extern "C" void rd_jpeg_emit_message(j_common_ptr cinfo, int level) {
   rd_jpeg_error_exit(cinfo);
 }
 
-void init_error_manager(ErrorManager& e) {
+// Zeroes a (de)compressor and attaches the error manager (before setjmp and jpeg_create_*).
+template <typename Cinfo>
+void attach_error_manager(Cinfo& cinfo, ErrorManager& e) {
+  std::memset(&cinfo, 0, sizeof cinfo);
   jpeg_std_error(&e.pub);
   e.pub.error_exit = rd_jpeg_error_exit;
   e.pub.emit_message = rd_jpeg_emit_message;
   e.message[0] = '\0';
+  cinfo.err = &e.pub;
+}
+
+// The setjmp branch of every libjpeg call site: the message, the (de)compressor freed.
+template <typename Cinfo>
+bool jumped(Cinfo& cinfo, const ErrorManager& e, std::string* why) {
+  why->assign(e.message);
+  jpeg_destroy(reinterpret_cast<j_common_ptr>(&cinfo));
+  return false;
 }
 
 // Checks after jpeg_read_header that reddiff can use the file; returns an empty string or the reason.
@@ -99,14 +111,8 @@ using DecompressBody = bool (*)(jpeg_decompress_struct& cinfo, void* ctx, std::s
 bool run_decompressor(const uint8_t* data, size_t size, DecompressBody body, void* ctx, std::string* why) {
   jpeg_decompress_struct cinfo;
   ErrorManager err;
-  std::memset(&cinfo, 0, sizeof cinfo);
-  init_error_manager(err);
-  cinfo.err = &err.pub;
-  if (setjmp(err.jump)) {
-    why->assign(err.message);
-    jpeg_destroy_decompress(&cinfo);
-    return false;
-  }
+  attach_error_manager(cinfo, err);
+  if (setjmp(err.jump)) return jumped(cinfo, err, why);
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&cinfo, TRUE);
@@ -186,14 +192,8 @@ struct EncodeState {
 bool encode_pixels(EncodeState* st, int c, int h, int w, const JpegEncodeOptions& o, std::string* why) {
   jpeg_compress_struct cinfo;
   ErrorManager err;
-  std::memset(&cinfo, 0, sizeof cinfo);
-  init_error_manager(err);
-  cinfo.err = &err.pub;
-  if (setjmp(err.jump)) {
-    why->assign(err.message);
-    jpeg_destroy_compress(&cinfo);
-    return false;
-  }
+  attach_error_manager(cinfo, err);
+  if (setjmp(err.jump)) return jumped(cinfo, err, why);
   jpeg_create_compress(&cinfo);
   jpeg_mem_dest(&cinfo, &st->buf, &st->size);
   cinfo.image_width = JDIMENSION(w);
