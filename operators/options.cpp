@@ -14,7 +14,8 @@
 namespace reddiff {
 
 const std::vector<std::string>& operator_tasks() {
-  static const std::vector<std::string> t = {"inpaint", "sr", "deblur", "colorize", "denoise", "phase-retrieval", "hdr"};
+  static const std::vector<std::string> t = {"inpaint", "sr", "deblur", "colorize", "denoise", "phase-retrieval", "hdr",
+                                             "jpeg", "quant"};
   return t;
 }
 
@@ -55,6 +56,11 @@ void add_operator_options(cxxopts::Options& opts) {
        cxxopts::value<std::string>(), "S")
       ("noise", "noise model: gaussian | poisson (photon count 1/sigma_y^2 at white)",
        cxxopts::value<std::string>()->default_value(d.noise), "N")
+      ("data-term", "jpeg, quant: interval (squared distance to the measured quantisation bins) | l2 (the official "
+                    "RED-diff formulation: L2 to the decoded image, straight-through rounding)",
+       cxxopts::value<std::string>()->default_value(d.data_term), "T")
+      ("bits", "quant: bits per channel of the measured image, 1..8", cxxopts::value<std::string>()->default_value(
+                   std::to_string(d.quant_bits)), "N")
       ("compose", "apply these operators first, in order (comma list of inpaint, deblur, hdr), then the task's own: "
                   "y = A_task(A_k(...A_1(x))), e.g. sr --compose deblur for a blurred, then downsampled image",
        cxxopts::value<std::string>()->default_value(""), "OPS")
@@ -103,7 +109,10 @@ static bool file_exists(const std::string& p) {
 void validate_operator_options(const OperatorOptions& o) {
   const auto& tasks = operator_tasks();
   if (std::find(tasks.begin(), tasks.end(), o.task) == tasks.end())
-    throw Error("unknown task '" + o.task + "' (expected inpaint, sr, deblur, colorize, denoise, phase-retrieval or hdr)");
+    throw Error("unknown task '" + o.task +
+                "' (expected inpaint, sr, deblur, colorize, denoise, phase-retrieval, hdr, jpeg or quant)");
+  if (!o.compose.empty() && (o.task == "jpeg" || o.task == "quant"))
+    throw Error("--compose: " + o.task + " is bound to its measured file and takes no composition");
   for (size_t i = 0; i < o.compose.size(); ++i) {
     const std::string& c = o.compose[i];
     if (c != "inpaint" && c != "deblur" && c != "hdr")
@@ -155,6 +164,12 @@ void validate_operator_options(const OperatorOptions& o) {
   }
   if (o.task == "phase-retrieval" && (!finite(o.oversample) || o.oversample < 0.0 || o.oversample > 64.0))
     throw Error("--oversample must be in [0, 64], got " + std::to_string(o.oversample));
+  if (o.task == "jpeg" || o.task == "quant") {
+    if (o.data_term != "interval" && o.data_term != "l2")
+      throw Error("--data-term: unknown value '" + o.data_term + "' (expected interval or l2)");
+    if (o.task == "quant" && (o.quant_bits < 1 || o.quant_bits > 8))
+      throw Error("--bits must be in 1..8, got " + std::to_string(o.quant_bits));
+  }
   if (!finite(o.sigma_y) || o.sigma_y < 0.0) throw Error("--sigma-y must be >= 0, got " + std::to_string(o.sigma_y));
   if (o.noise != "gaussian" && o.noise != "poisson")
     throw Error("--noise: unknown value '" + o.noise + "' (expected gaussian or poisson)");
@@ -177,6 +192,8 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
   o.motion_intensity = option_number(r, "motion-intensity");
   o.wiener_reg = option_number(r, "wiener-reg");
   o.oversample = option_number(r, "oversample");
+  o.data_term = r["data-term"].as<std::string>();
+  o.quant_bits = integer(r, "bits");
   o.sigma_y = option_number(r, "sigma-y");
   if (r.count("noise-std")) {
     if (r.count("sigma-y")) throw Error("--sigma-y and --noise-std give the same noise level: use one of them");
@@ -199,7 +216,7 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
       {"mask", {"inpaint"}}, {"box-size", {"inpaint"}}, {"random-position", {"inpaint"}}, {"fraction", {"inpaint"}},
       {"side", {"inpaint"}}, {"invert", {"inpaint"}}, {"scale", {"sr"}}, {"sr-kernel", {"sr"}}, {"blur", {"deblur"}},
       {"blur-sigma", {"deblur"}}, {"blur-size", {"deblur"}}, {"motion-intensity", {"deblur"}}, {"wiener-reg", {"deblur"}},
-      {"oversample", {"phase-retrieval"}}};
+      {"oversample", {"phase-retrieval"}}, {"data-term", {"jpeg", "quant"}}, {"bits", {"quant"}}};
   auto uses = [&](const std::string& t) {
     return t == task || std::find(o.compose.begin(), o.compose.end(), t) != o.compose.end();
   };
