@@ -41,10 +41,10 @@ if(REDDIFF_HAVE_CUDA)
   file(STRINGS ${CUDNN_INCLUDE_DIR}/cudnn_version.h cudnn_major REGEX "#define CUDNN_MAJOR +[0-9]+")
   string(REGEX REPLACE ".* ([0-9]+)$" "\\1" cudnn_major "${cudnn_major}")
   string(APPEND deb_description "
-This build has the CUDA backend: on a GPU it needs an NVIDIA driver and the CUDA
-${CUDAToolkit_VERSION_MAJOR} runtime, cuBLAS, cuFFT and cuDNN ${cudnn_major} libraries on the loader's
-path (e.g. NVIDIA's CUDA packages under /usr/local/cuda); these are not Debian packages,
-so they are not in Depends. Without a GPU it runs on the CPU.")
+This build has the CUDA backend. On a GPU it needs an NVIDIA driver and the CUDA
+${CUDAToolkit_VERSION_MAJOR} runtime, cuBLAS, cuFFT and cuDNN ${cudnn_major} libraries on the dynamic loader's path
+(NVIDIA's CUDA packages put them under /usr/local/cuda); they are not Debian
+packages, so they are not in Depends. Without a GPU it runs on the CPU.")
 endif()
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "${deb_description}")
 set(CPACK_DEBIAN_PACKAGE_SECTION graphics)
