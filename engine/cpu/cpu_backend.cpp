@@ -284,7 +284,11 @@ class CpuBackend : public Backend {
     }
     float* y = t.out.as<float>();
     for (int b = 0; b < n; ++b) std::memcpy(y + int64_t(b) * out, op.bias->data.data(), sizeof(float) * size_t(out));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, xp, in, op.weight->data.data(), in, 1.0f, y, out);
+    // One GEMM row per image: OpenBLAS sums an 8-row GEMM differently from a 1- or 2-row one, and a result
+    // must not depend on its batch (tests/engine/test_ops_reference.cpp). These layers are tiny.
+    for (int b = 0; b < n; ++b)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, out, in, 1.0f, xp + int64_t(b) * in, in,
+                  op.weight->data.data(), in, 1.0f, y + int64_t(b) * out, out);
   }
 
   int threads_;

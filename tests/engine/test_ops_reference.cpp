@@ -2,6 +2,7 @@
 // convolutions, GroupNorm with SiLU and scale-shift, attention in both head orders, the attention
 // block, pooling, upsampling, the timestep embedding, linear layers. Inputs are random and non-zero.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -255,6 +256,34 @@ TEST_CASE("linear layers (with and without SiLU on the input) match torch", "[en
       std::vector<float> out(ref.data.size(), std::nanf(""));
       run_op(*b, op, {{&x.data, x.shape}}, out, ref.shape);
       check_close(out, ref);
+    }
+  }
+}
+
+// Every op works on each image of a batch alone, so that a result does not depend on --batch-size or on the
+// other images of its batch (docs/usage.md): a batch's rows must be what each row alone gives, bit for bit.
+// One GEMM over the whole batch broke this (OpenBLAS sums differently for 8 rows than for 1 or 2), and 40
+// RED-diff steps grew that into two 8-bit levels between a Slurm shard and a single-machine run.
+TEST_CASE("linear layers give each row of a batch what it gives alone, bit for bit", "[engine][ops]") {
+  auto b = make_cpu_backend(0);
+  for (auto [in, out] : {std::pair{64, 256}, std::pair{256, 256}, std::pair{256, 512}}) {
+    const int n = 8;
+    DYNAMIC_SECTION(in << " -> " << out) {
+      std::vector<float> x = reddiff_test::random_normal(size_t(n) * in, 11 + in);
+      Param w, bias;
+      w.name = "w", w.shape = {out, in}, w.data = reddiff_test::random_normal(size_t(out) * in, 12 + out, 0.1f);
+      bias.name = "b", bias.shape = {out}, bias.data = reddiff_test::random_normal(size_t(out), 13);
+      Op op;
+      op.kind = OpKind::Linear;
+      op.weight = &w, op.bias = &bias, op.silu = true;
+      std::vector<float> all(size_t(n) * out, std::nanf(""));
+      run_op(*b, op, {{&x, {n, in}}}, all, {n, out});
+      for (int r = 0; r < n; ++r) {
+        std::vector<float> xr(x.begin() + int64_t(r) * in, x.begin() + int64_t(r + 1) * in), one(out, std::nanf(""));
+        run_op(*b, op, {{&xr, {1, in}}}, one, {1, out});
+        INFO("row " << r);
+        CHECK(std::equal(one.begin(), one.end(), all.begin() + int64_t(r) * out));
+      }
     }
   }
 }
