@@ -8,8 +8,12 @@ namespace reddiff {
 
 Network::Network(const Model& model, Backend& backend, DType precision)
     : model_(model), backend_(backend), precision_(precision) {
-  if (!backend.supports(precision))
-    throw Error(std::string("precision ") + dtype_name(precision) + " is not supported by the " + backend.name() + " backend");
+  if (!backend.supports(precision)) {
+    std::string why;
+    if (backend.device() == Device::CPU)
+      why = precision == DType::BF16 ? " (bf16 on the CPU needs AVX512-BF16 or AMX; f16 needs CUDA)" : " (f16 needs CUDA)";
+    throw Error(std::string("precision ") + dtype_name(precision) + " is not supported by the " + backend.name() + " backend" + why);
+  }
 }
 
 Network::~Network() {

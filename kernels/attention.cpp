@@ -1,12 +1,12 @@
 #include "kernels/attention.h"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu_gemm.h"
 #include "kernels/cpu_storage.h"
 
 namespace reddiff {
@@ -19,7 +19,7 @@ size_t attention_workspace_bytes_cpu(int n, int t, int c, int heads) {
 }
 
 // One (image, head) pair per thread; the GEMMs inside are single-threaded (the CPU backend runs
-// OpenBLAS with one thread and parallelises over independent work with OpenMP).
+// its GEMMs on the calling thread and parallelises over independent work with OpenMP).
 void attention_cpu(const AttentionArgs& a, Stream) {
   int d = a.c / a.heads;
   float scale = 1.0f / std::sqrt(float(d));
@@ -43,7 +43,7 @@ void attention_cpu(const AttentionArgs& a, Stream) {
         }
       }
       // S = scale * Q K^T  [t, t]; softmax over keys; O = S V
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a.t, a.t, d, scale, q, d, k, d, 0.0f, s, a.t);
+      sgemm_cpu(false, true, a.t, a.t, d, scale, q, d, k, d, 0.0f, s, a.t);
       for (int i = 0; i < a.t; ++i) {
         float* r = s + size_t(i) * a.t;
         float mx = *std::max_element(r, r + a.t);
@@ -52,7 +52,7 @@ void attention_cpu(const AttentionArgs& a, Stream) {
         float inv = float(1.0 / sum);
         for (int j = 0; j < a.t; ++j) r[j] *= inv;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, a.t, d, a.t, 1.0f, s, a.t, v, d, 0.0f, o, d);
+      sgemm_cpu(false, false, a.t, d, a.t, 1.0f, s, a.t, v, d, 0.0f, o, d);
       for (int i = 0; i < a.t; ++i)
         for (int j = 0; j < d; ++j) S::store(out, (int64_t(n) * a.t + i) * a.c + h * d + j, o[size_t(i) * d + j]);
     }

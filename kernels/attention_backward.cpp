@@ -1,11 +1,11 @@
 #include "kernels/attention_backward.h"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu_gemm.h"
 #include "kernels/cpu_storage.h"
 
 namespace reddiff {
@@ -45,7 +45,7 @@ void attention_backward_cpu(const AttentionBackwardArgs& a, Stream) {
           go[size_t(i) * d + j] = S::load(gout, orow + j);
         }
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, t, d, scale, q, d, k, d, 0.0f, p, t);
+      sgemm_cpu(false, true, t, t, d, scale, q, d, k, d, 0.0f, p, t);
       for (int i = 0; i < t; ++i) {
         float* r = p + size_t(i) * t;
         float mx = *std::max_element(r, r + t);
@@ -55,8 +55,8 @@ void attention_backward_cpu(const AttentionBackwardArgs& a, Stream) {
         for (int j = 0; j < t; ++j) r[j] *= inv;
       }
       // dV = P^T dO; dP = dO V^T
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t, d, t, 1.0f, p, t, go, d, 0.0f, dv, d);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, t, d, 1.0f, go, d, v, d, 0.0f, dp, t);
+      sgemm_cpu(true, false, t, d, t, 1.0f, p, t, go, d, 0.0f, dv, d);
+      sgemm_cpu(false, true, t, t, d, 1.0f, go, d, v, d, 0.0f, dp, t);
       for (int i = 0; i < t; ++i) {
         const float* pr = p + size_t(i) * t;
         float* r = dp + size_t(i) * t;
@@ -65,8 +65,8 @@ void attention_backward_cpu(const AttentionBackwardArgs& a, Stream) {
         for (int j = 0; j < t; ++j) r[j] = softmax_backward_element(pr[j], r[j], float(dot), scale);
       }
       // dQ = dS K; dK = dS^T Q
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, d, t, 1.0f, dp, t, k, d, 0.0f, dq, d);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t, d, t, 1.0f, dp, t, q, d, 0.0f, dk, d);
+      sgemm_cpu(false, false, t, d, t, 1.0f, dp, t, k, d, 0.0f, dq, d);
+      sgemm_cpu(true, false, t, d, t, 1.0f, dp, t, q, d, 0.0f, dk, d);
       for (int i = 0; i < t; ++i) {
         int64_t row = (int64_t(n) * t + i) * 3 * a.c;
         for (int j = 0; j < d; ++j) {

@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.h"
+#include "engine/cpu/cpu_info.h"
 #include "engine/device_buffer.h"
 #include "engine/error.h"
 #include "engine/model.h"
@@ -684,7 +685,11 @@ json device_info(const std::string& device, int threads) {
     d["cuda_runtime"] = std::to_string(rt / 1000) + "." + std::to_string(rt % 1000 / 10);
   }
 #endif
-  if (device == "cpu") d["threads"] = threads;
+  if (device == "cpu") {
+    d["threads"] = threads;
+    d["kernels"] = cpu_kernel_set();
+  }
+  d["cpu_model"] = cpu_model_name();  // the host's CPU, also beside a GPU
   return d;
 }
 
@@ -736,6 +741,7 @@ void print_table(const json& doc) {
   std::printf("\n%s: %s, %dx%d, %s\n", doc["model"]["name"].get<std::string>().c_str(),
               doc["model"]["source"].get<std::string>().c_str(), doc["model"]["size"][0].get<int>(),
               doc["model"]["size"][1].get<int>(), doc["backend"].get<std::string>().c_str());
+  std::printf("host CPU: %s\n", doc["device"]["cpu_model"].get<std::string>().c_str());
   std::printf("%-5s %5s %10s %10s %9s %9s %9s %9s", "prec", "batch", "fwd ms", "fwd p90", "img/s", "TFLOP/s", "step ms", "no-graph");
   for (int N : steps) std::printf(" %10s", ("s/img@" + std::to_string(N)).c_str());
   std::printf(" %10s %10s\n", "tool MiB", "cuda MiB");

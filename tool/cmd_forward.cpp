@@ -27,7 +27,7 @@ int run_forward(int argc, char** argv) {
        cxxopts::value<std::string>())
       ("grad-out", "output .npy of the VJP (N, C, H, W), with --vjp", cxxopts::value<std::string>())
       ("device", "auto, cpu or cuda", cxxopts::value<std::string>()->default_value("auto"))
-      ("precision", "f32, f16 or bf16 (f16/bf16 need cuda)", cxxopts::value<std::string>()->default_value("f32"))
+      ("precision", "f32, f16 or bf16 (f16 needs cuda; bf16: cuda, or a CPU with AVX512-BF16 or AMX)", cxxopts::value<std::string>()->default_value("f32"))
       ("threads", "CPU threads (0: all)", cxxopts::value<int>()->default_value("0"))
       ("h,help", "show this help");
   // The documented spelling is `--x in.npy --t T`; cxxopts takes one-letter names only as short options.

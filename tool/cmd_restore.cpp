@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.h"
+#include "engine/cpu/cpu_info.h"
 #include "engine/device_buffer.h"
 #include "engine/error.h"
 #include "engine/image_io.h"
@@ -152,7 +153,7 @@ cxxopts::Options make_options(const std::string& task) {
       ("model", "model file (.safetensors from reddiff convert); default: $REDDIFF_MODEL, else the bundled model",
        cxxopts::value<std::string>(), "FILE")
       ("device", "auto|cpu|cuda (auto: CUDA when a GPU is usable)", cxxopts::value<std::string>()->default_value("auto"), "D")
-      ("precision", "network precision f32|f16|bf16 (f16, bf16: cuda only)", cxxopts::value<std::string>()->default_value("f32"), "P")
+      ("precision", "network precision f32|f16|bf16 (f16: cuda; bf16: cuda, or a CPU with AVX512-BF16 or AMX)", cxxopts::value<std::string>()->default_value("f32"), "P")
       ("threads", "CPU threads (0: all cores)", cxxopts::value<std::string>()->default_value("0"), "N")
       ("batch-size", "images restored together (images of one size only)", cxxopts::value<std::string>()->default_value("1"), "N")
       ("class", "class label, for class-conditional models", cxxopts::value<std::string>(), "K");
@@ -806,6 +807,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
     }
     report["model"] = mj;
     report["device"] = backend ? json(backend->name()) : json(nullptr);
+    report["host_cpu"] = cpu_model_name();
     report["precision"] = dtype_name(precision);
     report["timings"] = {{"load_s", load_s}, {"solve_s", solve_s}, {"total_s", seconds_since(t_start)},
                          {"steps_per_s", solve_s > 0 ? json(double(steps_run) / solve_s) : json(nullptr)},

@@ -14,10 +14,13 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/cpu/cpu_info.h"
+#include "engine/cpu/onednn_conv.h"
 #include "engine/error.h"
 #include "engine/model.h"
 #include "engine/op_args.h"
 #include "kernels/attention.h"
+#include "kernels/cpu_gemm.h"
 #include "kernels/embedding.h"
 #include "kernels/group_norm.h"
 #include "kernels/resample.h"
@@ -31,13 +34,18 @@ namespace {
 class CpuBackend : public Backend {
  public:
   explicit CpuBackend(int threads) {
+    apply_cpu_isa_limit();
     if (threads > 0) omp_set_num_threads(threads);
     openblas_set_num_threads(1);
     threads_ = threads > 0 ? threads : omp_get_max_threads();
+    const char* k = std::getenv("REDDIFF_CPU_CONV");
+    if (!k || std::string(k) != "blas") dnn_ = std::make_unique<OnednnConv>();
   }
   Device device() const override { return Device::CPU; }
-  std::string name() const override { return "cpu (" + std::to_string(threads_) + " threads, OpenBLAS)"; }
-  bool supports(DType act) const override { return act == DType::F32; }
+  std::string name() const override {
+    return "cpu (" + std::to_string(threads_) + " threads, " + (dnn_ ? cpu_kernel_set() : "im2col + OpenBLAS") + ")";
+  }
+  bool supports(DType act) const override { return act == DType::F32 || (act == DType::BF16 && dnn_ && onednn_has_bf16()); }
 
   void* alloc(size_t bytes) override {
     void* p = std::aligned_alloc(64, std::max<size_t>(64, (bytes + 63) / 64 * 64));
@@ -52,7 +60,9 @@ class CpuBackend : public Backend {
   size_t prepare(const Graph& g, const ModelWeights&) override {
     size_t before = scratch_bytes();
     for (const Op& op : g.ops) {
-      if (op.kind == OpKind::Conv2d) {
+      if (dnn_ && (op.kind == OpKind::Conv2d || op.kind == OpKind::Conv2dBackwardData)) {
+        dnn_->prepare(g, op);
+      } else if (op.kind == OpKind::Conv2d) {
         conv_weight(op.weight);
         const Value& x = g.value(op.inputs[0]);
         size_t k = size_t(op.kernel) * op.kernel * size_t(x.shape[3]);
@@ -78,12 +88,17 @@ class CpuBackend : public Backend {
   }
 
   void release_weights(const ModelWeights& w) override {
-    for (const auto& kv : w.params) weights_.erase(&kv.second), weights_t_.erase(&kv.second);
+    for (const auto& kv : w.params) {
+      weights_.erase(&kv.second), weights_t_.erase(&kv.second);
+      if (dnn_) dnn_->release(&kv.second);
+    }
   }
 
   void run(const Graph& g, const Op& op, const OpTensors& t) override {
     switch (op.kind) {
-      case OpKind::Conv2d: return conv(op, t);
+      case OpKind::Conv2d:
+        if (dnn_) return dnn_->forward(op, t.in[0], t.n_in > 1 ? &t.in[1] : nullptr, t.out);
+        return conv(op, t);
       case OpKind::Linear: return linear(op, t);
       case OpKind::GroupNorm:
         return group_norm_cpu(group_norm_args(op, t, op.weight->data.data(), op.bias->data.data()), nullptr);
@@ -102,7 +117,9 @@ class CpuBackend : public Backend {
             throw Error("class label " + std::to_string(a.labels[i]) + " is outside [0, " + std::to_string(op.weight->shape[0]) + ")");
         return label_embedding_add_cpu(a, nullptr);
       }
-      case OpKind::Conv2dBackwardData: return conv_backward_data(op, t);
+      case OpKind::Conv2dBackwardData:
+        if (dnn_) return dnn_->backward_data(op, t.in[0], t.out);
+        return conv_backward_data(op, t);
       case OpKind::GroupNormBackward:
         return group_norm_backward_cpu(group_norm_backward_args(op, t, op.weight->data.data(), op.bias->data.data()), nullptr);
       case OpKind::AttentionBackward: return attention_backward_cpu(attention_backward_args(op, t, attn_.data()), nullptr);
@@ -284,14 +301,15 @@ class CpuBackend : public Backend {
     }
     float* y = t.out.as<float>();
     for (int b = 0; b < n; ++b) std::memcpy(y + int64_t(b) * out, op.bias->data.data(), sizeof(float) * size_t(out));
-    // One GEMM row per image: OpenBLAS sums an 8-row GEMM differently from a 1- or 2-row one, and a result
-    // must not depend on its batch (tests/engine/test_ops_reference.cpp). These layers are tiny.
+    // One GEMM row per image: a GEMM may sum an 8-row product differently from a 1- or 2-row one, and a
+    // result must not depend on its batch (tests/engine/test_ops_reference.cpp). These layers are tiny.
     for (int b = 0; b < n; ++b)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, out, in, 1.0f, xp + int64_t(b) * in, in,
-                  op.weight->data.data(), in, 1.0f, y + int64_t(b) * out, out);
+      sgemm_cpu(false, true, 1, out, in, 1.0f, xp + int64_t(b) * in, in, op.weight->data.data(), in, 1.0f,
+                y + int64_t(b) * out, out);
   }
 
   int threads_;
+  std::unique_ptr<OnednnConv> dnn_;
   std::map<const Param*, std::vector<float>> weights_, weights_t_;
   std::vector<float> col_, attn_, silu_;
 };

@@ -1,14 +1,39 @@
-// The processor's name (cpuid brand string) and the CPU backend's kernel set.
+// The processor's name (cpuid brand string), the CPU backend's kernel set (oneDNN and the instruction set
+// it uses here), and REDDIFF_CPU_ISA, which caps that instruction set.
 #include "engine/cpu/cpu_info.h"
 
 #include <cpuid.h>
 
-#include <cstring>
+#include <oneapi/dnnl/dnnl.hpp>
 
-extern "C" char* openblas_get_corename(void);
-extern "C" char* openblas_get_config(void);
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "engine/cpu/onednn_conv.h"
+#include "engine/error.h"
 
 namespace reddiff {
+
+namespace {
+
+const std::vector<std::pair<std::string, dnnl::cpu_isa>>& isa_names() {
+  static const std::vector<std::pair<std::string, dnnl::cpu_isa>> v = {
+      {"sse41", dnnl::cpu_isa::sse41},
+      {"avx", dnnl::cpu_isa::avx},
+      {"avx2", dnnl::cpu_isa::avx2},
+      {"avx2_vnni", dnnl::cpu_isa::avx2_vnni},
+      {"avx512_core", dnnl::cpu_isa::avx512_core},
+      {"avx512_core_vnni", dnnl::cpu_isa::avx512_core_vnni},
+      {"avx512_core_bf16", dnnl::cpu_isa::avx512_core_bf16},
+      {"avx512_core_amx", dnnl::cpu_isa::avx512_core_amx},
+  };
+  return v;
+}
+
+}  // namespace
 
 std::string cpu_model_name() {
   unsigned int regs[12] = {0};
@@ -24,6 +49,40 @@ std::string cpu_model_name() {
   return a == std::string::npos ? "unknown CPU" : s.substr(a, b - a + 1);
 }
 
-std::string cpu_kernel_set() { return std::string("OpenBLAS (") + openblas_get_corename() + ")"; }
+std::string cpu_isa_name() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  for (const auto& e : isa_names())
+    if (e.second == isa) return e.first;
+  return "isa " + std::to_string(int(isa));
+}
+
+void apply_cpu_isa_limit() {
+  static std::once_flag once;
+  static std::string failure;
+  std::call_once(once, [] {
+    const char* want = std::getenv("REDDIFF_CPU_ISA");
+    if (!want || !*want) return;
+    std::string names;
+    for (const auto& e : isa_names()) {
+      names += (names.empty() ? "" : ", ") + e.first;
+      if (e.first != want) continue;
+      // The cap must be set before oneDNN is asked what it uses: the first question fixes the answer. The best
+      // set under the cap is then the cap itself, or the CPU lacks it.
+      if (dnnl::set_max_cpu_isa(e.second) != dnnl::status::success)
+        failure = std::string("REDDIFF_CPU_ISA=") + want + " came too late: oneDNN already chose its kernels";
+      else if (dnnl::get_effective_cpu_isa() != e.second)
+        failure = std::string("REDDIFF_CPU_ISA=") + want + ": this CPU (" + cpu_model_name() + ") does not have it; it has " +
+                  cpu_isa_name() + " (or unset REDDIFF_CPU_ISA)";
+      return;
+    }
+    failure = std::string("REDDIFF_CPU_ISA=") + want + ": unknown instruction set (one of " + names + ")";
+  });
+  if (!failure.empty()) throw Error(failure, 2);
+}
+
+std::string cpu_kernel_set() {
+  apply_cpu_isa_limit();
+  return onednn_description();
+}
 
 }  // namespace reddiff

@@ -7,7 +7,14 @@ namespace reddiff {
 
 // The CPU's model name as the processor reports it (cpuid brand string), e.g. "AMD EPYC 9R14".
 std::string cpu_model_name();
-// The kernel set the CPU backend uses on this machine, e.g. "OpenBLAS 0.3.21 (Cooperlake)".
+// The kernel set the CPU backend uses on this machine, e.g. "oneDNN 2.6.3 (avx512_core_bf16)".
 std::string cpu_kernel_set();
+// The instruction set oneDNN's kernels use here, in oneDNN's names: sse41, avx2, avx512_core,
+// avx512_core_bf16, avx512_core_amx, ...
+std::string cpu_isa_name();
+// Caps that instruction set at $REDDIFF_CPU_ISA (one of those names) before the first kernel is made, to
+// compare kernel sets on one machine. One that this CPU lacks is refused (reddiff::Error, exit status 2)
+// instead of running instructions the CPU cannot execute. Called by the CPU backend; idempotent.
+void apply_cpu_isa_limit();
 
 }  // namespace reddiff
