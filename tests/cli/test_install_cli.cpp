@@ -76,6 +76,7 @@ TEST_CASE("reddiff --version names the version, the commit, the backends, the CP
   REQUIRE(lines[1].rfind("commit: ", 0) == 0);
   const RunResult head = run_command("git -c safe.directory='*' -C " + quote(REDDIFF_SOURCE_DIR) + " rev-parse --short=12 HEAD");
   if (head.exit_code == 0) {
+    INFO("the source tree is at " << trim(head.output) << " (after a new commit, build again before testing)");
     CHECK(lines[1].find(trim(head.output)) != std::string::npos);
   } else {  // not a git checkout: the commit git archive wrote, or "unknown"
     CHECK(lines[1].size() >= 8 + 12);
