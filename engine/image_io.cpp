@@ -106,10 +106,14 @@ void save_png(const std::string& path, const float* chw, int c, int h, int w, fl
   };
   if (!stbi_write_png_to_func(sink, &encoded, w, h, c, px.data(), w * c) || encoded.empty())
     throw Error("cannot encode PNG " + quoted(path));
+  write_file_atomic(path, encoded.data(), encoded.size());
+}
+
+void write_file_atomic(const std::string& path, const void* data, size_t size) {
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) throw Error("cannot write " + quoted(path) + ": " + std::strerror(errno));
-  const bool ok = std::fwrite(encoded.data(), 1, encoded.size(), f) == encoded.size();
+  const bool ok = std::fwrite(data, 1, size, f) == size;
   const bool closed = std::fclose(f) == 0;
   if (!ok || !closed) {
     const int e = errno;

@@ -132,6 +132,9 @@ std::unique_ptr<Operator> make_sr_operator(const OperatorOptions& o, Shape4 x, D
 std::unique_ptr<Operator> make_deblur_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids,
                                                Device d);
 std::unique_ptr<Operator> make_phase_operator(const OperatorOptions& o, Shape4 x, Device d);
+// The bin-measurement operators (operators/op_jpeg.cpp, operators/op_quant.cpp; operators/bins.h).
+std::unique_ptr<Operator> make_jpeg_operator(const OperatorOptions& o, Shape4 x, Device d);
+std::unique_ptr<Operator> make_quant_operator(const OperatorOptions& o, Shape4 x, Device d);
 // The composition of o.compose's operators and then o.task's (operators/op_compose.cpp).
 std::unique_ptr<Operator> make_composed_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids,
                                                  Device d);

@@ -16,8 +16,10 @@
 
 namespace reddiff {
 
+struct JpegCoefficients;  // operators/jpeg_file.h
+
 struct OperatorOptions {
-  std::string task;  // inpaint|sr|deblur|colorize|denoise|phase-retrieval|hdr
+  std::string task;  // inpaint|sr|deblur|colorize|denoise|phase-retrieval|hdr|jpeg|quant
   // Operators applied before `task`'s, in order (--compose): y = A_task(A_k(...A_1(x))). Each stage reads
   // the same options; stages must keep the image's shape (inpaint, deblur, hdr).
   std::vector<std::string> compose;
@@ -43,6 +45,14 @@ struct OperatorOptions {
 
   // phase-retrieval
   double oversample = 2.0;      // zero padding per side = round(oversample/8 * size), per axis
+
+  // jpeg, quant (operators/bins.h): operators bound to their measurement. data_term: interval (the squared
+  // distance to the measured bins) | l2 (the official RED-diff formulation: L2 to the decoded/quantised image
+  // with straight-through rounding).
+  std::string data_term = "interval";
+  std::vector<std::shared_ptr<const JpegCoefficients>> jpeg_files;  // jpeg: one file per image, one geometry
+  int quant_bits = 4;                                      // quant: bits per channel, 1..8
+  std::shared_ptr<const std::vector<float>> quant_image;   // quant: the measured image [N, C, H, W] in [-1, 1]
 
   // measurement noise (reddiff degrade; solvers only read sigma_y)
   double sigma_y = 0.0;         // on the [0,1] scale; the noise std in [-1,1] is 2*sigma_y

@@ -10,7 +10,8 @@
 namespace reddiff {
 
 const std::vector<std::string>& operator_tasks() {
-  static const std::vector<std::string> t = {"inpaint", "sr", "deblur", "colorize", "denoise", "phase-retrieval", "hdr"};
+  static const std::vector<std::string> t = {"inpaint", "sr", "deblur", "colorize", "denoise", "phase-retrieval", "hdr",
+                                             "jpeg", "quant"};
   return t;
 }
 
@@ -22,7 +23,10 @@ static bool file_exists(const std::string& p) {
 void validate_operator_options(const OperatorOptions& o) {
   const auto& tasks = operator_tasks();
   if (std::find(tasks.begin(), tasks.end(), o.task) == tasks.end())
-    throw Error("unknown task '" + o.task + "' (expected inpaint, sr, deblur, colorize, denoise, phase-retrieval or hdr)");
+    throw Error("unknown task '" + o.task +
+                "' (expected inpaint, sr, deblur, colorize, denoise, phase-retrieval, hdr, jpeg or quant)");
+  if (!o.compose.empty() && (o.task == "jpeg" || o.task == "quant"))
+    throw Error("--compose: " + o.task + " is bound to its measured file and takes no composition");
   for (size_t i = 0; i < o.compose.size(); ++i) {
     const std::string& c = o.compose[i];
     if (c != "inpaint" && c != "deblur" && c != "hdr")
@@ -74,6 +78,12 @@ void validate_operator_options(const OperatorOptions& o) {
   }
   if (o.task == "phase-retrieval" && (!finite(o.oversample) || o.oversample < 0.0 || o.oversample > 64.0))
     throw Error("--oversample must be in [0, 64], got " + std::to_string(o.oversample));
+  if (o.task == "jpeg" || o.task == "quant") {
+    if (o.data_term != "interval" && o.data_term != "l2")
+      throw Error("--data-term: unknown value '" + o.data_term + "' (expected interval or l2)");
+    if (o.task == "quant" && (o.quant_bits < 1 || o.quant_bits > 8))
+      throw Error("--bits must be in 1..8, got " + std::to_string(o.quant_bits));
+  }
   if (!finite(o.sigma_y) || o.sigma_y < 0.0) throw Error("--sigma-y must be >= 0, got " + std::to_string(o.sigma_y));
   if (o.noise != "gaussian" && o.noise != "poisson")
     throw Error("--noise: unknown value '" + o.noise + "' (expected gaussian or poisson)");

@@ -50,6 +50,11 @@ void add_operator_options(cxxopts::Options& opts) {
        cxxopts::value<std::string>(), "S")
       ("noise", "noise model: gaussian | poisson (photon count 1/sigma_y^2 at white)",
        cxxopts::value<std::string>()->default_value(d.noise), "N")
+      ("data-term", "jpeg, quant: interval (squared distance to the measured quantisation bins) | l2 (the official "
+                    "RED-diff formulation: L2 to the decoded image, straight-through rounding)",
+       cxxopts::value<std::string>()->default_value(d.data_term), "T")
+      ("bits", "quant: bits per channel of the measured image, 1..8", cxxopts::value<std::string>()->default_value(
+                   std::to_string(d.quant_bits)), "N")
       ("compose", "apply these operators first, in order (comma list of inpaint, deblur, hdr), then the task's own: "
                   "y = A_task(A_k(...A_1(x))), e.g. sr --compose deblur for a blurred, then downsampled image",
        cxxopts::value<std::string>()->default_value(""), "OPS")
@@ -107,6 +112,8 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
   o.motion_intensity = option_number(r, "motion-intensity");
   o.wiener_reg = option_number(r, "wiener-reg");
   o.oversample = option_number(r, "oversample");
+  o.data_term = r["data-term"].as<std::string>();
+  o.quant_bits = integer(r, "bits");
   o.sigma_y = option_number(r, "sigma-y");
   if (r.count("noise-std")) {
     if (r.count("sigma-y")) throw Error("--sigma-y and --noise-std give the same noise level: use one of them");
@@ -129,7 +136,7 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
       {"mask", {"inpaint"}}, {"box-size", {"inpaint"}}, {"random-position", {"inpaint"}}, {"fraction", {"inpaint"}},
       {"side", {"inpaint"}}, {"invert", {"inpaint"}}, {"scale", {"sr"}}, {"sr-kernel", {"sr"}}, {"blur", {"deblur"}},
       {"blur-sigma", {"deblur"}}, {"blur-size", {"deblur"}}, {"motion-intensity", {"deblur"}}, {"wiener-reg", {"deblur"}},
-      {"oversample", {"phase-retrieval"}}};
+      {"oversample", {"phase-retrieval"}}, {"data-term", {"jpeg", "quant"}}, {"bits", {"quant"}}};
   auto uses = [&](const std::string& t) {
     return t == task || std::find(o.compose.begin(), o.compose.end(), t) != o.compose.end();
   };

@@ -11,5 +11,7 @@ std::unique_ptr<Backend> make_cuda_backend(int) {
 
 bool cuda_available() { return false; }
 
+std::string cuda_versions() { return "not built in (this build is CPU-only; rebuild with -DREDDIFF_CUDA=ON)"; }
+
 }  // namespace reddiff
 #endif
