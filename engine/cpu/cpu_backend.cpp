@@ -216,10 +216,10 @@ class CpuBackend : public Backend {
     const GemmJobs jobs = gemm_jobs(n, rows, ci);
 #pragma omp parallel for schedule(dynamic)
     for (int64_t job = 0; job < jobs.count; ++job) {
-      const GemmJob j = jobs.at(job);
-      if (j.nc <= 0) continue;
-      const int b = j.b, c0 = j.c0, nc = j.nc;
-      const int64_t r0 = j.r0, nr = j.nr;
+      const GemmJob jb = jobs.at(job);
+      if (jb.nc <= 0) continue;
+      const int b = jb.b, c0 = jb.c0, nc = jb.nc;
+      const int64_t r0 = jb.r0, nr = jb.nr;
       const float* gyb = gy.as<float>() + int64_t(b) * ho * wo * co;
       float* gxt = gx.as<float>() + (int64_t(b) * rows + r0) * ci;
       const float* a = gyb + r0 * co;

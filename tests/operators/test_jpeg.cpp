@@ -170,12 +170,6 @@ std::pair<int, std::string> error_of(F f) {
   return {0, ""};
 }
 
-std::vector<uint8_t> file_bytes(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  REQUIRE(f);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
 struct Geometry {
   std::string sub;  // 444|422|420|grey
   int c, h, w;
