@@ -18,6 +18,7 @@
 #include "operators/svd.h"
 #include "solvers/ddrm_solver.h"
 #include "test_util.h"
+#include "tests/cuda/gpu_test_util.h"
 
 using namespace reddiff;
 
@@ -81,8 +82,8 @@ TEST_CASE("SVD views: CUDA matches CPU for V^T, V, U^T, U and the singular value
   add("deblur uniform", "deblur", [](OperatorOptions& o) { o.blur = "uniform", o.blur_size = 5; });
   for (auto& [name, o] : cases) {
     SECTION(name) {
-      auto cpu = make_svd_operator(o, xs, ids, Device::CPU);
-      auto gpu = make_svd_operator(o, xs, ids, Device::CUDA);
+      auto cpu = make_svd_operator(o, xs, ids, reddiff_test::cpu_backend());
+      auto gpu = make_svd_operator(o, xs, ids, reddiff_gpu_test::gpu_backend());
       REQUIRE(gpu->device() == Device::CUDA);
       CHECK(cpu->singulars_host() == gpu->singulars_host());
       std::vector<float> s_dev(size_t(xs.numel()));
@@ -175,16 +176,16 @@ TEST_CASE("DDRM solver: CUDA matches CPU on a small random network", "[gpu][ddrm
     SECTION(task) {
       OperatorOptions o;
       o.task = task, o.mask = "random", o.fraction = 0.5, o.scale = 2, o.sigma_y = 0.05;
-      auto A = make_operator(o, xs, ids, Device::CPU);
+      auto A = make_operator(o, xs, ids, *cpu);
       auto x = reddiff_test::random_normal(size_t(xs.numel()), 3, 0.5f);
       std::vector<float> y(size_t(A->measurement_shape().numel())), out_c(size_t(xs.numel()));
       A->apply(x.data(), y.data());
       DdrmOptions d;
       d.steps = 5, d.seed = 4;
       DdrmSolver sc(cnet, d), sg(gnet, d);
-      sc.solve(*make_svd_operator(o, xs, ids, Device::CPU), y.data(), out_c.data(), ids);
+      sc.solve(*make_svd_operator(o, xs, ids, *cpu), y.data(), out_c.data(), ids);
       Dev<float> dy(y), dout(static_cast<size_t>(xs.numel()));
-      sg.solve(*make_svd_operator(o, xs, ids, Device::CUDA), dy.p, dout.p, ids);
+      sg.solve(*make_svd_operator(o, xs, ids, *gpu), dy.p, dout.p, ids);
       const auto out_g = dout.host();
       const double err = reddiff_test::rel_l2(out_g.data(), out_c.data(), out_c.size());
       INFO(task << ": rel L2 CUDA vs CPU " << err);

@@ -264,7 +264,7 @@ std::vector<float> run_solver(Device dev, const std::string& algo, const Operato
   HostPrior P;
   P.be = be.get(), P.m = reddiff_test::random_normal(size_t(xs.image_numel()), 71, 0.8f), P.abar = mc.schedule.alphas_cumprod();
   P.out_c = out_c, P.img = xs.image_numel();
-  auto A = make_operator(oo, xs, ids, dev);
+  auto A = make_operator(oo, xs, ids, *be);
   auto x_true = reddiff_test::random_normal(size_t(xs.numel()), 72, 0.5f);
   std::vector<float> y(size_t(A->measurement_shape().numel())), x(size_t(xs.numel()));
   apply_on_host(*A, x_true.data(), y.data());

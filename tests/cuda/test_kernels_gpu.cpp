@@ -204,14 +204,14 @@ TEST_CASE("group_norm_cuda matches group_norm_cpu", "[gpu][kernels]") {
   }
 }
 
-TEST_CASE("group_norm_cuda rejects bad arguments", "[gpu][kernels]") {
+TEST_CASE("group_norm rejects bad arguments on CUDA", "[gpu][kernels]") {
   GroupNormArgs a;
   a.n = 1, a.hw = 4, a.c = 48, a.groups = 32;
-  CHECK_THROWS_AS(group_norm_cuda(a, nullptr), Error);
+  CHECK_THROWS_AS(group_norm(Device::CUDA, a, nullptr), Error);
   a.c = 64, a.x_dtype = DType::F64;
   Dev g(64 * 4);
   a.gamma = g.as<float>(), a.beta = g.as<float>();
-  CHECK_THROWS_AS(group_norm_cuda(a, nullptr), Error);
+  CHECK_THROWS_AS(group_norm(Device::CUDA, a, nullptr), Error);
 }
 
 TEST_CASE("attention_cuda (GEMM and fused) matches attention_cpu in both head orders", "[gpu][kernels]") {
@@ -425,5 +425,5 @@ TEST_CASE("resampling and layout kernels match their CPU twins", "[gpu][kernels]
   }
   ResampleArgs bad;
   bad.dtype = DType::F64, bad.n = 1, bad.h = 2, bad.w = 2, bad.c = 1;
-  CHECK_THROWS_AS(avg_pool2_cuda(bad, nullptr), Error);
+  CHECK_THROWS_AS(avg_pool2(Device::CUDA, bad, nullptr), Error);
 }

@@ -16,6 +16,8 @@
 #include "engine/npy.h"
 #include "operators/bins.h"
 #include "operators/operator.h"
+#include "test_util.h"
+#include "tests/cuda/gpu_test_util.h"
 
 using namespace reddiff;
 
@@ -147,8 +149,8 @@ TEST_CASE("operators: CUDA matches CPU for apply, vjp, pinv and residual_vjp", "
   REQUIRE(cudaStreamCreate(&stream) == cudaSuccess);
   for (const auto& c : cases()) {
     SECTION(c.name) {
-      auto cpu = make_operator(c.o, c.shape, {}, Device::CPU);
-      auto gpu = make_operator(c.o, c.shape, {}, Device::CUDA);
+      auto cpu = make_operator(c.o, c.shape, {}, reddiff_test::cpu_backend());
+      auto gpu = make_operator(c.o, c.shape, {}, reddiff_gpu_test::gpu_backend());
       REQUIRE(gpu->device() == Device::CUDA);
       REQUIRE(gpu->measurement_shape() == cpu->measurement_shape());
       const size_t nx = size_t(c.shape.numel()), ny = size_t(cpu->measurement_shape().numel());
@@ -189,7 +191,7 @@ TEST_CASE("operators: CUDA matches CPU for apply, vjp, pinv and residual_vjp", "
 
 TEST_CASE("operators: CUDA residual_vjp repeated calls reuse scratch consistently", "[gpu][operators]") {
   auto gpu = make_operator(opts("sr", [](OperatorOptions& o) { o.sr_kernel = "bicubic"; }), Shape4{3, 3, 64, 64}, {},
-                           Device::CUDA);
+                           reddiff_gpu_test::gpu_backend());
   const auto x = rnd(size_t(3 * 3 * 64 * 64), 9), y = rnd(size_t(3 * 3 * 16 * 16), 10);
   Dev dx(x), dy(y), g1(x.size()), g2(x.size());
   gpu->residual_vjp(dx.p, dy.p, g1.p);

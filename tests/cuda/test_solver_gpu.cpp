@@ -178,7 +178,7 @@ ModelConfig small_model_config() {
 std::vector<float> solve(Backend& be, const Model& model, const OperatorOptions& oo, const std::vector<float>& truth, Shape4 xs,
                          bool graph, bool* used_graph = nullptr) {
   std::vector<uint64_t> ids = {11, 22};
-  auto op = make_operator(oo, xs, ids, be.device());
+  auto op = make_operator(oo, xs, ids, be);
   std::vector<float> y(size_t(op->measurement_shape().numel()));
   apply_on_host(*op, truth.data(), y.data());
   Network net(model, be, DType::F32);
