@@ -1,7 +1,8 @@
 // The one helper header of the GPU tests (tests/cuda): the quick-mode switch, one CUDA backend for the whole
 // test program, device arrays on a backend (poisoned when made empty, so that an element nobody writes is
-// caught as NaN), error measures, and the small random-model configurations the network and solver tests
-// share. Memory goes through the Backend (engine/backend.h), as everywhere else; no CUDA headers needed.
+// caught as NaN), error measures, and the small random-model configurations the network and VJP tests
+// share. Memory goes through the Backend (engine/backend.h), as everywhere else. The kernel twins are
+// compared by the table in backend_ops.cpp, which needs none of this.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -13,6 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include <cuda_runtime.h>
+
+#include "base/error.h"
 #include "engine/backend.h"
 #include "engine/model_config.h"
 
@@ -36,37 +40,35 @@ inline reddiff::Backend& gpu_backend() {
   return *b;
 }
 
-// n elements of T on a backend's device: poisoned (every byte 0xFF: NaN in every float format) or a copy of
-// a host vector. host() waits for the backend's stream and the default stream, then downloads.
+// n elements of T on a backend's device (the GPU tests' one device array): poisoned (every byte 0xFF: NaN in
+// every float format) or a copy of a host vector. host() waits for all work on the device, then downloads.
 template <typename T>
 class DeviceArray {
  public:
-  explicit DeviceArray(size_t n, reddiff::Backend& be = gpu_backend()) : be_(be), n_(n) {
-    p_ = static_cast<T*>(be_.alloc(std::max<size_t>(n_, 1) * sizeof(T)));
-    std::vector<uint8_t> poison(std::max<size_t>(n_, 1) * sizeof(T), 0xFF);
-    be_.upload(p_, poison.data(), poison.size());
+  explicit DeviceArray(size_t count, reddiff::Backend& be = gpu_backend()) : n(count), be_(be) {
+    p = static_cast<T*>(be_.alloc(std::max<size_t>(n, 1) * sizeof(T)));
+    std::vector<uint8_t> poison(std::max<size_t>(n, 1) * sizeof(T), 0xFF);
+    be_.upload(p, poison.data(), poison.size());
   }
   explicit DeviceArray(const std::vector<T>& v, reddiff::Backend& be = gpu_backend()) : DeviceArray(v.size(), be) {
-    if (!v.empty()) be_.upload(p_, v.data(), v.size() * sizeof(T));
+    if (!v.empty()) be_.upload(p, v.data(), v.size() * sizeof(T));
   }
-  ~DeviceArray() { be_.free(p_); }
+  ~DeviceArray() { be_.free(p); }
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;
 
-  T* p() const { return p_; }
-  size_t size() const { return n_; }
   std::vector<T> host() const {
-    be_.synchronize();
-    be_.sync_stream(nullptr);
-    std::vector<T> v(n_);
-    if (n_) be_.download(v.data(), p_, n_ * sizeof(T));
+    if (cudaDeviceSynchronize() != cudaSuccess) throw reddiff::Error("cudaDeviceSynchronize failed", 1);
+    std::vector<T> v(n);
+    if (n) be_.download(v.data(), p, n * sizeof(T));
     return v;
   }
 
+  T* p = nullptr;
+  size_t n = 0;
+
  private:
   reddiff::Backend& be_;
-  size_t n_;
-  T* p_ = nullptr;
 };
 
 // Uniform values in [-1, 1) from seed.

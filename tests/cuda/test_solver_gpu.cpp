@@ -16,6 +16,7 @@
 #include "kernels/solver/reddiff_step.h"
 #include "kernels/solver/sampler_step.h"
 #include "operators/operator.h"
+#include "tests/cuda/gpu_test_util.h"
 #include "solvers/reddiff_solver.h"
 #include "test_util.h"
 
@@ -25,26 +26,7 @@ namespace {
 
 // A device copy of a host vector, freed on scope exit.
 template <typename T>
-struct Dev {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit Dev(size_t count) : n(count) {
-    REQUIRE(cudaMalloc(&p, std::max<size_t>(1, n) * sizeof(T)) == cudaSuccess);
-    REQUIRE(cudaMemset(p, 0xFF, std::max<size_t>(1, n) * sizeof(T)) == cudaSuccess);  // poisoned: NaN floats
-  }
-  explicit Dev(const std::vector<T>& v) : Dev(v.size()) {
-    REQUIRE(cudaMemcpy(p, v.data(), n * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess);
-  }
-  ~Dev() { cudaFree(p); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  std::vector<T> host() const {
-    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
-    std::vector<T> v(n);
-    REQUIRE(cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost) == cudaSuccess);
-    return v;
-  }
-};
+using Dev = reddiff_gpu_test::DeviceArray<T>;
 
 double rel(const std::vector<float>& a, const std::vector<float>& ref) { return reddiff_test::rel_l2(a.data(), ref.data(), a.size()); }
 
