@@ -35,7 +35,10 @@
 #include "kernels/network/resample.h"
 #include "kernels/network/resample_backward.h"
 #include "kernels/operator/conv.h"
+#include "kernels/operator/jpeg.h"
 #include "kernels/operator/pointwise.h"
+#include "kernels/operator/separable.h"
+#include "kernels/operator/svd.h"
 #include "kernels/solver/ddrm_step.h"
 #include "kernels/solver/guided_step.h"
 #include "kernels/solver/reddiff_step.h"
@@ -56,6 +59,7 @@ struct Buf {
   std::vector<uint8_t> init;
   bool out = false;
   DType dt = DType::F32;
+  double rtol = -1;                     // >= 0: this output's own tolerance instead of the case's
   std::function<size_t(Device)> sized;  // workspace: bytes on that device
 };
 
@@ -151,22 +155,20 @@ std::string join(std::initializer_list<std::string> parts) {
 
 // ---------------------------------------------------------------- running a case on a backend
 struct Outputs {
-  std::vector<std::vector<float>> v;  // one per output buffer, in buffer order
-  std::vector<std::string> what;      // "buffer 3 (f16)"
+  std::vector<std::vector<double>> v;  // one per output buffer, in buffer order (f64 outputs kept exact)
+  std::vector<size_t> buf;             // its buffer
+  std::vector<std::string> what;       // "buffer 3 (f16)"
 };
 
-std::vector<float> to_f32(const std::vector<uint8_t>& b, DType dt) {
+std::vector<double> to_f64(const std::vector<uint8_t>& b, DType dt) {
+  std::vector<double> v(b.size() / dtype_size(dt));
   if (dt == DType::F64) {
-    std::vector<float> v(b.size() / 8);
-    for (size_t i = 0; i < v.size(); ++i) {
-      double d;
-      std::memcpy(&d, b.data() + 8 * i, 8);
-      v[i] = float(d);
-    }
+    if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * 8);
     return v;
   }
-  std::vector<float> v(b.size() / dtype_size(dt));
-  convert_elements(b.data(), dt, v.data(), DType::F32, v.size());
+  std::vector<float> f(v.size());
+  convert_elements(b.data(), dt, f.data(), DType::F32, f.size());
+  for (size_t i = 0; i < f.size(); ++i) v[i] = f[i];
   return v;
 }
 
@@ -201,7 +203,8 @@ Outputs run_case(const Case& c, Backend& be, int reps = 0, double* ms = nullptr)
     if (!c.bufs[i].out) continue;
     std::vector<uint8_t> h(bytes[i]);
     if (!h.empty()) be.download(h.data(), p[i], h.size());
-    o.v.push_back(to_f32(h, c.bufs[i].dt));
+    o.v.push_back(to_f64(h, c.bufs[i].dt));
+    o.buf.push_back(i);
     o.what.push_back("buffer " + std::to_string(i) + " (" + dtype_name(c.bufs[i].dt) + ")");
   }
   if (reps > 0) {
@@ -215,7 +218,8 @@ Outputs run_case(const Case& c, Backend& be, int reps = 0, double* ms = nullptr)
 }
 
 // gpu against cpu with the case's tolerance; "" when within it, else one line saying why not.
-std::string compare(const Case& c, const std::vector<float>& gpu, const std::vector<float>& cpu) {
+std::string compare(const Case& c, const Buf& b, const std::vector<double>& gpu, const std::vector<double>& cpu) {
+  const double rtol = b.rtol >= 0 ? b.rtol : c.rtol;
   if (gpu.size() != cpu.size()) return "sizes differ";
   size_t nonfinite = 0;
   for (size_t i = 0; i < cpu.size(); ++i)
@@ -226,20 +230,20 @@ std::string compare(const Case& c, const std::vector<float>& gpu, const std::vec
     double d = 0, n = 0;
     for (size_t i = 0; i < cpu.size(); ++i) d += (double(gpu[i]) - cpu[i]) * (double(gpu[i]) - cpu[i]), n += double(cpu[i]) * cpu[i];
     const double err = std::sqrt(d) / std::max(std::sqrt(n), c.l2_floor > 0 ? c.l2_floor : 1e-30);
-    if (err <= c.rtol) return "";
-    std::snprintf(buf, sizeof buf, "relative L2 error %.3g > %.3g", err, c.rtol);
+    if (err <= rtol) return "";
+    std::snprintf(buf, sizeof buf, "relative L2 error %.3g > %.3g", err, rtol);
     return buf;
   }
   double ss = 0;
-  for (float v : cpu) ss += double(v) * v;
-  const double atol = c.rtol * (cpu.empty() ? 0.0 : std::sqrt(ss / double(cpu.size()))) + c.atol_extra;
+  for (double v : cpu) ss += double(v) * v;
+  const double atol = rtol * (cpu.empty() ? 0.0 : std::sqrt(ss / double(cpu.size()))) + c.atol_extra;
   size_t bad = 0, first = 0;
   for (size_t i = 0; i < cpu.size(); ++i)
-    if (std::fabs(double(gpu[i]) - cpu[i]) > atol + c.rtol * std::fabs(double(cpu[i])))
+    if (std::fabs(double(gpu[i]) - cpu[i]) > atol + rtol * std::fabs(double(cpu[i])))
       if (bad++ == 0) first = i;
   if (!bad) return "";
   std::snprintf(buf, sizeof buf, "%zu of %zu elements out of tolerance (rtol %g, atol %g); first at %zu: %g vs cpu %g",
-                bad, cpu.size(), c.rtol, atol, first, double(gpu[first]), double(cpu[first]));
+                bad, cpu.size(), rtol, atol, first, double(gpu[first]), double(cpu[first]));
   return buf;
 }
 
@@ -633,6 +637,7 @@ void add_solver_cases(std::vector<Case>& cs) {
       Case c;
       c.op = "guided_x0";
       c.params = join({kv("n", n), kv("c", ch), kv("hw", hw), kv("eps_c", eps_c), clip ? "clip" : ""});
+      c.rtol = 1e-6;
       const int ix = c.in(randn(count, ++seed)), ie = c.in(randn(size_t(n) * eps_c * hw, ++seed)), io = c.out(count);
       c.run = [=](Device d, const Ptrs& p, Stream s) {
         GuidedX0Args a;
@@ -646,6 +651,7 @@ void add_solver_cases(std::vector<Case>& cs) {
       Case c;
       c.op = "ddim_step";
       c.params = join({kv("n", n), kv("c", ch), kv("hw", hw), kv("eps_c", eps_c), sigma > 0 ? "noise" : "deterministic"});
+      c.rel_l2 = true;
       const int ix = c.inout(randn(count, ++seed)), ie = c.in(randn(size_t(n) * eps_c * hw, ++seed));
       const int iid = c.in_raw(ids);
       c.run = [=](Device d, const Ptrs& p, Stream s) {
@@ -684,27 +690,29 @@ void add_solver_cases(std::vector<Case>& cs) {
     };
     cs.push_back(std::move(c));
   }
-  for (bool with_b : {false, true}) {  // image_moments (f64 sums: atomics or another order on the GPU)
+  for (bool with_b : {false, true}) {  // image_moments: more elements than a CUDA block has threads
+    const int64_t numel = 3 * 40 * 37;
+    const size_t cnt = size_t(n) * size_t(numel);
     Case c;
     c.op = "image_moments";
-    c.params = join({kv("n", n), kv("numel", img), with_b ? "a-b" : "a"});
-    c.rtol = 1e-5;
-    const int ia = c.in(randn(count, ++seed, 1.0f, 0.3f)), ib = c.in(randn(count, ++seed));
-    const int idiff = c.out(count), isum = c.out(size_t(n) * 2, DType::F64);
+    c.params = join({kv("n", n), kv("numel", numel), with_b ? "a-b" : "a"});
+    const int ia = c.in(randn(cnt, ++seed, 1.0f, 0.3f)), ib = c.in(randn(cnt, ++seed));
+    const int idiff = c.out(cnt), isum = c.out(size_t(n) * 2, DType::F64);
+    c.bufs[size_t(idiff)].rtol = 1e-7;
+    c.bufs[size_t(isum)].rtol = 1e-9;  // f64 sums (another summation order on the GPU)
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       ImageMomentsArgs a;
-      a.a = P<float>(p, ia), a.b = with_b ? P<float>(p, ib) : nullptr, a.diff = with_b ? P<float>(p, idiff) : nullptr;
-      a.sums = P<double>(p, isum), a.n = n, a.image_numel = img;
+      a.a = P<float>(p, ia), a.b = with_b ? P<float>(p, ib) : nullptr, a.diff = P<float>(p, idiff);
+      a.sums = P<double>(p, isum), a.n = n, a.image_numel = numel;
       image_moments(d, a, s);
     };
-    if (!with_b) c.bufs[size_t(idiff)].out = false;  // without b no difference is written
     cs.push_back(std::move(c));
   }
   {  // noise_fill
     Case c;
     c.op = "noise_fill";
     c.params = join({kv("n", n), kv("numel", img)});
-    c.rtol = 1e-6;
+    c.rel_l2 = true, c.rtol = 1e-6;
     const int ix = c.out(count), iid = c.in_raw(ids);
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       NoiseFillArgs a;
@@ -718,7 +726,7 @@ void add_solver_cases(std::vector<Case>& cs) {
     Case c;
     c.op = "reddiff_noise";
     c.params = join({kv("n", n), kv("numel", img), sigma_x0 > 0 ? "sigma_x0" : ""});
-    c.rtol = 1e-6;
+    c.rel_l2 = true, c.rtol = 1e-6;
     RedDiffStepScalars sc;
     sc.t = 500, sc.sqrt_abar = 0.6f, sc.sqrt_1m_abar = 0.8f, sc.step = 4;
     const int imu = c.in(randn(count, ++seed)), ie = c.out(count), ixt = c.out(count), iid = c.in_raw(ids);
@@ -763,6 +771,139 @@ void add_solver_cases(std::vector<Case>& cs) {
     };
     cs.push_back(std::move(c));
   }
+}
+
+// RED-diff's prologue, update and the guided solvers' DPS/PiGDM kernels (the shapes of the former per-kernel tests).
+void add_solver_cases_2(std::vector<Case>& cs) {
+  const int n = 2, ch = 3;
+  const int64_t hw = 17 * 13, img = ch * hw;
+  const size_t count = size_t(n) * size_t(img);
+  const std::vector<uint64_t> ids = {5, 12345678901ull};
+  uint64_t seed = 2500;
+  {  // reddiff_step_begin: more images than threads in a block
+    const int nimg = 300;
+    std::vector<RedDiffStepScalars> table(3);
+    for (size_t i = 0; i < table.size(); ++i) {
+      table[i].t = float(900 - 300 * int(i)), table[i].sqrt_abar = 0.2f + 0.3f * float(i), table[i].step = uint32_t(i);
+      table[i].sqrt_1m_abar = 0.9f, table[i].prior_weight = 1e-3f, table[i].bc1 = 0.5f, table[i].bc2_sqrt = 0.7f;
+    }
+    Case c;
+    c.op = "reddiff_step_begin";
+    c.params = join({kv("n", nimg), kv("steps", 3)});
+    c.rtol = 0;
+    const int it = c.in_raw(table), icnt = c.in_raw(std::vector<int32_t>{1});
+    const int icur = c.out(sizeof(RedDiffStepScalars) / sizeof(float)), itin = c.out(size_t(nimg));
+    c.bufs[size_t(icnt)].out = true;  // the advanced counter (integers compared bit for bit, read as f32)
+    c.run = [=](Device d, const Ptrs& p, Stream s) {
+      RedDiffStepBeginArgs a;
+      a.table = P<RedDiffStepScalars>(p, it), a.counter = P<int32_t>(p, icnt), a.current = P<RedDiffStepScalars>(p, icur);
+      a.t_in = P<float>(p, itin), a.n = nimg;
+      reddiff_step_begin(d, a, s);
+    };
+    cs.push_back(std::move(c));
+  }
+  {  // reddiff_update (Adam on mu, m, v)
+    const int out_c = 6;
+    RedDiffStepScalars sc;
+    sc.t = 613, sc.sqrt_abar = 0.37f, sc.sqrt_1m_abar = 0.93f, sc.prior_weight = 3.1e-4f, sc.step = 41;
+    adam_bias_corrections(AdamState{}, 42, sc);
+    auto v = randn(count, ++seed, 0.1f);
+    for (auto& x : v) x = x * x;
+    Case c;
+    c.op = "reddiff_update";
+    c.params = join({kv("n", n), kv("c", ch), kv("hw", hw), kv("eps_c", out_c)});
+    c.rel_l2 = true, c.rtol = 1e-6;
+    const int imu = c.inout(randn(count, ++seed)), im = c.inout(randn(count, ++seed, 0.1f)), iv = c.inout(v);
+    const int ieh = c.in(randn(size_t(n) * out_c * hw, ++seed)), ie = c.in(randn(count, ++seed)), ig = c.in(randn(count, ++seed));
+    const int isc = c.in_raw(std::vector<RedDiffStepScalars>{sc});
+    c.run = [=](Device d, const Ptrs& p, Stream s) {
+      RedDiffUpdateArgs a;
+      a.mu = P<float>(p, imu), a.m = P<float>(p, im), a.v = P<float>(p, iv), a.eps_hat = P<float>(p, ieh);
+      a.eps_hat_channels = out_c, a.eps = P<float>(p, ie), a.g_data = P<float>(p, ig), a.scalars = P<RedDiffStepScalars>(p, isc);
+      a.n = n, a.c = ch, a.hw = hw, a.data_weight = 0.7f, a.adam.lr = 0.3f;
+      reddiff_update(d, a, s);
+    };
+    cs.push_back(std::move(c));
+  }
+  for (int out_c : {3, 6}) {
+    auto e = randn(size_t(n) * out_c * hw, ++seed);
+    for (auto& v : e) v = std::tanh(v);  // the variance channel in [-1, 1]
+    {  // dps_cotangent; the second image has a zero residual norm
+      Case c;
+      c.op = "dps_cotangent";
+      c.params = join({kv("n", n), kv("c", ch), kv("hw", hw), kv("eps_c", out_c)});
+      c.rtol = 1e-6;
+      const int ix = c.in(randn(count, ++seed)), ie = c.in(e), ig = c.inout(randn(count, ++seed));
+      const int isum = c.in_raw(std::vector<double>{1.0, 4.0, -2.0, 0.0}), icot = c.out(size_t(n) * out_c * hw);
+      c.run = [=](Device d, const Ptrs& p, Stream s) {
+        DpsCotangentArgs a;
+        a.x = P<float>(p, ix), a.eps_hat = P<float>(p, ie), a.eps_hat_channels = out_c, a.g = P<float>(p, ig);
+        a.sums = P<double>(p, isum), a.cot = P<float>(p, icot), a.n = n, a.c = ch, a.hw = hw, a.recip = 1.5f, a.recipm1 = 1.1f;
+        dps_cotangent(d, a, s);
+      };
+      cs.push_back(std::move(c));
+    }
+    for (bool noise : {true, false}) {  // dps_update
+      Case c;
+      c.op = "dps_update";
+      c.params = join({kv("n", n), kv("c", ch), kv("hw", hw), kv("eps_c", out_c), noise ? "noise" : ""});
+      const int ix = c.inout(randn(count, ++seed)), i0 = c.in(randn(count, ++seed, 0.5f)), ie = c.in(e);
+      const int ig = c.in(randn(count, ++seed)), igx = c.in(randn(count, ++seed)), iid = c.in_raw(ids);
+      c.run = [=](Device d, const Ptrs& p, Stream s) {
+        DpsUpdateArgs a;
+        a.x = P<float>(p, ix), a.x0 = P<float>(p, i0), a.eps_hat = P<float>(p, ie), a.eps_hat_channels = out_c;
+        a.learned_sigma = out_c == 6, a.g = P<float>(p, ig), a.gx = P<float>(p, igx), a.image_ids = P<uint64_t>(p, iid);
+        a.seed = 5, a.step = 17, a.n = n, a.c = ch, a.hw = hw, a.coef1 = 0.3f, a.coef2 = 0.9f, a.recip = 1.4f, a.zeta = 0.6f;
+        a.log_var_min = -6.0f, a.log_var_max = -3.5f, a.noise = noise;
+        dps_update(d, a, s);
+      };
+      cs.push_back(std::move(c));
+    }
+    for (float contrast : {0.0f, 40.0f}) {  // pigdm_cotangent
+      const auto x0 = randn(count, ++seed, 0.6f);
+      std::vector<double> sums(2 * size_t(n));
+      for (int i = 0; i < n; ++i)
+        for (int64_t k = 0; k < img; ++k) {
+          const double v = x0[size_t(i * img + k)];
+          sums[size_t(2 * i)] += v, sums[size_t(2 * i + 1)] += v * v;
+        }
+      Case c;
+      c.op = "pigdm_cotangent";
+      c.params = join({kv("n", n), kv("c", ch), kv("hw", hw), kv("eps_c", out_c), contrast != 0 ? "contrast" : ""});
+      const int i0 = c.in(x0), ipy = c.in(randn(count, ++seed, 0.6f)), ig = c.inout(randn(count, ++seed, 0.6f));
+      const int isum = c.in_raw(sums), icot = c.out(size_t(n) * out_c * hw);
+      c.run = [=](Device d, const Ptrs& p, Stream s) {
+        PigdmCotangentArgs a;
+        a.x0 = P<float>(p, i0), a.pinv_y = P<float>(p, ipy), a.g = P<float>(p, ig), a.x0_sums = P<double>(p, isum);
+        a.contrast = contrast, a.cot = P<float>(p, icot), a.eps_hat_channels = out_c, a.n = n, a.c = ch, a.hw = hw;
+        a.recipm1 = 0.8f;
+        pigdm_cotangent(d, a, s);
+      };
+      cs.push_back(std::move(c));
+    }
+  }
+  for (bool masked : {false, true})
+    for (float c1 : {0.0f, 0.4f}) {  // pigdm_update
+      const int out_c = 6;
+      std::vector<float> mask(size_t(n) * size_t(hw));
+      for (size_t i = 0; i < mask.size(); ++i) mask[i] = float((i * 7) % 3 == 0);
+      Case c;
+      c.op = "pigdm_update";
+      c.params = join({kv("n", n), kv("c", ch), kv("hw", hw), masked ? "mask" : "", c1 != 0 ? "noise" : ""});
+      const int ix = c.inout(randn(count, ++seed)), i0 = c.in(randn(count, ++seed, 0.6f));
+      const int ie = c.in(randn(size_t(n) * out_c * hw, ++seed)), ig = c.in(randn(count, ++seed));
+      const int igx = c.in(randn(count, ++seed)), ipy = c.in(randn(count, ++seed, 0.5f)), im = c.in(mask);
+      const int iid = c.in_raw(ids);
+      c.run = [=](Device d, const Ptrs& p, Stream s) {
+        PigdmUpdateArgs a;
+        a.x = P<float>(p, ix), a.x0 = P<float>(p, i0), a.eps_hat = P<float>(p, ie), a.eps_hat_channels = out_c;
+        a.g = P<float>(p, ig), a.gx = P<float>(p, igx), a.mask = masked ? P<float>(p, im) : nullptr;
+        a.pinv_y = P<float>(p, ipy), a.image_ids = P<uint64_t>(p, iid), a.seed = 6, a.step = 3, a.n = n, a.c = ch, a.hw = hw;
+        a.sqrt_abar_s = 0.7f, a.c1 = c1, a.c2 = 0.5f, a.coeff = 0.45f, a.recip = 1.6f;
+        pigdm_update(d, a, s);
+      };
+      cs.push_back(std::move(c));
+    }
 }
 
 // ---------------------------------------------------------------- the operators' kernels
@@ -833,12 +974,108 @@ void add_operator_cases(std::vector<Case>& cs) {
   }
 }
 
+// The operators' matrix kernels: a channel matrix, and random CSR matrices along the width and the height.
+void add_operator_cases_2(std::vector<Case>& cs) {
+  uint64_t seed = 3500;
+  {  // ops_channel_matrix [n, cols, hw] -> [n, rows, hw]
+    const int n = 2, rows = 1, cols = 3;
+    const int64_t hw = 23 * 7;
+    Case c;
+    c.op = "ops_channel_matrix";
+    c.params = join({kv("n", n), kv("rows", rows), kv("cols", cols), kv("hw", hw)});
+    const int ii = c.in(randn(size_t(n) * cols * size_t(hw), ++seed)), im = c.in(randn(size_t(rows) * cols, ++seed));
+    const int io = c.out(size_t(n) * rows * size_t(hw));
+    c.run = [=](Device d, const Ptrs& p, Stream s) {
+      ChannelMatrixArgs a;
+      a.in = P<float>(p, ii), a.out = P<float>(p, io), a.m = P<float>(p, im), a.rows = rows, a.cols = cols, a.n = n, a.hw = hw;
+      ops_channel_matrix(d, a, s);
+    };
+    cs.push_back(std::move(c));
+  }
+  for (int along_h = 0; along_h < 2; ++along_h) {  // ops_csr_along_w / ops_csr_along_h
+    const int64_t planes = 6;
+    const int rows = 7, cols = 16, extent = 11;
+    std::vector<int> ptr(1, 0), idx;
+    std::mt19937 g(uint32_t(++seed));
+    for (int r = 0; r < rows; ++r) {
+      for (int k = 0; k < cols; ++k)
+        if (g() % 3 == 0 || k == (r * 2) % cols) idx.push_back(k);
+      ptr.push_back(int(idx.size()));
+    }
+    const auto val = randn(idx.size(), ++seed);
+    Case c;
+    c.op = along_h ? "ops_csr_along_h" : "ops_csr_along_w";
+    c.params = join({kv("planes", planes), kv("rows", rows), kv("cols", cols), kv("extent", extent), kv("nnz", int64_t(idx.size()))});
+    const int ip = c.in_raw(ptr), ix = c.in_raw(idx), iv = c.in(val);
+    const int ii = c.in(randn(size_t(planes) * cols * extent, ++seed)), io = c.out(size_t(planes) * rows * extent);
+    c.run = [=](Device d, const Ptrs& p, Stream s) {
+      SeparableArgs a;
+      a.in = P<float>(p, ii), a.out = P<float>(p, io), a.planes = planes, a.extent = extent;
+      a.m.ptr = P<int>(p, ip), a.m.idx = P<int>(p, ix), a.m.val = P<float>(p, iv), a.m.rows = rows, a.m.cols = cols;
+      if (along_h) ops_csr_along_h(d, a, s); else ops_csr_along_w(d, a, s);
+    };
+    cs.push_back(std::move(c));
+  }
+  for (bool inverse : {false, true}) {  // ops_jpeg_block_dct: orthonormal 8x8 DCT-II or its inverse
+    const int64_t blocks = 37;
+    Case c;
+    c.op = "ops_jpeg_block_dct";
+    c.params = join({kv("blocks", blocks), inverse ? "inverse" : "forward"});
+    const int ii = c.in(randn(size_t(blocks) * 64, ++seed)), io = c.out(size_t(blocks) * 64);
+    c.run = [=](Device d, const Ptrs& p, Stream s) {
+      JpegBlockDctArgs a;
+      a.in = P<float>(p, ii), a.out = P<float>(p, io), a.blocks = blocks, a.inverse = inverse;
+      ops_jpeg_block_dct(d, a, s);
+    };
+    cs.push_back(std::move(c));
+  }
+  for (BinEpilogue e : {BinEpilogue::Round, BinEpilogue::Apply, BinEpilogue::Mask, BinEpilogue::Residual}) {  // ops_quant_bins
+    const int64_t count = 1000;
+    const int levels = 15;
+    // centres on the levels, x around them: some inside their bin, some past it
+    std::vector<float> centre(static_cast<size_t>(count));
+    std::vector<float> x = randn(static_cast<size_t>(count), ++seed, 0.1f);
+    std::mt19937 g(uint32_t(++seed));
+    for (size_t i = 0; i < centre.size(); ++i) {
+      centre[i] = 2.0f * float(g() % (levels + 1)) / levels - 1.0f;
+      x[i] += centre[i];
+    }
+    Case c;
+    c.op = "ops_quant_bins";
+    c.params = join({kv("count", count), kv("levels", levels), kv("epilogue", int(e))});
+    const int ix = c.in(x), ic = c.in(centre), ii = c.in(randn(size_t(count), ++seed)), io = c.out(size_t(count));
+    c.run = [=](Device d, const Ptrs& p, Stream s) {
+      QuantBinArgs a;
+      a.x = P<float>(p, ix), a.centre = P<float>(p, ic), a.in = P<float>(p, ii), a.out = P<float>(p, io), a.count = count;
+      a.levels = levels, a.epilogue = e;
+      ops_quant_bins(d, a, s);
+    };
+    cs.push_back(std::move(c));
+  }
+  {  // ops_spectrum_mul: x[n, c, m] *= f[n, m] (complex)
+    const int n = 2, ch = 3;
+    const int64_t m = 37;
+    Case c;
+    c.op = "ops_spectrum_mul";
+    c.params = join({kv("n", n), kv("c", ch), kv("m", m)});
+    const int ix = c.inout(randn(size_t(n) * ch * size_t(m) * 2, ++seed)), iff = c.in(randn(size_t(n) * size_t(m) * 2, ++seed));
+    c.run = [=](Device d, const Ptrs& p, Stream s) {
+      SpectrumArgs a;
+      a.x = P<OpsComplex>(p, ix), a.f = P<OpsComplex>(p, iff), a.n = n, a.c = ch, a.m = m;
+      ops_spectrum_mul(d, a, s);
+    };
+    cs.push_back(std::move(c));
+  }
+}
+
 std::vector<Case> all_cases() {
   std::vector<Case> cs;
   add_network_cases(cs);
   add_backward_cases(cs);
   add_solver_cases(cs);
+  add_solver_cases_2(cs);
   add_operator_cases(cs);
+  add_operator_cases_2(cs);
   return cs;
 }
 
@@ -1017,16 +1254,16 @@ int main(int argc, char** argv) {
         const Outputs again = run_case(c, *cpu);
         for (size_t i = 0; i < ref.v.size() && why.empty(); ++i) {
           bool zero = true, finite = true;
-          for (float v : ref.v[i]) zero = zero && v == 0.0f, finite = finite && std::isfinite(v);
+          for (double v : ref.v[i]) zero = zero && v == 0.0, finite = finite && std::isfinite(v);
           if (!finite) why = ref.what[i] + ": not finite or unwritten";
           else if (zero && !ref.v[i].empty() && !c.zero_ok) why = ref.what[i] + ": all zero";
-          else if (std::memcmp(ref.v[i].data(), again.v[i].data(), ref.v[i].size() * sizeof(float)) != 0)
+          else if (std::memcmp(ref.v[i].data(), again.v[i].data(), ref.v[i].size() * sizeof(double)) != 0)
             why = ref.what[i] + ": two runs differ";
         }
       } else {
         const Outputs got = run_case(c, *gpu);
         for (size_t i = 0; i < ref.v.size() && why.empty(); ++i) {
-          const std::string e = compare(c, got.v[i], ref.v[i]);
+          const std::string e = compare(c, c.bufs[ref.buf[i]], got.v[i], ref.v[i]);
           if (!e.empty()) why = ref.what[i] + ": " + e;
         }
       }
