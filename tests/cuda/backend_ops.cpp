@@ -35,6 +35,7 @@
 #include "kernels/network/resample.h"
 #include "kernels/network/resample_backward.h"
 #include "kernels/operator/conv.h"
+#include "kernels/operator/fft.h"
 #include "kernels/operator/jpeg.h"
 #include "kernels/operator/pointwise.h"
 #include "kernels/operator/separable.h"
@@ -75,6 +76,7 @@ struct Case {
   bool zero_ok = false;  // outputs that are exactly zero for these inputs (the --cpu-only check allows it)
   std::vector<Buf> bufs;
   std::function<void(Device, const Ptrs&, Stream)> run;
+  std::function<void(Backend&, const Ptrs&, Stream)> run_on;  // instead of run, for cases that need the backend
 
   std::string title() const { return op + "(" + params + ")"; }
   int add(Buf b) {
@@ -196,7 +198,11 @@ Outputs run_case(const Case& c, Backend& be, int reps = 0, double* ms = nullptr)
       if (!poison.empty()) be.upload(p[i], poison.data(), poison.size());
     }
   }
-  c.run(d, p, be.stream());
+  auto call = [&] {
+    if (c.run_on) c.run_on(be, p, be.stream());
+    else c.run(d, p, be.stream());
+  };
+  call();
   be.synchronize();
   Outputs o;
   for (size_t i = 0; i < c.bufs.size(); ++i) {
@@ -209,7 +215,7 @@ Outputs run_case(const Case& c, Backend& be, int reps = 0, double* ms = nullptr)
   }
   if (reps > 0) {
     const auto t0 = std::chrono::steady_clock::now();
-    for (int r = 0; r < reps; ++r) c.run(d, p, be.stream());
+    for (int r = 0; r < reps; ++r) call();
     be.synchronize();
     const auto t1 = std::chrono::steady_clock::now();
     if (ms) *ms = std::chrono::duration<double, std::milli>(t1 - t0).count() / reps;
@@ -1049,6 +1055,41 @@ void add_operator_cases_2(std::vector<Case>& cs) {
       a.x = P<float>(p, ix), a.centre = P<float>(p, ic), a.in = P<float>(p, ii), a.out = P<float>(p, io), a.count = count;
       a.levels = levels, a.epilogue = e;
       ops_quant_bins(d, a, s);
+    };
+    cs.push_back(std::move(c));
+  }
+  for (int kind = 0; kind < 4; ++kind) {  // FFTs: c2c forward and inverse, r2c, c2r (FFTW / cuFFT, plan per run)
+    const int h = 12, w = 10;
+    const int64_t batch = 3;
+    const size_t plane = size_t(h) * w, half = size_t(h) * (w / 2 + 1);
+    const bool c2c = kind < 2;
+    Case c;
+    c.op = c2c ? "ops_fft_c2c" : kind == 2 ? "ops_fft_r2c" : "ops_fft_c2r";
+    c.params = join({kv("h", h), kv("w", w), kv("batch", batch), kind == 1 ? "inverse" : ""});
+    c.rel_l2 = true, c.rtol = 1e-5;
+    const size_t in_floats = c2c ? 2 * plane : kind == 2 ? plane : 2 * half;
+    const size_t out_floats = c2c ? 2 * plane : kind == 2 ? 2 * half : plane;
+    auto input = randn(size_t(batch) * in_floats, ++seed);
+    if (kind == 3)  // a consistent half-spectrum (of a real field): columns 0 and w/2 real and even in the row
+      for (size_t b = 0; b < size_t(batch); ++b)
+        for (int col : {0, w / 2})
+          for (int i = 0; i < h; ++i) {
+            float* e = &input[b * 2 * half + 2 * (size_t(i) * (w / 2 + 1) + size_t(col))];
+            e[0] = input[b * 2 * half + 2 * (size_t((h - i) % h) * (w / 2 + 1) + size_t(col))], e[1] = 0.0f;
+          }
+    const int ii = c.in(input), io = c.out(size_t(batch) * out_floats);
+    c.run_on = [=](Backend& be, const Ptrs& p, Stream s) {
+      const Device d = be.device();
+      FftPlanArgs pa;
+      pa.kind = c2c ? FftKind::C2C : FftKind::R2C, pa.h = h, pa.w = w, pa.batch = batch;
+      const OpsFftHandle plan = ops_fft_plan(d, pa);
+      FftExecArgs a;
+      a.plan = plan, a.in = p[size_t(ii)], a.out = p[size_t(io)], a.direction = kind == 1 ? 1 : -1;
+      if (c2c) ops_fft_c2c(d, a, s);
+      else if (kind == 2) ops_fft_r2c(d, a, s);
+      else ops_fft_c2r(d, a, s);
+      be.sync_stream(s);  // the transform has run before its plan goes
+      ops_fft_destroy(d, plan);
     };
     cs.push_back(std::move(c));
   }
