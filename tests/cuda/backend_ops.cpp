@@ -37,6 +37,7 @@
 #include "kernels/operator/conv.h"
 #include "kernels/operator/fft.h"
 #include "kernels/operator/jpeg.h"
+#include "kernels/operator/phase.h"
 #include "kernels/operator/pointwise.h"
 #include "kernels/operator/separable.h"
 #include "kernels/operator/svd.h"
@@ -1092,6 +1093,62 @@ void add_operator_cases_2(std::vector<Case>& cs) {
       ops_fft_destroy(d, plan);
     };
     cs.push_back(std::move(c));
+  }
+  {  // phase retrieval's pointwise kernels around the FFTs: pack (image or measurement), magnitude, weight, unpack
+    PhaseGeom g;
+    g.planes = 3, g.h = 7, g.w = 5, g.ph = 3, g.pw = 2, g.H = 13, g.W = 9;
+    const size_t spec = size_t(g.planes) * g.H * g.W, image = size_t(g.planes) * g.h * g.w;
+    for (bool measurement : {false, true}) {
+      Case c;
+      c.op = "ops_phase_pack";
+      c.params = join({kv("planes", g.planes), kv("h", g.h), kv("w", g.w), kv("H", g.H), kv("W", g.W),
+                       measurement ? "measurement" : "image"});
+      c.rtol = 0;
+      const int ii = c.in(randn(measurement ? spec : image, ++seed)), io = c.out(2 * spec);
+      c.run = [=](Device d, const Ptrs& p, Stream s) {
+        PhasePackArgs a;
+        a.in = P<float>(p, ii), a.buf = P<OpsComplex>(p, io), a.g = g;
+        a.sh = measurement ? g.H : g.h, a.sw = measurement ? g.W : g.w, a.oh = measurement ? 0 : g.ph, a.ow = measurement ? 0 : g.pw;
+        ops_phase_pack(d, a, s);
+      };
+      cs.push_back(std::move(c));
+    }
+    {
+      Case c;
+      c.op = "ops_phase_magnitude";
+      c.params = join({kv("planes", g.planes), kv("H", g.H), kv("W", g.W)});
+      const int iu = c.in(randn(2 * spec, ++seed)), iy = c.out(spec);
+      c.run = [=](Device d, const Ptrs& p, Stream s) {
+        PhaseMagArgs a;
+        a.u = P<OpsComplex>(p, iu), a.y = P<float>(p, iy), a.scale = 0.3f, a.g = g;
+        ops_phase_magnitude(d, a, s);
+      };
+      cs.push_back(std::move(c));
+    }
+    for (bool residual : {false, true}) {
+      Case c;
+      c.op = "ops_phase_weight";
+      c.params = join({kv("planes", g.planes), kv("H", g.H), kv("W", g.W), residual ? "residual" : ""});
+      const int iu = c.inout(randn(2 * spec, ++seed)), ir = c.in(randn(spec, ++seed));
+      c.run = [=](Device d, const Ptrs& p, Stream s) {
+        PhaseWeightArgs a;
+        a.u = P<OpsComplex>(p, iu), a.r = P<float>(p, ir), a.scale = 0.3f, a.residual = residual, a.g = g;
+        ops_phase_weight(d, a, s);
+      };
+      cs.push_back(std::move(c));
+    }
+    for (bool modulus : {false, true}) {
+      Case c;
+      c.op = "ops_phase_unpack";
+      c.params = join({kv("planes", g.planes), kv("h", g.h), kv("w", g.w), kv("H", g.H), kv("W", g.W), modulus ? "modulus" : "real"});
+      const int ib = c.in(randn(2 * spec, ++seed)), io = c.out(image);
+      c.run = [=](Device d, const Ptrs& p, Stream s) {
+        PhaseUnpackArgs a;
+        a.b = P<OpsComplex>(p, ib), a.out = P<float>(p, io), a.scale = 0.3f, a.modulus = modulus, a.g = g;
+        ops_phase_unpack(d, a, s);
+      };
+      cs.push_back(std::move(c));
+    }
   }
   {  // ops_spectrum_mul: x[n, c, m] *= f[n, m] (complex)
     const int n = 2, ch = 3;
