@@ -1150,6 +1150,39 @@ void add_operator_cases_2(std::vector<Case>& cs) {
       cs.push_back(std::move(c));
     }
   }
+  for (int adjoint = 0; adjoint < 2; ++adjoint) {  // the blur with reflect boundaries and its adjoint
+    const int n = 2, ch = 3, h = 13, w = 11, kh = 5, kw = 4;
+    // index tables of reflect padding by the kernel's radius: padded index u reads ops_reflect(u - off, size);
+    // the inverse lists, per source index, the padded indices that read it (CSR)
+    auto tables = [](int size, int k, std::vector<int>& refl, std::vector<int>& ptr, std::vector<int>& idx) {
+      const int off = k - 1 - k / 2;
+      for (int u = 0; u < size + k - 1; ++u) refl.push_back(ops_reflect(u - off, size));
+      ptr.assign(1, 0);
+      for (int src = 0; src < size; ++src) {
+        for (int u = 0; u < int(refl.size()); ++u)
+          if (refl[size_t(u)] == src) idx.push_back(u);
+        ptr.push_back(int(idx.size()));
+      }
+    };
+    std::vector<int> rh, hp, hi, rw, wp, wi;
+    tables(h, kh, rh, hp, hi);
+    tables(w, kw, rw, wp, wi);
+    auto k = uniform(size_t(n) * kh * kw, ++seed, 0.0f, 1.0f);
+    Case c;
+    c.op = adjoint ? "ops_conv2d_reflect_adjoint" : "ops_conv2d_reflect";
+    c.params = join({kv("n", n), kv("c", ch), kv("h", h), kv("w", w), kv("kh", kh), kv("kw", kw)});
+    const size_t count = size_t(n) * ch * h * w;
+    const int ii = c.in(randn(count, ++seed)), io = c.out(count), ik = c.in(k);
+    const int irh = c.in_raw(rh), irw = c.in_raw(rw), ihp = c.in_raw(hp), ihi = c.in_raw(hi), iwp = c.in_raw(wp), iwi = c.in_raw(wi);
+    c.run = [=](Device d, const Ptrs& p, Stream s) {
+      Conv2dArgs a;
+      a.in = P<float>(p, ii), a.out = P<float>(p, io), a.k = P<float>(p, ik), a.rh = P<int>(p, irh), a.rw = P<int>(p, irw);
+      a.inv_h_ptr = P<int>(p, ihp), a.inv_h_idx = P<int>(p, ihi), a.inv_w_ptr = P<int>(p, iwp), a.inv_w_idx = P<int>(p, iwi);
+      a.n = n, a.c = ch, a.h = h, a.w = w, a.kh = kh, a.kw = kw;
+      if (adjoint) ops_conv2d_reflect_adjoint(d, a, s); else ops_conv2d_reflect(d, a, s);
+    };
+    cs.push_back(std::move(c));
+  }
   {  // ops_spectrum_mul: x[n, c, m] *= f[n, m] (complex)
     const int n = 2, ch = 3;
     const int64_t m = 37;
