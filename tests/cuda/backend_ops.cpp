@@ -1183,6 +1183,55 @@ void add_operator_cases_2(std::vector<Case>& cs) {
     };
     cs.push_back(std::move(c));
   }
+  {  // JPEG analysis (gather + DCT + epilogue) and synthesis, on a 4:2:0 colour geometry of a 20x14 batch
+    JpegGeom g;
+    g.n = 2, g.c = 3, g.h = 20, g.w = 14, g.ncomp = 3;
+    const float to_y[3] = {0.299f, 0.587f, 0.114f}, to_cb[3] = {-0.168736f, -0.331264f, 0.5f}, to_cr[3] = {0.5f, -0.418688f, -0.081312f};
+    const float from_y[3] = {1, 1, 1}, from_cb[3] = {0, -0.344136f, 1.772f}, from_cr[3] = {1.402f, -0.714136f, 0};
+    const float* to[3] = {to_y, to_cb, to_cr};
+    const float* from[3] = {from_y, from_cb, from_cr};
+    int64_t off = 0;
+    for (int k = 0; k < 3; ++k) {
+      JpegComponentGeom& cg = g.comp[k];
+      cg.fx = cg.fy = k == 0 ? 1 : 2;
+      cg.wb = k == 0 ? 2 : 1, cg.hb = k == 0 ? 4 : 2;  // whole 16x16 MCUs
+      cg.rows = (g.h + cg.fy - 1) / cg.fy, cg.offset = off, cg.bias = k == 0 ? 0.0f : 0.004f;
+      for (int ch = 0; ch < 3; ++ch) cg.w[ch] = to[k][ch], cg.back[ch] = from[k][ch];
+      off += 64 * int64_t(cg.wb) * cg.hb;
+    }
+    g.m = off;
+    const size_t coef = size_t(g.n) * size_t(g.m), image = size_t(g.n) * g.c * g.h * g.w;
+    const auto steps = uniform(size_t(g.n) * 3 * 64, ++seed, 0.02f, 0.2f);
+    for (JpegGather gather : {JpegGather::Encode, JpegGather::DecodeAdjoint})
+      for (BinEpilogue e : {BinEpilogue::None, BinEpilogue::Round, BinEpilogue::Apply, BinEpilogue::Mask, BinEpilogue::Residual}) {
+        if (gather == JpegGather::DecodeAdjoint && e != BinEpilogue::None) continue;
+        Case c;
+        c.op = "ops_jpeg_analysis";
+        c.params = join({kv("n", g.n), kv("h", g.h), kv("w", g.w), "420", gather == JpegGather::Encode ? "encode" : "decode-adjoint",
+                         kv("epilogue", int(e))});
+        const int ix = c.in(uniform(image, ++seed, -1.0f, 1.0f)), io = c.out(coef);
+        const int icen = c.in(randn(coef, ++seed, 0.5f)), ist = c.in(steps), iin = c.in(randn(coef, ++seed));
+        c.run = [=](Device d, const Ptrs& p, Stream s) {
+          JpegAnalysisArgs a;
+          a.x = P<float>(p, ix), a.out = P<float>(p, io), a.centre = P<float>(p, icen), a.step = P<float>(p, ist);
+          a.in = P<float>(p, iin), a.g = g, a.gather = gather, a.epilogue = e;
+          ops_jpeg_analysis(d, a, s);
+        };
+        cs.push_back(std::move(c));
+      }
+    for (JpegSynth mode : {JpegSynth::Adjoint, JpegSynth::Decode}) {
+      Case c;
+      c.op = "ops_jpeg_synthesis";
+      c.params = join({kv("n", g.n), kv("h", g.h), kv("w", g.w), "420", mode == JpegSynth::Adjoint ? "adjoint" : "decode"});
+      const int is = c.in(randn(coef, ++seed, 0.5f)), ix = c.out(image);
+      c.run = [=](Device d, const Ptrs& p, Stream s) {
+        JpegSynthesisArgs a;
+        a.samples = P<float>(p, is), a.x = P<float>(p, ix), a.g = g, a.mode = mode;
+        ops_jpeg_synthesis(d, a, s);
+      };
+      cs.push_back(std::move(c));
+    }
+  }
   {  // ops_spectrum_mul: x[n, c, m] *= f[n, m] (complex)
     const int n = 2, ch = 3;
     const int64_t m = 37;
