@@ -232,7 +232,7 @@ std::string compare(const Case& c, const Buf& b, const std::vector<double>& gpu,
   for (size_t i = 0; i < cpu.size(); ++i)
     if (!std::isfinite(gpu[i]) || !std::isfinite(cpu[i])) ++nonfinite;
   if (nonfinite) return std::to_string(nonfinite) + " elements not finite or unwritten";
-  char buf[160];
+  char buf[256];
   if (c.rel_l2) {
     double d = 0, n = 0;
     for (size_t i = 0; i < cpu.size(); ++i) d += (double(gpu[i]) - cpu[i]) * (double(gpu[i]) - cpu[i]), n += double(cpu[i]) * cpu[i];
