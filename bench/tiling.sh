@@ -6,7 +6,8 @@
 # each run's --json (timings.solve_s / steps, memory.host_peak_rss_bytes, tiling.shapes).
 #
 #   bench/tiling.sh [--reddiff BIN] [--out DIR] [--steps N] [--untiled 1024,2048] [--sizes 1024,2048,4096]
-#                   [--tasks sr,inpaint,deblur]
+#                   [--big 4096] [--tasks sr,inpaint,deblur]
+# (denoise at each of --sizes, tiled, and untiled at --untiled; then each of --tasks at --big, tiled)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +16,7 @@ out=""
 steps=1
 untiled=1024
 sizes=1024,2048,4096
+big=4096
 tasks=sr,inpaint,deblur
 while [ $# -gt 0 ]; do
   case $1 in
@@ -24,7 +26,8 @@ while [ $# -gt 0 ]; do
     --untiled) untiled=$2; shift 2 ;;
     --sizes) sizes=$2; shift 2 ;;
     --tasks) tasks=$2; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --big) big=$2; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/tiling.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -32,11 +35,11 @@ done
 mkdir -p "$out"
 model=$root/models/reddiff-default.safetensors
 
-/usr/bin/python3 - "$out" "$sizes" <<'PY'
+/usr/bin/python3 - "$out" "$sizes,$big" <<'PY'
 import sys
 from PIL import Image
 from skimage import data
-out, sizes = sys.argv[1], [int(s) for s in sys.argv[2].split(",")]
+out, sizes = sys.argv[1], sorted({int(s) for s in sys.argv[2].split(",")})
 a = Image.fromarray(data.astronaut())
 a.resize((256, 256), Image.LANCZOS).save(f"{out}/p256.png")
 for s in sizes:
@@ -74,7 +77,6 @@ for s in "${S[@]}"; do
   run "denoise-$s-tiled" denoise 256 "$out/p$s.png"
   if [[ ",$untiled," == *",$s,"* ]]; then run "denoise-$s-untiled" denoise off "$out/p$s.png"; fi
 done
-big=${S[-1]}
 IFS=, read -ra T <<< "$tasks"
 for t in "${T[@]}"; do
   extra=()

@@ -21,6 +21,7 @@
 #include "engine/model.h"
 #include "engine/network.h"
 #include "solvers/tiled_network.h"
+#include "random_model_file.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -197,5 +198,38 @@ TEST_CASE("bad tiling options: one line, exit status 2", "[tiling]") {
     REQUIRE(r.exit_code == 2);
     REQUIRE(std::count(r.output.begin(), r.output.end(), '\n') == 1);
     REQUIRE(!fs::exists(d + "/o.png"));
+  }
+}
+
+TEST_CASE("every algorithm runs tiled through reddiff, and the result does not depend on --batch-size", "[tiling]") {
+  // a tiny random-weight model with a 32x32 native size, on a 96x80 crop of the photo: 24x24 tiles
+  AdmConfig c;
+  c.image_size = 32, c.model_channels = 32, c.channel_mult = {1, 2}, c.num_res_blocks = 1;
+  c.attention_resolutions = {16}, c.num_head_channels = 16, c.learn_sigma = false, c.out_channels = 3;
+  const std::string d = fresh_dir("algos");
+  const std::string model = d + "/tiny.safetensors";
+  reddiff_test::write_random_model(model, c, 3);
+  Image p = load_image_rgb(photo("astronaut512.png"), true);
+  Image s{3, 80, 96, std::vector<float>(3 * 80 * 96)};
+  for (int k = 0; k < 3; ++k)
+    for (int y = 0; y < 80; ++y)
+      for (int x = 0; x < 96; ++x) s.data[(size_t(k) * 80 + y) * 96 + x] = p.data[(size_t(k) * 512 + 100 + y) * 512 + 200 + x];
+  const std::string in = d + "/in.png";
+  save_png(in, s.data.data(), 3, 80, 96);
+  for (const std::string algo : {"reddiff", "dps", "pigdm", "ddrm"}) {
+    std::vector<Image> outs;
+    for (int batch : {1, 5}) {
+      const std::string stem = d + "/" + algo + "_b" + std::to_string(batch);
+      RunResult r = rd("inpaint --mask random --measure -q --steps 2 --algo " + algo + " --tile 24 --tile-overlap 8 --batch-size " +
+                       std::to_string(batch) + " --model " + model + " --json " + stem + ".json " + in + " " + stem + ".png");
+      CAPTURE(algo, batch, r.output);
+      REQUIRE(r.exit_code == 0);
+      const auto j = read_json(stem + ".json");
+      REQUIRE(j["tiling"]["shapes"][0]["tiled"].get<bool>());
+      REQUIRE(j["tiling"]["shapes"][0]["tile_batch"] == batch);
+      outs.push_back(load_image_raw(stem + ".png"));
+    }
+    CAPTURE(algo);
+    REQUIRE(outs[0].data == outs[1].data);
   }
 }
