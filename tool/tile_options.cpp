@@ -97,7 +97,8 @@ TiledNetwork* RestoreTiling::for_batch(Network& net, Shape4 xs, const std::vecto
     } else if (untiled_bytes > 0) {
       const size_t avail = host_available_bytes();
       if (avail > 0 && untiled_bytes > avail / 4 * 3)
-        tile = std::min({native, xs.h, xs.w}) / network_size_multiple(cfg) * network_size_multiple(cfg),
+        tile = std::max(network_size_multiple(cfg), std::min({native, xs.h, xs.w}) / network_size_multiple(cfg) *
+                                                        network_size_multiple(cfg)),
         why = "auto: the whole-image plan (" + std::to_string(untiled_bytes >> 20) + " MiB) would not fit the available memory";
     }
   }
