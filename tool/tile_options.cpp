@@ -119,12 +119,8 @@ TiledNetwork* RestoreTiling::for_batch(Network& net, Shape4 xs, const std::vecto
     }
     if (untiled_bytes) j["untiled_plan_bytes"] = untiled_bytes;
     shapes_.push_back(j);
-    if (!quiet_) {
-      if (tile > 0)
-        std::fprintf(stderr, "%s%s: tiled, %dx%d tiles, overlap %d (%s)\n", prefix_.c_str(), shape.c_str(), tile, tile, overlap, why.c_str());
-      else
-        std::fprintf(stderr, "%s%s: whole image, not tiled (%s)\n", prefix_.c_str(), shape.c_str(), why.c_str());
-    }
+    if (!quiet_ && tile > 0)  // the whole-image default says nothing (--json records it)
+      std::fprintf(stderr, "%s%s: tiled, %dx%d tiles, overlap %d (%s)\n", prefix_.c_str(), shape.c_str(), tile, tile, overlap, why.c_str());
   }
   if (tile == 0) return nullptr;
   any_tiled_ = true;

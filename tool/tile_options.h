@@ -36,7 +36,7 @@ class RestoreTiling {
   RestoreTiling(const TileSettings& s, int tile_batch, uint64_t seed, int class_label, bool quiet, std::string prefix)
       : s_(s), batch_(tile_batch), seed_(seed), class_label_(class_label), quiet_(quiet), prefix_(std::move(prefix)) {}
   // For a batch of images of shape xs with these ids: the tiled network (begun for this solve), or null
-  // to run the network on the whole image. Prints the choice the first time a shape gets one.
+  // to run the network on the whole image. Prints the choice (when tiled) the first time a shape gets one.
   TiledNetwork* for_batch(Network& net, Shape4 xs, const std::vector<uint64_t>& ids);
   // --json "tiling": the settings, and per shape the choice, its reason and the tile counts.
   nlohmann::json report() const;
