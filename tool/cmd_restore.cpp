@@ -41,6 +41,7 @@
 #include "tool/operator_options.h"
 #include "tool/progress_bar.h"
 #include "tool/task_presets.h"
+#include "tool/tile_options.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -118,6 +119,9 @@ std::string epilog(const std::string& task) {
        "  OUT is then a folder (created; sub-folders kept, names ending in .png). Images of one size are restored\n"
        "  --batch-size at a time. Existing outputs are skipped unless --overwrite, so a stopped run resumes. A bad\n"
        "  file is reported, listed in --csv with status 'error: ...', and the run goes on (exit status 3).\n"
+       "\nLarge photos: the network runs on overlapping tiles of the model's native size (--tile auto, the default, for\n"
+       "  images over 1.5x that size), --batch-size tiles at a time, blended with smooth weights; the grid shifts every\n"
+       "  step. Memory for the network is that of one batch of tiles; the operators work on the whole image.\n"
        "\nImage ids: masks, kernels, measurement noise and the solver's noise of an image are drawn from (--seed,\n"
        "  id), id = 64-bit FNV-1a hash of the image's name relative to IN (its file name for a single image, or\n"
        "  --image-id), so a result does not depend on --batch-size, --shard or the other images of a batch.\n"
@@ -158,6 +162,7 @@ cxxopts::Options make_options(const std::string& task) {
       ("threads", "CPU threads (0: all cores)", cxxopts::value<std::string>()->default_value("0"), "N")
       ("batch-size", "images restored together (images of one size only)", cxxopts::value<std::string>()->default_value("1"), "N")
       ("class", "class label, for class-conditional models", cxxopts::value<std::string>(), "K");
+  add_tile_options(opts);  // --tile, --tile-overlap (tool/tile_options.h)
   opts.add_options("Solver")
       ("algo", "reddiff|dps|pigdm|ddrm; see Algorithms below",
        cxxopts::value<std::string>()->default_value("reddiff"), "A")
@@ -393,6 +398,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
   const DType precision = parse_precision(r["precision"].as<std::string>());
   const int threads = int(opt_integer(r, "threads", 0, 4096));
   const int batch_size = int(opt_integer(r, "batch-size", 1, 4096));
+  const TileSettings tile_settings = tile_settings_from(r);
   const int save_every = int(opt_integer(r, "save-every", 0, 100000));
   if (r.count("save-measurement") && !measure)
     throw Error("--save-measurement needs --measure (without it, IN is the measurement)");
@@ -506,6 +512,8 @@ int run_restore(const std::string& task, int argc, char** argv) {
     }
   }
 
+  for (const Batch& b : batches) check_tile_fits(tile_settings, b.xs.h, b.xs.w);
+
   // ---- model, device, solver
   json report;
   std::unique_ptr<Backend> backend;
@@ -527,6 +535,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
     if (nc > 0 && so.class_label >= nc) throw Error("--class " + std::to_string(so.class_label) + " is outside [0, " + std::to_string(nc) + ")");
     if (nc == 0 && so.class_label >= 0) throw Error("--class given but the model is unconditional");
     if (model->config.adm.in_channels != 3) throw Error("the model takes " + std::to_string(model->config.adm.in_channels) + " channels; images have 3");
+    check_tile_model(tile_settings, model->config.adm);
     net = std::make_unique<Network>(*model, *backend, precision);
     if (algo == "dps") dps_solver = std::make_unique<DpsSolver>(*net, dpo);
     else if (algo == "pigdm") pigdm_solver = std::make_unique<PigdmSolver>(*net, pgo);
@@ -553,6 +562,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
 
   size_t n_todo = 0;
   for (const auto& b : batches) n_todo += b.items.size();
+  RestoreTiling tiling(tile_settings, batch_size, oo.seed, so.class_label, quiet, prefix);
   StepProgressBar bar(int64_t(batches.size()) * steps, int(n_todo), !quiet);
   size_t max_solver_bytes = 0;
   double solve_s = 0;
@@ -653,6 +663,14 @@ int run_restore(const std::string& task, int argc, char** argv) {
           }
         }
       };
+      // Tiling (tool/tile_options.h): the solvers take the tiled network in place of the whole-image one.
+      TiledNetwork* tiled = tiling.for_batch(*net, xs, ids);
+      if (solver) solver->set_eps_function(tiled ? tiled->eps_function() : nullptr, tiled ? tiled->out_channels() : 0);
+      if (ddrm_solver) ddrm_solver->set_eps_function(tiled ? tiled->eps_function() : nullptr, tiled ? tiled->out_channels() : 0);
+      if (dps_solver) dps_solver = std::make_unique<DpsSolver>(*net, dpo);
+      if (pigdm_solver) pigdm_solver = std::make_unique<PigdmSolver>(*net, pgo);
+      if (dps_solver && tiled) dps_solver->set_network_functions(tiled->vjp_functions());
+      if (pigdm_solver && tiled) pigdm_solver->set_network_functions(tiled->vjp_functions());
       const auto ts = Clock::now();
       if (dps_solver) dps_solver->solve(*op, dy.as<float>(), dmu.as<float>(), ids, on_step);
       else if (pigdm_solver) pigdm_solver->solve(*op, dy.as<float>(), dmu.as<float>(), ids, on_step);
@@ -790,9 +808,10 @@ int run_restore(const std::string& task, int argc, char** argv) {
       report["solver"] = {{"algo", algo}, {"steps", so.steps}, {"lr", so.lr}, {"lambda", so.lambda}, {"weighting", so.weighting},
                           {"sigma_x0", so.sigma_x0}, {"init", so.init}, {"seed", so.seed}, {"class", cls},
                           {"t_start", so.t_start >= 0 ? json(so.t_start) : json(nullptr)}, {"t_end", so.t_end},
-                          {"cuda_graph", solver ? json(solver->graph_note()) : json(nullptr)}};
+                          {"cuda_graph", !solver ? json(nullptr) : tiling.any_tiled() ? json("off (tiled)") : json(solver->graph_note())}};
     }
     report["operator"] = operator_json(oo);
+    report["tiling"] = tiling.report();
     report["settings"] = {{"batch_size", batch_size}, {"device", device}, {"precision", dtype_name(precision)},
                           {"threads", threads}, {"save_every", save_every}, {"overwrite", overwrite},
                           {"shard", shard.str()}, {"shard_from_slurm", shard.from_env},
