@@ -38,7 +38,12 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "--version")) {
-    std::fputs(reddiff::version_text().c_str(), stdout);
+    try {
+      std::fputs(reddiff::version_text().c_str(), stdout);
+    } catch (const reddiff::Error& e) {  // e.g. REDDIFF_CPU_ISA naming a set this CPU lacks
+      std::fprintf(stderr, "reddiff --version: %s\n", e.what());
+      return e.exit_code();
+    }
     return 0;
   }
   for (const auto& c : reddiff::command_registry()) {

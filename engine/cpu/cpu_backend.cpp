@@ -38,12 +38,11 @@ class CpuBackend : public Backend {
     if (threads > 0) omp_set_num_threads(threads);
     openblas_set_num_threads(1);
     threads_ = threads > 0 ? threads : omp_get_max_threads();
-    const char* k = std::getenv("REDDIFF_CPU_CONV");
-    if (!k || std::string(k) != "blas") dnn_ = std::make_unique<OnednnConv>();
+    if (cpu_conv_path() == CpuConvPath::OneDnn) dnn_ = std::make_unique<OnednnConv>();
   }
   Device device() const override { return Device::CPU; }
   std::string name() const override {
-    return "cpu (" + std::to_string(threads_) + " threads, " + (dnn_ ? cpu_kernel_set() : "im2col + OpenBLAS") + ")";
+    return "cpu (" + std::to_string(threads_) + " threads, " + cpu_kernel_set() + ")";
   }
   bool supports(DType act) const override { return act == DType::F32 || (act == DType::BF16 && dnn_ && onednn_has_bf16()); }
 

@@ -6,6 +6,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -14,6 +15,9 @@
 
 #include "base/error.h"
 #include "engine/cpu/onednn_conv.h"
+
+extern "C" char* openblas_get_corename(void);
+extern "C" char* openblas_get_config(void);
 
 namespace reddiff {
 
@@ -80,9 +84,47 @@ void apply_cpu_isa_limit() {
   if (!failure.empty()) throw Error(failure, 2);
 }
 
-std::string cpu_kernel_set() {
+namespace {
+
+// OpenBLAS's core, e.g. "Haswell", "Zen", "SkylakeX", or "Prescott" when it does not know the CPU.
+std::string openblas_core() {
+  const char* c = openblas_get_corename();
+  return c ? c : "unknown";
+}
+
+// OpenBLAS's version, from its configuration string ("OpenBLAS 0.3.21 DYNAMIC_ARCH ...").
+std::string openblas_version() {
+  const char* c = openblas_get_config();
+  std::string s = c ? c : "OpenBLAS";
+  const size_t sp = s.find(' ', s.find(' ') + 1);
+  return sp == std::string::npos ? s : s.substr(0, sp);
+}
+
+// Cores whose kernels use AVX2 and FMA (OpenBLAS's names, lower case).
+bool openblas_core_has_avx2(std::string core) {
+  for (char& ch : core) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  for (const char* k : {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"})
+    if (core == k) return true;
+  return false;
+}
+
+}  // namespace
+
+CpuConvPath cpu_conv_path() {
   apply_cpu_isa_limit();
-  return onednn_description();
+  if (const char* k = std::getenv("REDDIFF_CPU_CONV"); k && *k) {
+    const std::string v = k;
+    if (v == "onednn") return CpuConvPath::OneDnn;
+    if (v == "blas") return CpuConvPath::Blas;
+    throw Error("REDDIFF_CPU_CONV=" + v + ": unknown convolution path (onednn or blas)", 2);
+  }
+  if (dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core) return CpuConvPath::OneDnn;
+  return openblas_core_has_avx2(openblas_core()) ? CpuConvPath::Blas : CpuConvPath::OneDnn;
+}
+
+std::string cpu_kernel_set() {
+  if (cpu_conv_path() == CpuConvPath::OneDnn) return onednn_description();
+  return "im2col + " + openblas_version() + " (" + openblas_core() + "), " + onednn_description();
 }
 
 }  // namespace reddiff

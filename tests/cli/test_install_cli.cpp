@@ -111,6 +111,56 @@ TEST_CASE("reddiff --version names the version, the commit, the backends, the CP
 #endif
 }
 
+// The CPU's flags, from /proc/cpuinfo (independent of oneDNN's and OpenBLAS's own detection).
+std::string cpu_flags() {
+  for (const auto& l : lines_of(read_file("/proc/cpuinfo")))
+    if (l.rfind("flags", 0) == 0) return " " + trim(l.substr(l.find(':') + 1)) + " ";
+  return "";
+}
+
+TEST_CASE("the CPU kernel set follows the CPU, and forced kernel sets the CPU lacks are refused in one line") {
+  const std::string flags = cpu_flags();
+  const auto has = [&](const char* f) { return flags.find(std::string(" ") + f + " ") != std::string::npos; };
+  const std::string bin = reddiff_test::binary("reddiff");
+  const auto kernels = [&](const std::string& env) {
+    const RunResult r = run_command(env + " " + bin + " --version");
+    REQUIRE(r.exit_code == 0);
+    const std::string l = lines_of(r.output).at(3);
+    return l.substr(l.find("kernels: ") + 9);
+  };
+  const auto refused = [&](const std::string& env, const std::string& cmd, const std::string& names) {
+    const RunResult r = run_command(env + " " + bin + " " + cmd);
+    INFO(env << " " << cmd << ": " << r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(lines_of(r.output).size() == 1);
+    CHECK(r.output.find(names) != std::string::npos);
+  };
+  // Where oneDNN has AVX-512 kernels (avx512_core: F, BW, VL, DQ) it runs the convolutions; forced paths.
+  if (has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512dq")) CHECK(kernels("").rfind("oneDNN ", 0) == 0);
+  CHECK(kernels("REDDIFF_CPU_CONV=onednn").rfind("oneDNN ", 0) == 0);
+  CHECK(kernels("REDDIFF_CPU_CONV=blas").rfind("im2col + OpenBLAS ", 0) == 0);
+  if (has("avx2") && has("fma")) {
+    // Capped at AVX2, with OpenBLAS on an AVX2 core: OpenBLAS's GEMMs (the faster there), oneDNN at avx2.
+    const std::string k = kernels("REDDIFF_CPU_ISA=avx2 OPENBLAS_CORETYPE=Haswell");
+    CHECK(k.rfind("im2col + OpenBLAS ", 0) == 0);
+    CHECK(k.find("(Haswell)") != std::string::npos);
+    CHECK(k.find("(avx2)") != std::string::npos);
+    // OpenBLAS on its generic SSE core (what it falls back to on CPUs it does not know): oneDNN instead.
+    CHECK(kernels("REDDIFF_CPU_ISA=avx2 OPENBLAS_CORETYPE=Prescott") == kernels("REDDIFF_CPU_CONV=onednn REDDIFF_CPU_ISA=avx2"));
+  }
+  refused("REDDIFF_CPU_CONV=cublas", "--version", "REDDIFF_CPU_CONV=cublas");
+  refused("REDDIFF_CPU_ISA=avx1024", "--version", "REDDIFF_CPU_ISA=avx1024: unknown instruction set");
+  if (!has("amx_tile")) {
+    refused("REDDIFF_CPU_ISA=avx512_core_amx", "--version", "does not have it");
+    // A restoration is refused before anything is written.
+    const fs::path dir = scratch("cpu_isa_refused");
+    const std::string out = (dir / "out.png").string();
+    refused("REDDIFF_CPU_ISA=avx512_core_amx", "denoise --steps 1 --device cpu " + quote(std::string(REDDIFF_SOURCE_DIR) +
+            "/examples/dandelion.png") + " " + quote(out), "REDDIFF_CPU_ISA=avx512_core_amx");
+    CHECK(fs::is_empty(dir));
+  }
+}
+
 TEST_CASE("cmake/version_info.cmake follows commits and edits, and falls back to git archive's commit, then unknown") {
   const fs::path dir = scratch("cli_install/version_repo");
   const fs::path out = dir.parent_path() / "version_info.cpp";
