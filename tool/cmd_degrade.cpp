@@ -9,6 +9,8 @@
 
 #include "engine/error.h"
 #include "engine/image_io.h"
+#include "engine/input_limits.h"
+#include "tool/cli_common.h"
 #include "engine/npy.h"
 #include "operators/operator.h"
 #include "tool/command.h"
@@ -53,6 +55,7 @@ int run_degrade(int argc, char** argv) {
       ("q,quiet", "print nothing on success")
       ("h,help", "show this help");
   add_operator_options(opts);
+  add_max_pixels_option(opts, "", kDegradeBytesPerPixel);
   opts.parse_positional({"task", "in", "out"});
 
   std::optional<cxxopts::ParseResult> parsed;
@@ -77,6 +80,7 @@ int run_degrade(int argc, char** argv) {
   if (dev_name != "cpu" && dev_name != "cuda") throw Error("--device: unknown value '" + dev_name + "' (expected cpu or cuda)");
   const Device dev = dev_name == "cuda" ? Device::CUDA : Device::CPU;
 
+  apply_max_pixels(r, kDegradeBytesPerPixel);
   OperatorOptions o = operator_options_from(r, task);
   if (r.count("save-mask") && task != "inpaint") throw Error("--save-mask is for task inpaint");
   if (r.count("save-kernel") && task != "deblur") throw Error("--save-kernel is for task deblur");
