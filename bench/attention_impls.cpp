@@ -1,4 +1,4 @@
-// Times the two CUDA attention implementations (kernels/attention.h: cuBLAS batched GEMMs + softmax, and
+// Times the two CUDA attention implementations (kernels/network/attention.h: cuBLAS batched GEMMs + softmax, and
 // the fused one-kernel version) on the attention shapes of the UNets reddiff runs, so that
 // attention_cuda_impl's choice rests on a measurement (docs/benchmarks.md, "Attention").
 //
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/attention.h"
+#include "kernels/network/attention.h"
 
 using namespace reddiff;
 

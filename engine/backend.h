@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "base/tensor.h"
 #include "engine/graph.h"
-#include "engine/tensor.h"
 
 namespace reddiff {
 
@@ -76,5 +76,8 @@ std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
 std::unique_ptr<Backend> make_cuda_backend(int device_index = 0);
 // True when a CUDA device can be used by this build.
 bool cuda_available();
+// The CUDA driver, runtime and cuDNN versions found at run time, and device 0, on one line (for
+// `reddiff --version`); says so when there is no driver or device, or when this build has no CUDA.
+std::string cuda_versions();
 
 }  // namespace reddiff

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/dtype.h"
-#include "kernels/group_norm.h"
+#include "base/dtype.h"
+#include "kernels/network/group_norm.h"
 
 namespace reddiff {
 

@@ -24,7 +24,7 @@
 #include <jpeglib.h>  // after <cstdio>: it needs FILE
 #include <jerror.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/input_limits.h"
 
 namespace reddiff {
@@ -319,20 +319,24 @@ void save_png(const std::string& path, const float* chw, int c, int h, int w, fl
   };
   if (!stbi_write_png_to_func(sink, &encoded, w, h, c, px.data(), w * c) || encoded.empty())
     throw Error("cannot encode PNG " + quoted(path));
+  write_file_atomic(path, encoded.data(), encoded.size());
+}
+
+void write_file_atomic(const std::string& path, const void* data, size_t size) {
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw Error("cannot write " + quoted(path) + ": " + std::strerror(errno));
-  const bool ok = std::fwrite(encoded.data(), 1, encoded.size(), f) == encoded.size();
+  if (!f) throw WriteError("cannot write " + quoted(path) + ": " + std::strerror(errno));
+  const bool ok = std::fwrite(data, 1, size, f) == size;
   const bool closed = std::fclose(f) == 0;
   if (!ok || !closed) {
     const int e = errno;
     std::remove(tmp.c_str());
-    throw Error("cannot write " + quoted(path) + ": " + std::strerror(e));
+    throw WriteError("cannot write " + quoted(path) + ": " + std::strerror(e));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int e = errno;
     std::remove(tmp.c_str());
-    throw Error("cannot write " + quoted(path) + ": " + std::strerror(e));
+    throw WriteError("cannot write " + quoted(path) + ": " + std::strerror(e));
   }
 }
 

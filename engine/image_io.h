@@ -31,6 +31,10 @@ Image load_image_raw(const std::string& path);
 // rename). Values are mapped from [lo, hi] to [0, 255] with clamping and rounding to nearest.
 void save_png(const std::string& path, const float* chw, int c, int h, int w, float lo = -1.0f, float hi = 1.0f);
 
+// Writes bytes to path atomically (a temporary file in the same folder, then rename); a one-line
+// reddiff::Error on failure. save_png and the JPEG writer (operators/jpeg_file.h) use it.
+void write_file_atomic(const std::string& path, const void* data, size_t size);
+
 // True when path ends with ext (case-insensitive), e.g. has_extension(p, ".npy").
 bool has_extension(const std::string& path, const std::string& ext);
 

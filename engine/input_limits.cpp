@@ -8,7 +8,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace reddiff {
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/dtype.h"
+#include "base/dtype.h"
 #include "engine/model_config.h"
 
 namespace reddiff {

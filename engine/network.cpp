@@ -1,7 +1,7 @@
 #include "engine/network.h"
 
+#include "base/error.h"
 #include "engine/adm_unet.h"
-#include "engine/error.h"
 #include "engine/vjp_graph.h"
 
 namespace reddiff {

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "engine/dtype.h"
-#include "engine/error.h"
+#include "base/dtype.h"
+#include "base/error.h"
 #include "engine/input_limits.h"
 
 namespace reddiff {
@@ -251,20 +251,21 @@ void write_npy(const std::string& path, const std::vector<int64_t>& shape, const
   std::string tmp = path + ".tmp-" + std::to_string(getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(path + ": cannot write (directory missing or not writable)", 1);
+    if (!out) throw WriteError(path + ": cannot write (directory missing or not writable)");
     out.write("\x93NUMPY\x01\x00", 8);
     unsigned char len[2] = {uint8_t(header.size() & 0xff), uint8_t(header.size() >> 8)};
     out.write(reinterpret_cast<const char*>(len), 2);
     out << header;
     out.write(reinterpret_cast<const char*>(data), std::streamsize(n * 4));
+    out.close();  // the last buffer is written here: a full disk shows now, not after the rename
     if (!out) {
       std::remove(tmp.c_str());
-      throw Error(path + ": write failed", 1);
+      throw WriteError(path + ": write failed");
     }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename temporary file into place", 1);
+    throw WriteError(path + ": cannot rename temporary file into place");
   }
 }
 

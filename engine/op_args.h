@@ -3,13 +3,13 @@
 // copies of the op's parameters (host or device) and its workspace, then calls its twin.
 #pragma once
 #include "engine/backend.h"
-#include "kernels/attention.h"
-#include "kernels/attention_backward.h"
-#include "kernels/embedding.h"
-#include "kernels/group_norm.h"
-#include "kernels/group_norm_backward.h"
-#include "kernels/resample.h"
-#include "kernels/resample_backward.h"
+#include "kernels/network/attention.h"
+#include "kernels/network/attention_backward.h"
+#include "kernels/network/embedding.h"
+#include "kernels/network/group_norm.h"
+#include "kernels/network/group_norm_backward.h"
+#include "kernels/network/resample.h"
+#include "kernels/network/resample_backward.h"
 
 namespace reddiff {
 

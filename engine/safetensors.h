@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/dtype.h"
+#include "base/dtype.h"
 
 namespace reddiff {
 

@@ -1,6 +1,6 @@
 #include "engine/vjp_graph.h"
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace reddiff {
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/dtype.h"
-#include "engine/error.h"
+#include "base/dtype.h"
+#include "base/error.h"
 #include "weights_converter/checkpoint.h"
 #include "weights_converter/convert.h"
 #include "weights_converter/state_dict.h"

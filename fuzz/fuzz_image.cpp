@@ -4,7 +4,7 @@
 // grey, grey+alpha, RGB, RGBA). A decoded image must have the size its header declared.
 #include <cstdlib>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/image_io.h"
 #include "engine/input_limits.h"
 #include "fuzz/fuzz_input.h"

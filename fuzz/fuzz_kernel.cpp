@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/input_limits.h"
 #include "fuzz/fuzz_input.h"
 #include "operators/operator.h"

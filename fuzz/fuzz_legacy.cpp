@@ -1,7 +1,7 @@
 // libFuzzer target: legacy torch checkpoints (torch.save(..., _use_new_zipfile_serialization=False):
 // pickles back to back, then raw storages; weights_converter/legacy_checkpoint.cpp), opened and read as
 // the converter does (fuzz/checkpoint_harness.h).
-#include "engine/error.h"
+#include "base/error.h"
 #include "fuzz/checkpoint_harness.h"
 #include "fuzz/fuzz_input.h"
 

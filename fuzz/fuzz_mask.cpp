@@ -4,7 +4,7 @@
 // (1-64); the rest is the file. Every mask value must be 0 or 1.
 #include <cstdlib>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/input_limits.h"
 #include "fuzz/fuzz_input.h"
 #include "operators/operator.h"

@@ -3,7 +3,7 @@
 // float16/32/64, int32/64, uint8, C and Fortran order). The array read must match its header.
 #include <cstdlib>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/input_limits.h"
 #include "engine/npy.h"
 #include "fuzz/fuzz_input.h"

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "weights_converter/config_inference.h"
 #include "weights_converter/pickle_machine.h"
 #include "weights_converter/state_dict.h"

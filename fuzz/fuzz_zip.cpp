@@ -3,7 +3,7 @@
 // data is read; then the whole file as a checkpoint (fuzz/checkpoint_harness.h).
 #include <algorithm>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "fuzz/checkpoint_harness.h"
 #include "fuzz/fuzz_input.h"
 #include "weights_converter/zip_archive.h"

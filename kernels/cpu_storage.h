@@ -2,8 +2,8 @@
 #pragma once
 #include <cstdint>
 
-#include "engine/dtype.h"
-#include "engine/error.h"
+#include "base/dtype.h"
+#include "base/error.h"
 
 namespace reddiff {
 

@@ -1,8 +1,8 @@
 // Calls a kernel's CUDA twin for Device::CUDA and its CPU twin otherwise:
 //   RD_KERNEL(device, reddiff_noise, args, stream)  ->  reddiff_noise_cuda(args, stream) / reddiff_noise_cpu(...)
 #pragma once
-#include "engine/error.h"
-#include "engine/tensor.h"
+#include "base/error.h"
+#include "base/tensor.h"
 
 #ifdef REDDIFF_HAVE_CUDA
 #define RD_KERNEL(device, name, args, stream) \

@@ -1,13 +1,16 @@
-// Shared by every kernel: the stream type and the __host__ __device__ marker for element math that a
-// CUDA kernel and its CPU twin both use. Kernels in this folder come in pairs with one signature:
-//   void name_cpu(const NameArgs&, Stream);   // kernels/name.cpp, always built
-//   void name_cuda(const NameArgs&, Stream);  // kernels/name.cu, built with the CUDA backend
-// Activations are NHWC on every backend; pointers are host pointers for _cpu and device pointers for _cuda.
+// Shared by every kernel: the stream type (from base/tensor.h) and the __host__ __device__ marker for
+// element math that a CUDA kernel and its CPU twin both use. Kernels come in pairs with one signature, in
+// kernels/network/ (the network's ops), kernels/solver/ (solver steps) and kernels/operator/ (operators):
+//   void name_cpu(const NameArgs&, Stream);   // kernels/<group>/name.cpp, always built
+//   void name_cuda(const NameArgs&, Stream);  // kernels/<group>/name.cu, built with the CUDA backend
+// Network activations are NHWC on every backend (operator buffers NCHW); pointers are host pointers for
+// _cpu and device pointers for _cuda.
 #pragma once
 #include <cmath>
 #include <cstdint>
 
-#include "engine/dtype.h"
+#include "base/dtype.h"
+#include "base/tensor.h"
 
 #ifdef __CUDACC__
 #define RD_HD __host__ __device__ __forceinline__
@@ -16,8 +19,6 @@
 #endif
 
 namespace reddiff {
-
-using Stream = void*;  // cudaStream_t for CUDA twins, ignored by CPU twins
 
 RD_HD float silu(float x) { return x / (1.0f + expf(-x)); }
 

@@ -11,7 +11,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/image_io.h"
 #include "engine/npy.h"
 #include "operators/op_impl.h"

@@ -2,8 +2,8 @@
 #include <cmath>
 #include <map>
 
-#include "kernels/operators_pointwise.h"
-#include "kernels/operators_separable.h"
+#include "kernels/operator/pointwise.h"
+#include "kernels/operator/separable.h"
 #include "operators/op_impl.h"
 
 namespace reddiff {
@@ -227,6 +227,8 @@ std::unique_ptr<Operator> make_operator(const OperatorOptions& o, Shape4 x, cons
   if (t == "sr") return make_sr_operator(o, x, device);
   if (t == "deblur") return make_deblur_operator(o, x, ids, device);
   if (t == "phase-retrieval") return make_phase_operator(o, x, device);
+  if (t == "jpeg") return make_jpeg_operator(o, x, device);
+  if (t == "quant") return make_quant_operator(o, x, device);
   throw Error("unknown task '" + t + "'");
 }
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/operators_pointwise.h"
+#include "kernels/operator/pointwise.h"
 #include "operators/op_impl.h"
 
 namespace reddiff {

@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/operators_conv.h"
-#include "kernels/operators_fft.h"
+#include "kernels/operator/conv.h"
+#include "kernels/operator/fft.h"
 #include "operators/op_impl.h"
 
 namespace reddiff {

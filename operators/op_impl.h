@@ -1,16 +1,16 @@
 // Internal to operators/: buffers on an operator's device, CPU/CUDA kernel dispatch, and the shared base
 // class of the operator implementations. Every operator is one class that runs on either device; the
-// device decides which twin of each kernel (kernels/operators_*.h) is called.
+// device decides which twin of each kernel (kernels/operator/*.h) is called.
 #pragma once
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
-#include "kernels/operators_common.h"
-#include "kernels/operators_fft.h"
-#include "kernels/operators_separable.h"
+#include "base/error.h"
+#include "kernels/operator/common.h"
+#include "kernels/operator/fft.h"
+#include "kernels/operator/separable.h"
 #include "operators/operator.h"
 
 namespace reddiff {
@@ -82,7 +82,7 @@ class OperatorBase : public Operator {
   mutable OpBuffer scratch_;
 };
 
-// An FFT plan on an operator's device (kernels/operators_fft.h).
+// An FFT plan on an operator's device (kernels/operator/fft.h).
 class FftPlan {
  public:
   FftPlan() = default;
@@ -132,6 +132,9 @@ std::unique_ptr<Operator> make_sr_operator(const OperatorOptions& o, Shape4 x, D
 std::unique_ptr<Operator> make_deblur_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids,
                                                Device d);
 std::unique_ptr<Operator> make_phase_operator(const OperatorOptions& o, Shape4 x, Device d);
+// The bin-measurement operators (operators/op_jpeg.cpp, operators/op_quant.cpp; operators/bins.h).
+std::unique_ptr<Operator> make_jpeg_operator(const OperatorOptions& o, Shape4 x, Device d);
+std::unique_ptr<Operator> make_quant_operator(const OperatorOptions& o, Shape4 x, Device d);
 // The composition of o.compose's operators and then o.task's (operators/op_compose.cpp).
 std::unique_ptr<Operator> make_composed_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids,
                                                  Device d);

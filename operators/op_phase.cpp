@@ -5,8 +5,8 @@
 // ifftshift(.), norm="ortho"))). The residual gradient shares the forward FFT: two FFTs instead of three.
 #include <cmath>
 
-#include "kernels/operators_fft.h"
-#include "kernels/operators_phase.h"
+#include "kernels/operator/fft.h"
+#include "kernels/operator/phase.h"
 #include "operators/op_impl.h"
 
 namespace reddiff {

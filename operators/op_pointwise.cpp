@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "kernels/operators_pointwise.h"
+#include "kernels/operator/pointwise.h"
 #include "operators/op_impl.h"
 
 namespace reddiff {

@@ -12,17 +12,14 @@
 #include <string>
 #include <vector>
 
-#include "engine/tensor.h"
-
-namespace cxxopts {
-class Options;
-class ParseResult;
-}  // namespace cxxopts
+#include "base/tensor.h"
 
 namespace reddiff {
 
+struct JpegCoefficients;  // operators/jpeg_file.h
+
 struct OperatorOptions {
-  std::string task;  // inpaint|sr|deblur|colorize|denoise|phase-retrieval|hdr
+  std::string task;  // inpaint|sr|deblur|colorize|denoise|phase-retrieval|hdr|jpeg|quant
   // Operators applied before `task`'s, in order (--compose): y = A_task(A_k(...A_1(x))). Each stage reads
   // the same options; stages must keep the image's shape (inpaint, deblur, hdr).
   std::vector<std::string> compose;
@@ -49,24 +46,22 @@ struct OperatorOptions {
   // phase-retrieval
   double oversample = 2.0;      // zero padding per side = round(oversample/8 * size), per axis
 
+  // jpeg, quant (operators/bins.h): operators bound to their measurement. data_term: interval (the squared
+  // distance to the measured bins) | l2 (the official RED-diff formulation: L2 to the decoded/quantised image
+  // with straight-through rounding).
+  std::string data_term = "interval";
+  std::vector<std::shared_ptr<const JpegCoefficients>> jpeg_files;  // jpeg: one file per image, one geometry
+  int quant_bits = 4;                                      // quant: bits per channel, 1..8
+  std::shared_ptr<const std::vector<float>> quant_image;   // quant: the measured image [N, C, H, W] in [-1, 1]
+
   // measurement noise (reddiff degrade; solvers only read sigma_y)
   double sigma_y = 0.0;         // on the [0,1] scale; the noise std in [-1,1] is 2*sigma_y
   std::string noise = "gaussian";  // gaussian|poisson (poisson: sigma_y is the std at white, see add_noise)
   uint64_t seed = 0;
 };
 
-// Registers the operator options (group "Degradation"): --mask --box-size --fraction --side --invert
-// --random-position --scale --sr-kernel --blur --blur-sigma --blur-size --motion-intensity --wiener-reg
-// --oversample --sigma-y --noise-std --noise --seed --compose.
-void add_operator_options(cxxopts::Options& opts);
-// Reads and validates them for `task`; a bad value is a one-line reddiff::Error naming the option. Options
-// given on the command line that the task does not use earn a note on stderr.
-OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::string& task);
-// A numeric option given as a string, so that a bad value is a one-line error naming the option
-// ("--lr: 'abc' is not a number"). Shared by every command that takes numbers this way.
-double option_number(const cxxopts::ParseResult& r, const char* name);
-uint64_t option_unsigned(const cxxopts::ParseResult& r, const char* name);
-// Validates an OperatorOptions built in code (the same checks as operator_options_from).
+// Validates an OperatorOptions (the command line's, tool/operator_options.h, or one built in code); a bad
+// value is a one-line reddiff::Error naming the option.
 void validate_operator_options(const OperatorOptions& o);
 // The tasks, in documentation order.
 const std::vector<std::string>& operator_tasks();

@@ -49,6 +49,9 @@ bool svd_supported(const OperatorOptions& o, std::string* why) {
     reason = "--compose has none here";
   } else if (o.task == "phase-retrieval" || o.task == "hdr") {
     reason = o.task + " is nonlinear";
+  } else if (o.task == "jpeg" || o.task == "quant") {
+    reason = o.task + " is not linear (its data term is the distance to the measured quantisation bins); use RED-diff, "
+                      "DPS or PiGDM";
   } else if (o.task == "deblur" && o.blur != "gaussian" && o.blur != "uniform") {
     reason = "deblur needs a separable kernel (--blur gaussian or uniform), not " +
              std::string(o.blur == "motion" ? "motion" : "a kernel file");

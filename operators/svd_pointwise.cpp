@@ -2,7 +2,7 @@
 // (per pixel, the 1 x C row (1/C, ..., 1/C)).
 #include <cmath>
 
-#include "kernels/operators_svd.h"
+#include "kernels/operator/svd.h"
 #include "operators/svd_impl.h"
 
 namespace reddiff {

@@ -4,7 +4,7 @@
 // Deblurring/SRConv classes. Spectral coordinate (c, i, j) pairs V's columns i (height) and j (width);
 // measured where i < rows(Mh) and j < rows(Mw). The official code sorts the singular values; DDRM treats
 // every coordinate on its own, so no order is needed. The four maps are two dense 1-D products each,
-// run by the separable-matrix kernels (kernels/operators_separable.h).
+// run by the separable-matrix kernels (kernels/operator/separable.h).
 #include <algorithm>
 
 #include "operators/svd_impl.h"

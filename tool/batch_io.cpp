@@ -12,7 +12,7 @@
 #include <fstream>
 #include <map>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/image_io.h"
 #include "engine/npy.h"
 
@@ -193,7 +193,7 @@ void make_directories(const std::string& dir) {
   if (dir.empty() || is_directory(dir)) return;
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec || !is_directory(dir)) throw Error("cannot create folder '" + dir + "': " + (ec ? ec.message() : "not a folder"));
+  if (ec || !is_directory(dir)) throw WriteError("cannot create folder '" + dir + "': " + (ec ? ec.message() : "not a folder"));
 }
 
 std::string parent_directory(const std::string& path) {
@@ -213,13 +213,13 @@ void check_writable_directory(const std::string& dir, const std::string& what) {
 void write_file_atomic(const std::string& path, const std::string& contents) {
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw Error("cannot write '" + path + "': " + std::strerror(errno));
+  if (!f) throw WriteError("cannot write '" + path + "': " + std::strerror(errno));
   const bool ok = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
   const bool closed = std::fclose(f) == 0;
   if (!ok || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int e = errno;
     std::remove(tmp.c_str());
-    throw Error("cannot write '" + path + "': " + std::strerror(e));
+    throw WriteError("cannot write '" + path + "': " + std::strerror(e));
   }
 }
 

@@ -5,9 +5,9 @@
 
 #include <cstdlib>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/input_limits.h"
-#include "operators/operator.h"
+#include "tool/operator_options.h"
 
 namespace reddiff {
 
@@ -27,17 +27,23 @@ static bool file_exists(const std::string& p) {
 std::string default_model_path() {
   const char* env = std::getenv("REDDIFF_MODEL");
   if (env && *env) return env;
-  // Next to the executable's install prefix first, then the source tree the build came from.
+  static const std::string file = "/reddiff-default.safetensors";
+  // An installed reddiff: the model lies at a fixed place relative to the executable (../share/reddiff/models
+  // for bin/reddiff, cmake/packaging.cmake), wherever the prefix was installed or moved to.
+  std::string installed;
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (n > 0) {
     self[n] = 0;
     std::string dir(self);
     dir = dir.substr(0, dir.find_last_of('/'));
-    for (const char* rel : {"/../share/reddiff/models/reddiff-default.safetensors", "/models/reddiff-default.safetensors"})
-      if (file_exists(dir + rel)) return dir + std::string(rel);
+    installed = dir + "/" + REDDIFF_INSTALLED_MODEL_DIR + file;
+    if (file_exists(installed)) return installed;
   }
-  return std::string(REDDIFF_DEFAULT_MODEL_DIR) + "/reddiff-default.safetensors";
+  // A reddiff in its build folder: the source tree's models/.
+  const std::string source_tree = std::string(REDDIFF_DEFAULT_MODEL_DIR) + file;
+  if (file_exists(source_tree) || installed.empty()) return source_tree;
+  return installed;  // neither exists: name the installed location in the error
 }
 
 std::string model_path_option(const cxxopts::ParseResult& r) {

@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "base/dtype.h"
 #include "engine/backend.h"
-#include "engine/dtype.h"
 
 namespace reddiff {
 

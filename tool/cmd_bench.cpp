@@ -25,19 +25,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
 #include "engine/backend.h"
 #include "engine/cpu/cpu_info.h"
 #include "engine/device_buffer.h"
-#include "engine/error.h"
 #include "engine/model.h"
 #include "engine/model_config.h"
 #include "engine/network.h"
-#include "engine/solvers/ddrm_solver.h"
-#include "engine/solvers/dps_solver.h"
-#include "engine/solvers/pigdm_solver.h"
-#include "engine/solvers/reddiff_solver.h"
 #include "operators/operator.h"
 #include "operators/svd.h"
+#include "solvers/ddrm_solver.h"
+#include "solvers/dps_solver.h"
+#include "solvers/pigdm_solver.h"
+#include "solvers/reddiff_solver.h"
 #include "tool/cli_common.h"
 #include "tool/command.h"
 

@@ -7,13 +7,14 @@
 #include <cstdio>
 #include <optional>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/image_io.h"
 #include "engine/input_limits.h"
-#include "tool/cli_common.h"
 #include "engine/npy.h"
 #include "operators/operator.h"
+#include "tool/cli_common.h"
 #include "tool/command.h"
+#include "tool/operator_options.h"
 
 namespace reddiff {
 namespace {

@@ -2,9 +2,9 @@
 #include <cxxopts.hpp>
 #include <cstdio>
 
+#include "base/error.h"
 #include "engine/backend.h"
 #include "engine/device_buffer.h"
-#include "engine/error.h"
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/npy.h"

@@ -20,25 +20,26 @@
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
 #include "engine/backend.h"
 #include "engine/cpu/cpu_info.h"
 #include "engine/device_buffer.h"
-#include "engine/error.h"
 #include "engine/image_io.h"
 #include "engine/input_limits.h"
 #include "engine/metrics.h"
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/npy.h"
-#include "engine/solvers/ddrm_solver.h"
-#include "engine/solvers/dps_solver.h"
-#include "engine/solvers/pigdm_solver.h"
-#include "engine/solvers/reddiff_solver.h"
 #include "operators/operator.h"
 #include "operators/svd.h"
+#include "solvers/ddrm_solver.h"
+#include "solvers/dps_solver.h"
+#include "solvers/pigdm_solver.h"
+#include "solvers/reddiff_solver.h"
 #include "tool/batch_io.h"
 #include "tool/cli_common.h"
 #include "tool/command.h"
+#include "tool/operator_options.h"
 #include "tool/progress_bar.h"
 #include "tool/task_presets.h"
 
@@ -709,7 +710,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
       }
       bar.images_done(n);
     } catch (const std::exception& e) {
-      if (!batch) throw;
+      if (!batch || dynamic_cast<const WriteError*>(&e)) throw;  // a full disk fails every later image too
       const std::string why = dynamic_cast<const std::bad_alloc*>(&e) ? std::string("out of memory") : std::string(e.what());
       int settled = 0;
       for (size_t i : members) {

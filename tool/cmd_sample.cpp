@@ -2,12 +2,12 @@
 #include <cxxopts.hpp>
 #include <cstdio>
 
+#include "base/error.h"
 #include "engine/device_buffer.h"
-#include "engine/error.h"
 #include "engine/image_io.h"
 #include "engine/model.h"
 #include "engine/network.h"
-#include "engine/solvers/ddim_sampler.h"
+#include "solvers/ddim_sampler.h"
 #include "tool/cli_common.h"
 #include "tool/command.h"
 #include "tool/progress_bar.h"

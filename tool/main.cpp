@@ -5,8 +5,9 @@
 #include <exception>
 #include <string>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "tool/command.h"
+#include "tool/version_info.h"
 
 namespace reddiff {
 std::vector<Command>& command_registry() {
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "--version")) {
-    std::printf("reddiff %s\n", REDDIFF_VERSION);
+    std::fputs(reddiff::version_text().c_str(), stdout);
     return 0;
   }
   for (const auto& c : reddiff::command_registry()) {

@@ -5,7 +5,7 @@
 // scripts and 50 in its default config; 100 is the README's example and our default everywhere.
 #include "tool/task_presets.h"
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace reddiff {
 

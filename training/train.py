@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Trains reddiff's bundled ε-prediction ADM UNet on the wallpaper set from build_dataset.sh.
+"""Trains reddiff's bundled ε-prediction ADM UNet on the picture set from build_dataset.sh.
 
     python3 training/train.py --data DATA --out OUTDIR [--device cuda] [--minutes 20] [--steps N] ...
+    python3 training/train.py --data DATA --out OUTDIR --init models/reddiff-default.safetensors ...   (continue)
 
 The network is tests/python/adm_ref.py's make_model, so its state dict has guided-diffusion's key names
 and goes through `reddiff convert` like a released checkpoint.
 
 Objective: DDPM ε-prediction MSE, linear β from 1e-4 to 0.02 over T = 1000 steps (float64 schedule, as
 guided-diffusion), t uniform in [0, T). learn_sigma is not trained (the loss has no variational term), so
-the default config has out_channels 3.
+the default config has out_channels 3. --loss_weight min_snr weights each sample's MSE by
+min(SNR_t, γ) / SNR_t (Min-SNR-γ, Hang et al. 2023; γ = --snr_gamma, 5), which lowers the weight of the
+low-noise timesteps.
 
 Data: every JPEG/PNG under DATA/train (and DATA/val for validation) is loaded once into memory as uint8
 (on the GPU when --device cuda). Each sample is a random square crop of side in
@@ -19,9 +22,18 @@ round-robin over them (at 256 x 256 the middle attention of the default recipe s
 tokens, at 128 x 128 16).
 
 Optimisation: AdamW (betas 0.9/0.999), linear warmup, then constant lr (cosine decay to --lr_min over the
-run when --steps is given, or over the --minutes budget with --decay_by_time; --init starts a new run
-from earlier weights), gradient clipping at 1, bf16 (default on CUDA) or fp16 autocast, EMA of the
-weights (decay --ema, ramped as min(ema, (1+step)/(10+step))).
+run when --steps is given, or over the --minutes budget with --decay_by_time), gradient clipping at 1, bf16
+(default on CUDA) or fp16 autocast, EMA of the weights (decay --ema, ramped as min(ema, (1+step)/(10+step)));
+the EMA weights are what is validated and exported.
+
+Continuing: --resume (default: OUTDIR/ckpt_latest.pt when it exists) restores the model, the optimiser,
+the EMA, the step count, the training seconds and every random stream (crop sampler, timesteps and noise,
+torch/numpy/python), so an interrupted run continues exactly. --init FILE starts a new run from earlier
+weights — a model_ema.pt state dict or a reddiff model file such as models/reddiff-default.safetensors, whose
+config then decides the network — with a fresh optimiser and schedule (what a GPU session does: the
+optimiser state, 4x the weights, cannot travel between sessions; training/gpu-session.sh).
+--arch medium selects a larger network (ARCHS below).
+Each invocation validates once before its first step (the starting weights) and then every --val_every.
 
 Outputs in OUTDIR:
   ckpt_latest.pt   everything to resume (written every --ckpt_every steps and at the end; a run resumes
@@ -31,7 +43,8 @@ Outputs in OUTDIR:
   config.json      the model config (exactly the C++ to_json(AdmConfig) keys)
   train_info.json  schedule, recipe, step count, time, FLOPs and parameter count
   loss.csv         step, loss, lr, elapsed_s (cumulative training seconds), one row per --log_every steps
-  val.csv          step, size, val_loss (EMA weights, fixed crops/timesteps/noise), every --val_every steps
+  val.csv          step, size, val_loss (EMA weights, fixed crops/timesteps/noise), at the start and every
+                   --val_every steps
 
 Default recipe ("bundled-small"): model_channels 64, channel_mult 0.5,0.5,1,1,2,3 (32..192 channels, 6
 levels, sizes multiple of 32), num_res_blocks 1, attention at 16 and 8 px of a 256 image (ds 16 and 32)
@@ -66,18 +79,26 @@ RECIPE = {
     "image_size": 256, "model_channels": 64, "channel_mult": "0.5,0.5,1,1,2,3", "num_res_blocks": 1,
     "attention_resolutions": "16,8", "num_head_channels": 64,
 }
+# --arch medium: twice the residual blocks and wider deep levels (32..256 channels): 21.7 M parameters,
+# 41.68 GFLOP per 256 x 256 forward (1.66x the small one); docs/models.md has its CPU cost.
+ARCHS = {
+    "small": {},
+    "medium": {"channel_mult": "0.5,0.5,1,2,2,4", "num_res_blocks": 2},
+}
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description="train the bundled ADM UNet (ε-prediction)")
     ap.add_argument("--data", required=True, help="folder with train/ and val/ (training/build_dataset.sh)")
     ap.add_argument("--out", required=True)
-    g = ap.add_argument_group("model")
+    g = ap.add_argument_group("model (ignored when resuming, or with --init FILE.safetensors: the shapes come from the file)")
+    g.add_argument("--arch", choices=sorted(ARCHS), default="small",
+                   help="small: the bundled recipe (default); medium: a larger UNet (the flags below override either)")
     g.add_argument("--image_size", type=int, default=RECIPE["image_size"],
                    help="reference size for attention_resolutions (the net runs at any multiple of 2^(levels-1))")
     g.add_argument("--model_channels", type=int, default=RECIPE["model_channels"])
-    g.add_argument("--channel_mult", default=RECIPE["channel_mult"])
-    g.add_argument("--num_res_blocks", type=int, default=RECIPE["num_res_blocks"])
+    g.add_argument("--channel_mult", default=None, help="default: the --arch's")
+    g.add_argument("--num_res_blocks", type=int, default=None, help="default: the --arch's")
     g.add_argument("--attention_resolutions", default=RECIPE["attention_resolutions"], help="pixel sizes, '' = none")
     g.add_argument("--num_head_channels", type=int, default=RECIPE["num_head_channels"])
     g.add_argument("--num_heads", type=int, default=4, help="used when --num_head_channels is -1")
@@ -95,7 +116,15 @@ def parse_args(argv=None):
     g.add_argument("--grad_clip", type=float, default=1.0)
     g.add_argument("--ema", type=float, default=0.999)
     g.add_argument("--steps", type=int, default=0, help="total steps (0: until --minutes runs out)")
-    g.add_argument("--init", default="", help="start a new run from these weights (a model_ema.pt state dict)")
+    g.add_argument("--init", default="",
+                   help="start a new run from these weights: a state dict (.pt, e.g. model_ema.pt) or a reddiff model "
+                        "file (.safetensors, e.g. models/reddiff-default.safetensors; its config decides the shapes)")
+    g.add_argument("--resume", nargs="?", const="auto", default="auto",
+                   help="continue from a checkpoint: PATH (a ckpt_latest.pt or a run folder), or 'auto' (default: "
+                        "OUTDIR/ckpt_latest.pt when it exists) or 'no' (start afresh, ignoring one there)")
+    g.add_argument("--loss_weight", choices=["none", "min_snr"], default="none",
+                   help="min_snr: weight each sample's eps-MSE by min(SNR_t, gamma) / SNR_t (Hang et al. 2023)")
+    g.add_argument("--snr_gamma", type=float, default=5.0, help="gamma of --loss_weight min_snr")
     g.add_argument("--decay_by_time", action="store_true",
                    help="cosine decay to --lr_min over the --minutes budget of this invocation (no --steps)")
     g.add_argument("--minutes", type=float, default=0.0, help="wall-clock budget of this invocation (0: none)")
@@ -112,14 +141,69 @@ def parse_args(argv=None):
 
 
 def make_cfg(a):
-    mult = [float(x) if "." in x else int(x) for x in a.channel_mult.split(",")]
+    arch = dict(RECIPE, **ARCHS[a.arch])
+    cm = a.channel_mult or arch["channel_mult"]
+    mult = [float(x) if "." in x else int(x) for x in cm.split(",")]
     return adm_ref.default_config(
         image_size=a.image_size, model_channels=a.model_channels, channel_mult=mult,
-        num_res_blocks=a.num_res_blocks,
+        num_res_blocks=a.num_res_blocks if a.num_res_blocks is not None else arch["num_res_blocks"],
         attention_resolutions=[int(x) for x in a.attention_resolutions.split(",") if x.strip()],
         num_heads=a.num_heads, num_head_channels=a.num_head_channels,
         use_scale_shift_norm=not a.no_scale_shift_norm, use_new_attention_order=a.use_new_attention_order,
         learn_sigma=False, dropout=a.dropout)
+
+
+def read_model_file(path):
+    """A reddiff model file (safetensors, docs/format.md) -> (state dict of float32 tensors, config dict).
+    Read with numpy (the safetensors package is not needed): an 8-byte header length, a JSON header, the data."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop("__metadata__", {})
+    if meta.get("format") != "reddiff" or meta.get("arch") != "adm":
+        raise SystemExit("%s is not a reddiff ADM model file" % path)
+    dt = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
+    sd = {}
+    for name, t in header.items():
+        b, e = t["data_offsets"]
+        if t["dtype"] == "BF16":
+            u = np.frombuffer(data[b:e], dtype=np.uint16).astype(np.uint32) << 16
+            arr = u.view(np.float32)
+        else:
+            arr = np.frombuffer(data[b:e], dtype=dt[t["dtype"]])
+        sd[name] = torch.from_numpy(arr.astype(np.float32).reshape(t["shape"]))
+    cfg = json.loads(meta["config"])
+    sched = json.loads(meta["schedule"])
+    if sched != {"kind": "linear", "num_timesteps": 1000}:
+        raise SystemExit("%s: train.py trains the linear T = 1000 schedule, not %s" % (path, sched))
+    return sd, cfg
+
+
+def load_init(path):
+    """--init: (state dict, config or None) from a .safetensors model file or a torch state dict."""
+    if path.endswith(".safetensors"):
+        return read_model_file(path)
+    sd = torch.load(path, map_location="cpu")
+    return {k: v.float() for k, v in sd.items()}, None
+
+
+def resolve_resume(a):
+    if a.resume == "no":
+        return None
+    path = os.path.join(a.out, "ckpt_latest.pt") if a.resume == "auto" else a.resume
+    if os.path.isdir(path):
+        path = os.path.join(path, "ckpt_latest.pt")
+    if not os.path.exists(path):
+        if a.resume != "auto":
+            raise SystemExit("--resume: no checkpoint at %s" % path)
+        return None
+    return path
+
+
+def min_snr_weight(snr, gamma):
+    """Min-SNR-gamma loss weight for eps-prediction: min(SNR, gamma) / SNR."""
+    return torch.clamp(snr, max=gamma) / snr
 
 
 def linear_alphas_cumprod(T=1000):
@@ -265,11 +349,18 @@ def main(argv=None):
     a = parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
     ckpt_path = os.path.join(a.out, "ckpt_latest.pt")
-    resume = torch.load(ckpt_path, map_location="cpu") if os.path.exists(ckpt_path) else None
+    resume_path = resolve_resume(a)
+    # weights_only=False: the checkpoint holds the random states too (numpy arrays, tuples); it is our own file.
+    resume = torch.load(resume_path, map_location="cpu", weights_only=False) if resume_path else None
+    init_sd = None
     if resume is not None:
         # The model shape comes from the checkpoint; budget/step/logging arguments come from this call.
         cfg = resume["cfg"]
-        print("resuming from %s at step %d" % (ckpt_path, resume["step"]))
+        print("resuming from %s at step %d" % (resume_path, resume["step"]))
+    elif a.init:
+        init_sd, init_cfg = load_init(a.init)
+        cfg = init_cfg if init_cfg is not None else make_cfg(a)
+        cfg = dict(cfg, learn_sigma=False)
     else:
         cfg = make_cfg(a)
     adm_ref.check_config(cfg)
@@ -325,11 +416,11 @@ def main(argv=None):
     elif a.init:
         # A new run that starts from earlier weights (e.g. a longer run continuing a finished one): the model
         # and its EMA start equal to them; the optimiser, step count and lr schedule start afresh.
-        sd = torch.load(a.init, map_location="cpu")
-        model.load_state_dict(sd)
+        model.load_state_dict(init_sd)
         ema.set_shadow({k: v.detach().float().clone().to(device) for k, v in model.state_dict().items()})
         print("initialised from %s" % a.init)
-    del resume
+    rng_state = resume.get("rng") if resume is not None else None
+    del resume, init_sd
 
     fwd = model
     if a.compile:
@@ -348,10 +439,20 @@ def main(argv=None):
     sqrt_1mab = (1 - ac).sqrt().float().to(device)
     sampler = CropSampler(imgs, a.max_upscale, a.seed * 1000003 + step)
     gen = torch.Generator(device=device).manual_seed(a.seed * 7919 + step)
+    if rng_state is not None:  # continue the exact random streams of the interrupted run
+        sampler.rng.setstate(rng_state["sampler"])
+        gen.set_state(rng_state["gen"])
+        torch.set_rng_state(rng_state["torch"])
+        if cuda and rng_state.get("cuda") is not None:
+            torch.cuda.set_rng_state(rng_state["cuda"])
+        np.random.set_state(rng_state["numpy"])
+        random.setstate(rng_state["python"])
+    snr = (ac / (1 - ac)).float().to(device)
 
     write_json(cfg, os.path.join(a.out, "config.json"))
     info = {
         "schedule": {"kind": "linear", "num_timesteps": 1000}, "objective": "eps-mse",
+        "loss_weight": a.loss_weight if a.loss_weight == "none" else "min_snr gamma %g" % a.snr_gamma,
         "params": n_params, "gflop_256": flops.forward_flops(cfg, 256, 256) / 1e9,
         "gflop_128": flops.forward_flops(cfg, 128, 128) / 1e9, "train_pictures": files, "val_pictures": vfiles,
         "args": vars(a), "torch": torch.__version__, "device": str(device), "amp": amp,
@@ -373,8 +474,11 @@ def main(argv=None):
         vw.writerow(["step", "size", "val_loss"])
 
     def save_all():
+        rng = {"sampler": sampler.rng.getstate(), "gen": gen.get_state(), "torch": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state() if cuda else None, "numpy": np.random.get_state(),
+               "python": random.getstate()}
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema.shadow, "step": step,
-                 "elapsed": elapsed, "cfg": cfg, "args": vars(a)}
+                 "elapsed": elapsed, "cfg": cfg, "args": vars(a), "rng": rng}
         if scaler.is_enabled():
             state["scaler"] = scaler.state_dict()
         atomic_save(state, ckpt_path)
@@ -392,6 +496,10 @@ def main(argv=None):
         if r:
             print("  val (EMA) " + "  ".join("%d: %.5f" % (s, v) for s, v in sorted(r.items())))
 
+    # The validation loss where this invocation starts (the initial weights of an --init run, the EMA of a
+    # resumed one): what the end of the run is compared with.
+    if a.val_every:
+        run_val()
     t_start = time.time()
     t_last = t_start
     run_loss, run_n, run_imgs = 0.0, 0, 0
@@ -415,7 +523,11 @@ def main(argv=None):
             pg["lr"] = lr
         with autocast():
             pred = fwd(xt, t)[:, :3]
-        loss = F.mse_loss(pred.float(), eps)
+        if a.loss_weight == "min_snr":
+            per = ((pred.float() - eps) ** 2).mean(dim=(1, 2, 3))
+            loss = (min_snr_weight(snr[t], a.snr_gamma) * per).mean()
+        else:
+            loss = F.mse_loss(pred.float(), eps)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if a.grad_clip > 0:

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/safetensors.h"
 #include "weights_converter/zip_archive.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "weights_converter/convert.h"
 #include "weights_converter/presets.h"
 

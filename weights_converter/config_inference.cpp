@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "weights_converter/pickle_machine.h"
 
 namespace reddiff {

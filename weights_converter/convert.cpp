@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/safetensors.h"
 #include "weights_converter/checkpoint.h"
 #include "weights_converter/presets.h"

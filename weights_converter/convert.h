@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/dtype.h"
+#include "base/dtype.h"
 #include "engine/model_config.h"
 #include "weights_converter/checkpoint.h"
 #include "weights_converter/config_inference.h"

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "weights_converter/checkpoint.h"
 
 namespace reddiff {

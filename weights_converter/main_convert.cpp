@@ -3,7 +3,7 @@
 #include <exception>
 #include <new>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "weights_converter/cli.h"
 
 int main(int argc, char** argv) {

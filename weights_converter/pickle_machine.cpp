@@ -4,7 +4,7 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace reddiff::pickle {
 

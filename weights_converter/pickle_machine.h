@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/dtype.h"
+#include "base/dtype.h"
 
 namespace reddiff::pickle {
 

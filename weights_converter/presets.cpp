@@ -3,7 +3,7 @@
 #include <cctype>
 #include <sstream>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace reddiff {
 

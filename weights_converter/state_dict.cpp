@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "engine/error.h"
+#include "base/error.h"
 
 namespace reddiff {
 

@@ -2,7 +2,7 @@
 
 #include <zip.h>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "weights_converter/pickle_machine.h"
 
 namespace reddiff {

@@ -13,17 +13,17 @@
 #include <map>
 #include <vector>
 
+#include "base/error.h"
 #include "engine/backend.h"
 #include "engine/cpu/cpu_info.h"
 #include "engine/cpu/onednn_conv.h"
-#include "engine/error.h"
 #include "engine/model.h"
 #include "engine/op_args.h"
-#include "kernels/attention.h"
 #include "kernels/cpu_gemm.h"
-#include "kernels/embedding.h"
-#include "kernels/group_norm.h"
-#include "kernels/resample.h"
+#include "kernels/network/attention.h"
+#include "kernels/network/embedding.h"
+#include "kernels/network/group_norm.h"
+#include "kernels/network/resample.h"
 
 extern "C" void openblas_set_num_threads(int);
 

@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/error.h"
 #include "engine/cpu/onednn_conv.h"
-#include "engine/error.h"
 
 namespace reddiff {
 

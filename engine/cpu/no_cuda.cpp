@@ -1,7 +1,7 @@
 // Stubs for builds without the CUDA backend (REDDIFF_CUDA=OFF or no toolkit found).
 #ifndef REDDIFF_HAVE_CUDA
+#include "base/error.h"
 #include "engine/backend.h"
-#include "engine/error.h"
 
 namespace reddiff {
 
@@ -10,6 +10,8 @@ std::unique_ptr<Backend> make_cuda_backend(int) {
 }
 
 bool cuda_available() { return false; }
+
+std::string cuda_versions() { return "not built in (this build is CPU-only; rebuild with -DREDDIFF_CUDA=ON)"; }
 
 }  // namespace reddiff
 #endif

@@ -17,8 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/error.h"
 #include "engine/cpu/cpu_info.h"
-#include "engine/error.h"
 #include "engine/model.h"
 #include "kernels/cpu_storage.h"
 

@@ -8,8 +8,8 @@
 #include <cstddef>
 #include <memory>
 
+#include "base/tensor.h"
 #include "engine/graph.h"
-#include "engine/tensor.h"
 
 namespace reddiff {
 

@@ -1,5 +1,5 @@
 #include "engine/cuda/conv_direct.h"
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 
 namespace reddiff {
 

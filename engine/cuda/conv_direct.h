@@ -3,7 +3,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
-#include "engine/dtype.h"
+#include "base/dtype.h"
 
 namespace reddiff {
 

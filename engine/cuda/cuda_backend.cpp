@@ -1,7 +1,7 @@
 // The CUDA backend: activations NHWC in the plan's precision (f32, f16 or bf16) on one stream;
 // convolutions through cuDNN's legacy API (NHWC tensors, KRSC filters, f32 accumulation, TF32 off
 // for f32), linear layers through cuBLAS (f32, no TF32), everything else through the CUDA twins in
-// kernels/*.cu. Weights are converted and uploaded once (per precision) and kept for the backend's
+// kernels/network/*.cu. Weights are converted and uploaded once (per precision) and kept for the backend's
 // life; algorithms and the one shared workspace are chosen when a plan is prepared.
 #include <cuda_profiler_api.h>
 #include <cudnn.h>
@@ -15,17 +15,17 @@
 #include <tuple>
 #include <vector>
 
+#include "base/cuda_check.h"
+#include "base/error.h"
 #include "engine/backend.h"
 #include "engine/cuda/conv_direct.h"
 #include "engine/cuda/cuda_graph.h"
-#include "engine/cuda/cuda_util.h"
-#include "engine/error.h"
 #include "engine/model.h"
 #include "engine/op_args.h"
-#include "kernels/attention.h"
-#include "kernels/embedding.h"
-#include "kernels/group_norm.h"
-#include "kernels/resample.h"
+#include "kernels/network/attention.h"
+#include "kernels/network/embedding.h"
+#include "kernels/network/group_norm.h"
+#include "kernels/network/resample.h"
 
 #define RD_CUDNN_CHECK(call)                                                                   \
   do {                                                                                         \

@@ -2,7 +2,7 @@
 
 #include <exception>
 
-#include "engine/cuda/cuda_util.h"
+#include "base/cuda_check.h"
 
 namespace reddiff {
 

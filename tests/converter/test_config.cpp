@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "weights_converter/config_inference.h"
 #include "weights_converter/convert.h"
 #include "weights_converter/presets.h"

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "converter_test_util.h"
-#include "engine/error.h"
 #include "engine/model_config.h"
 #include "weights_converter/convert.h"
 

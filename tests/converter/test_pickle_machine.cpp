@@ -5,7 +5,7 @@
 #include <cstring>
 #include <string>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "weights_converter/pickle_machine.h"
 #include "weights_converter/state_dict.h"
 

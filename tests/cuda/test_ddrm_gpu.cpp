@@ -1,5 +1,5 @@
 // DDRM on CUDA against the CPU: the operators' SVD views (operators/svd.h), the step kernels
-// (kernels/ddrm_step.h) with the keyed noise, and a whole solver run with a small random network.
+// (kernels/solver/ddrm_step.h) with the keyed noise, and a whole solver run with a small random network.
 #include <catch2/catch.hpp>
 
 #ifdef REDDIFF_HAVE_CUDA
@@ -13,10 +13,10 @@
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/network.h"
-#include "engine/solvers/ddrm_solver.h"
-#include "kernels/ddrm_step.h"
+#include "kernels/solver/ddrm_step.h"
 #include "operators/operator.h"
 #include "operators/svd.h"
+#include "solvers/ddrm_solver.h"
 #include "test_util.h"
 
 using namespace reddiff;

@@ -1,4 +1,4 @@
-// The DPS / PiGDM kernel twins (kernels/guided_step.h): every CUDA kernel against its CPU twin on random
+// The DPS / PiGDM kernel twins (kernels/solver/guided_step.h): every CUDA kernel against its CPU twin on random
 // non-zero inputs, with outputs poisoned (NaN) on both sides so that an unwritten element is caught; and
 // both solvers end to end on CUDA against the CPU, with the network replaced by the exact eps-predictor of
 // a Gaussian prior (evaluated on the host), so that the operators and kernels on the device are what differ.
@@ -15,10 +15,10 @@
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/network.h"
-#include "engine/solvers/dps_solver.h"
-#include "engine/solvers/pigdm_solver.h"
-#include "kernels/guided_step.h"
+#include "kernels/solver/guided_step.h"
 #include "operators/operator.h"
+#include "solvers/dps_solver.h"
+#include "solvers/pigdm_solver.h"
 #include "test_util.h"
 
 using namespace reddiff;

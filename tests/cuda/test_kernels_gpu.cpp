@@ -1,4 +1,4 @@
-// Every CUDA kernel twin of kernels/{group_norm,attention,embedding,resample}.h against its CPU twin
+// Every CUDA kernel twin of kernels/network/{group_norm,attention,embedding,resample}.h against its CPU twin
 // on random non-zero inputs, in f32, f16 and bf16. Outputs are poisoned (all bits set: NaN in every
 // float format) on both sides before the call, so an element either twin fails to write is caught.
 // REDDIFF_GPU_QUICK=1 (used under compute-sanitizer) drops the large cases.
@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "engine/dtype.h"
-#include "engine/error.h"
-#include "kernels/attention.h"
-#include "kernels/embedding.h"
-#include "kernels/group_norm.h"
-#include "kernels/resample.h"
+#include "base/dtype.h"
+#include "base/error.h"
+#include "kernels/network/attention.h"
+#include "kernels/network/embedding.h"
+#include "kernels/network/group_norm.h"
+#include "kernels/network/resample.h"
 #include "test_util.h"
 
 using namespace reddiff;

@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/error.h"
 #include "engine/backend.h"
-#include "engine/error.h"
 #include "engine/model.h"
 #include "engine/network.h"
 #include "test_util.h"

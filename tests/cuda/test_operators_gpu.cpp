@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/npy.h"
+#include "operators/bins.h"
 #include "operators/operator.h"
 
 using namespace reddiff;
@@ -73,6 +74,29 @@ std::string kernel_file() {
   return p;
 }
 
+// jpeg: n files of random images encoded by libjpeg (sub: 444|422|420|grey), bound to the operator.
+OperatorOptions jpeg_opts(const std::string& sub, int n, int h, int w, int quality, const std::string& data_term) {
+  OperatorOptions o = opts("jpeg");
+  o.data_term = data_term;
+  const int c = sub == "grey" ? 1 : 3;
+  for (int i = 0; i < n; ++i) {
+    const auto img = rnd(size_t(c) * h * w, 40 + uint32_t(i));
+    JpegEncodeOptions e;
+    e.quality = quality + 10 * i;
+    e.subsampling = sub == "grey" ? "420" : sub;
+    const auto bytes = encode_jpeg(img.data(), c, h, w, e);
+    o.jpeg_files.push_back(std::make_shared<const JpegCoefficients>(read_jpeg_memory(bytes.data(), bytes.size())));
+  }
+  return o;
+}
+OperatorOptions quant_opts(int bits, Shape4 s, const std::string& data_term) {
+  OperatorOptions o = opts("quant");
+  o.quant_bits = bits;
+  o.data_term = data_term;
+  o.quant_image = std::make_shared<const std::vector<float>>(rnd(size_t(s.numel()), 50));
+  return o;
+}
+
 struct Case {
   std::string name;
   OperatorOptions o;
@@ -105,6 +129,14 @@ std::vector<Case> cases() {
       {"phase-retrieval oversample 1, odd sizes",
        opts("phase-retrieval", [](OperatorOptions& o) { o.oversample = 1.0; }), Shape4{1, 3, 37, 29}, 1e-4},
       {"phase-retrieval 256x256", opts("phase-retrieval"), Shape4{1, 3, 256, 256}, 1e-4},
+      {"jpeg 4:2:0 37x23, two files, interval", jpeg_opts("420", 2, 23, 37, 30, "interval"), Shape4{2, 3, 23, 37}, 1e-5},
+      {"jpeg 4:2:2 40x56, l2", jpeg_opts("422", 2, 40, 56, 50, "l2"), Shape4{2, 3, 40, 56}, 1e-5},
+      {"jpeg 4:4:4 1x1, interval", jpeg_opts("444", 1, 1, 1, 20, "interval"), Shape4{1, 3, 1, 1}, 1e-5},
+      {"jpeg grey on 3 channels 33x17, interval", jpeg_opts("grey", 1, 17, 33, 30, "interval"), Shape4{1, 3, 17, 33}, 1e-5},
+      {"jpeg grey on 1 channel 33x17, l2", jpeg_opts("grey", 1, 17, 33, 30, "l2"), Shape4{1, 1, 17, 33}, 1e-5},
+      {"jpeg 4:2:0 256x256, interval", jpeg_opts("420", 1, 256, 256, 10, "interval"), Shape4{1, 3, 256, 256}, 1e-5},
+      {"quant 4 bits, interval", quant_opts(4, s, "interval"), s, 1e-6},
+      {"quant 3 bits, l2", quant_opts(3, s, "l2"), s, 1e-6},
   };
 }
 

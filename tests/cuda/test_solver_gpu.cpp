@@ -13,10 +13,10 @@
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/network.h"
-#include "engine/solvers/reddiff_solver.h"
-#include "kernels/reddiff_step.h"
-#include "kernels/sampler_step.h"
+#include "kernels/solver/reddiff_step.h"
+#include "kernels/solver/sampler_step.h"
 #include "operators/operator.h"
+#include "solvers/reddiff_solver.h"
 #include "test_util.h"
 
 using namespace reddiff;

@@ -15,13 +15,13 @@
 #include <thread>
 #include <vector>
 
+#include "base/error.h"
 #include "engine/backend.h"
-#include "engine/error.h"
 #include "engine/model.h"
 #include "engine/network.h"
-#include "kernels/attention_backward.h"
-#include "kernels/group_norm_backward.h"
-#include "kernels/resample_backward.h"
+#include "kernels/network/attention_backward.h"
+#include "kernels/network/group_norm_backward.h"
+#include "kernels/network/resample_backward.h"
 #include "test_util.h"
 
 using namespace reddiff;

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/model.h"
 #include "engine/safetensors.h"
 #include "test_util.h"

@@ -7,8 +7,8 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
 #include "engine/backend.h"
-#include "engine/error.h"
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/npy.h"

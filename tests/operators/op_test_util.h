@@ -1,13 +1,12 @@
 // Helpers shared by the operator tests.
 #pragma once
-#include <cxxopts.hpp>
-
 #include <cmath>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "operators/operator.h"
+#include "tool/operator_options.h"
 
 namespace reddiff::test {
 

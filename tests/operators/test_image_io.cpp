@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/image_io.h"
 #include "tests/operators/op_test_util.h"
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <functional>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "op_test_util.h"
 #include "operators/svd.h"
 

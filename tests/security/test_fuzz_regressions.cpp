@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/image_io.h"
 #include "engine/npy.h"
 #include "tests/security/security_test_util.h"
@@ -84,7 +84,7 @@ TEST_CASE("a PNM header number too long for an int never reaches stb_image", "[f
 
 TEST_CASE("an empty .npy array reads as empty", "[fuzz]") {
   // fuzz_npy: convert_elements passed the null data() of an empty vector to memcpy (UBSan: null pointer
-  // passed as argument 1, engine/dtype.cpp). Fix: nothing to convert returns first.
+  // passed as argument 1, base/dtype.cpp). Fix: nothing to convert returns first.
   const std::string hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }";
   std::string hex = "934e554d5059 0100 7600";  // magic, version 1.0, a 118-byte header
   for (unsigned char c : hdr + std::string(117 - hdr.size(), ' ') + "\n") {

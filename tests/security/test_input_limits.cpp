@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/image_io.h"
 #include "engine/input_limits.h"
 #include "engine/npy.h"

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/error.h"
+#include "base/error.h"
 #include "engine/npy.h"
 #include "tests/security/security_test_util.h"
 

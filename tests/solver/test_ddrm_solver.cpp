@@ -6,14 +6,14 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
 #include "engine/backend.h"
-#include "engine/error.h"
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/npy.h"
-#include "engine/solvers/ddrm_solver.h"
 #include "operators/operator.h"
 #include "operators/svd.h"
+#include "solvers/ddrm_solver.h"
 #include "test_util.h"
 
 using namespace reddiff;

@@ -9,10 +9,10 @@
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/network.h"
-#include "engine/solvers/dps_solver.h"
-#include "engine/solvers/pigdm_solver.h"
 #include "kernels/philox.h"
 #include "operators/operator.h"
+#include "solvers/dps_solver.h"
+#include "solvers/pigdm_solver.h"
 #include "test_util.h"
 
 using namespace reddiff;

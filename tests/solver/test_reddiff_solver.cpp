@@ -9,9 +9,9 @@
 #include "engine/model.h"
 #include "engine/network.h"
 #include "engine/npy.h"
-#include "engine/solvers/reddiff_solver.h"
-#include "kernels/reddiff_step.h"
+#include "kernels/solver/reddiff_step.h"
 #include "operators/operator.h"
+#include "solvers/reddiff_solver.h"
 #include "test_util.h"
 
 using namespace reddiff;
