@@ -4,7 +4,8 @@
 # seconds, corpus) and leaves any reproducer as BUILD_DIR/fuzz-out/crash-<target>-* (crash-, leak-, timeout-, oom-).
 #
 #   run_fuzz.sh BUILD_DIR [SECONDS] [TARGET...]     (default 20 s each, every target built)
-#   FUZZ_RUNS=1000000 run_fuzz.sh BUILD_DIR 0 npy   (a number of runs instead of a time: a campaign)
+#   FUZZ_RUNS=1000000 run_fuzz.sh BUILD_DIR 0 npy   (a number of runs instead of a time: a campaign;
+#                                                    with SECONDS too, whichever bound comes first)
 #
 # BUILD_DIR: configured with -DREDDIFF_FUZZ=ON -DREDDIFF_SANITIZE=address,undefined (clang; see
 # docs/security.md, or tests/security/sanitized_tree.sh build). The corpus grows in BUILD_DIR/fuzz-out/corpus
@@ -43,6 +44,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export FUZZ_TMPDIR=${FUZZ_TMPDIR:-}
 if [ -n "${FUZZ_RUNS:-}" ]; then
   BOUND=(-runs="$FUZZ_RUNS")
+  [ "$SECS" != 0 ] && BOUND+=(-max_total_time="$SECS")  # whichever comes first
 else
   BOUND=(-max_total_time="$SECS")
 fi
