@@ -5,7 +5,7 @@
 # batch (--batch-size 3), and two shards into the same folder, 0/2 with --batch-size 2 (photos 0 and 2 in one
 # batch) and 1/2 with --batch-size 1 (photo 1 alone). Every output PNG must be byte-identical between the two,
 # and so must every PSNR and SSIM in --csv (4 and 6 decimals: the float result, not only its 8-bit PNG).
-# About 2.5 minutes of CPU time (AMD EPYC Zen 4).
+# About 25 s under ctest on the shared 2-core AMD EPYC (Zen 4) machine, OMP_WAIT_POLICY=PASSIVE.
 #
 #   reproducible.sh REDDIFF WORKDIR
 #
