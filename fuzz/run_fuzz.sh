@@ -56,7 +56,7 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$corpus"
   log="$OUT/$t.log"
   start=$(date +%s%N)
-  (cd "$OUT" && "$BUILD/fuzz/fuzz_$t" "${BOUND[@]}" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+  (cd "$OUT" && "$BUILD/fuzz/fuzz_$t" "${BOUND[@]}" -max_len=65536 -timeout=30 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
      -print_final_stats=1 -artifact_prefix="$OUT/crash-$t-" "$corpus" "$SEEDS/$t" >"$log" 2>&1)
   rc=$?
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
