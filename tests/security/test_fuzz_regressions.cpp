@@ -103,8 +103,9 @@ TEST_CASE("an empty .npy array reads as empty", "[fuzz]") {
 
 TEST_CASE("a PNG whose first IDAT chunk is empty", "[fuzz]") {
   // fuzz_image: stb_image's PNG reader computes NULL + 0 (stb_image.h:5130; UBSan: applying zero offset to
-  // null pointer), undefined and harmless: nothing is accessed. Not reddiff's code and not fixable here;
-  // the sanitizer build compiles stb_image without that one check (fuzz/stb_image_instrumented.c,
+  // null pointer) and passes it to memcpy with length 0 (:1663; UBSan: null pointer passed as argument 1),
+  // undefined and harmless: nothing is accessed. Not reddiff's code and not fixable here; the sanitizer
+  // build compiles stb_image without those two checks (fuzz/stb_image_instrumented.c,
   // docs/security.md). The file must still be refused cleanly.
   replay(reddiff_fuzz_image, "89504e470d0a1a0a0000000d4948445200000009000000061002000000000000000000000049444154");
   CHECK_THROWS_AS(reddiff::load_image_raw(security_test::write_file(
