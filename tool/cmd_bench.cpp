@@ -340,9 +340,9 @@ json run_method(const Settings& st, const Model& model, DType prec, int n, int h
   const std::vector<uint64_t>& ids = task.ids;
   const OperatorOptions& oo = task.oo;
   size_t before_op = CudaMemProbe::used();
-  std::unique_ptr<Operator> A = make_operator(oo, xs, ids, b.device());
+  std::unique_ptr<Operator> A = make_operator(oo, xs, ids, b);
   std::unique_ptr<SvdOperator> S;
-  if (algo == "ddrm") S = make_svd_operator(oo, xs, ids, b.device());
+  if (algo == "ddrm") S = make_svd_operator(oo, xs, ids, b);
   size_t after_op = CudaMemProbe::used();
   Shape4 ys = A->measurement_shape();
   DeviceBuffer x(b, size_t(xs.numel()) * 4), y(b, size_t(ys.numel()) * 4);
@@ -518,7 +518,7 @@ json run_config(const Settings& st, const Model& model, DType prec, int n, int h
         const std::vector<uint64_t>& ids = task.ids;
         const OperatorOptions& oo = task.oo;
         size_t before_op = CudaMemProbe::used();
-        auto A = make_operator(oo, xs, ids, backend->device());
+        auto A = make_operator(oo, xs, ids, *backend);
         size_t after_op = CudaMemProbe::used();
         size_t op_bytes = probe.active && after_op > before_op ? after_op - before_op : 0;
         Shape4 ys = A->measurement_shape();

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "base/error.h"
+#include "engine/backend.h"
 #include "engine/image_io.h"
 #include "engine/input_limits.h"
 #include "engine/npy.h"
@@ -79,7 +80,6 @@ int run_degrade(int argc, char** argv) {
 
   const std::string dev_name = r["device"].as<std::string>();
   if (dev_name != "cpu" && dev_name != "cuda") throw Error("--device: unknown value '" + dev_name + "' (expected cpu or cuda)");
-  const Device dev = dev_name == "cuda" ? Device::CUDA : Device::CPU;
 
   apply_max_pixels(r, kDegradeBytesPerPixel);
   OperatorOptions o = operator_options_from(r, task);
@@ -95,7 +95,8 @@ int run_degrade(int argc, char** argv) {
 
   Image img = load_image_rgb(in);
   const Shape4 xs{1, 3, img.h, img.w};
-  auto op = make_operator(o, xs, ids, dev);
+  auto backend = make_backend(dev_name, 0);
+  auto op = make_operator(o, xs, ids, *backend);
   const Shape4 ys = op->measurement_shape();
   std::vector<float> y(size_t(ys.numel()));
   apply_on_host(*op, img.data.data(), y.data());

@@ -226,7 +226,8 @@ Shape4 x_shape_for(const OperatorOptions& o, int yc, int yh, int yw) {
                   std::to_string(o.oversample));
     };
     Shape4 x{1, 3, side(yh), side(yw)};
-    if (make_operator(o, x, {0}, Device::CPU)->measurement_shape() != Shape4{1, yc, yh, yw})
+    auto cpu = make_cpu_backend();
+    if (make_operator(o, x, {0}, *cpu)->measurement_shape() != Shape4{1, yc, yh, yw})
       throw Error("the " + std::to_string(yw) + "x" + std::to_string(yh) + " magnitudes do not fit --oversample " +
                   std::to_string(o.oversample));
     return x;
@@ -594,10 +595,10 @@ int run_restore(const std::string& task, int argc, char** argv) {
     std::vector<uint64_t> ids;
     for (size_t i : members) ids.push_back(items[i].in.id);
     try {
-      auto op = make_operator(oo, xs, ids, backend->device());
+      auto op = make_operator(oo, xs, ids, *backend);
       // DDRM works on the operator's SVD view: the same masks and kernels for the same (seed, ids).
       std::unique_ptr<SvdOperator> svd;
-      if (ddrm_solver) svd = make_svd_operator(oo, xs, ids, backend->device());
+      if (ddrm_solver) svd = make_svd_operator(oo, xs, ids, *backend);
       const Shape4 ys = op->measurement_shape();
       const size_t nx1 = size_t(xs.image_numel()), ny1 = size_t(ys.image_numel());
       std::vector<float> x_host, y_host(size_t(ys.numel()));

@@ -29,7 +29,8 @@ namespace {
 // 2^n is a normal float and no lane ever makes a subnormal (slow) or an infinity; silu only needs e^x
 // there to float precision.
 inline float exp_poly(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
+  x = x < -87.0f ? -87.0f : x;  // selects by value (not std::min's reference), so it vectorises
+  x = x > 88.0f ? 88.0f : x;
   const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
   const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
   float p = 1.0f / 720.0f;
@@ -54,30 +55,23 @@ inline void store_bf16(uint16_t* p, int64_t i, float v) {
   p[i] = uint16_t(x >> 16);
 }
 
-// Rows [0, rows) of `c` channels: s[c] += x + add, s2[c] += (x + add)^2.
+// Rows [0, rows) of `c` channels: s[c] += x + add, s2[c] += (x + add)^2 (add: zeros when there is none).
 template <typename T, float (*Load)(const T*, int64_t)>
 inline void stats_rows(const T* x, int64_t rows, int c, const float* add, double* s, double* s2) {
   for (int64_t p = 0; p < rows; ++p) {
     const T* xp = x + p * c;
-    if (add) {
 #pragma omp simd
-      for (int k = 0; k < c; ++k) {
-        const double v = double(Load(xp, k) + add[k]);
-        s[k] += v;
-        s2[k] += v * v;
-      }
-    } else {
-#pragma omp simd
-      for (int k = 0; k < c; ++k) {
-        const double v = double(Load(xp, k));
-        s[k] += v;
-        s2[k] += v * v;
-      }
+    for (int k = 0; k < c; ++k) {
+      const double v = double(Load(xp, k) + add[k]);
+      s[k] += v;
+      s2[k] += v * v;
     }
   }
 }
 
-// Rows [0, rows): y = f((x + add - M) * A + B), f = silu or identity.
+// Rows [0, rows): y = f((x + add - M) * A + B), f = silu or identity. `add` is never null (zeros when
+// there is none): a conditional load in the loop becomes a masked load from address 0, which AMD CPUs
+// serve through a microcode assist costing hundreds of cycles per row.
 template <typename T, typename U, float (*Load)(const T*, int64_t), void (*Store)(U*, int64_t, float)>
 inline void apply_rows(const T* x, U* y, int64_t rows, int c, const float* add, const float* M, const float* A,
                        const float* B, bool silu_on) {
@@ -86,10 +80,10 @@ inline void apply_rows(const T* x, U* y, int64_t rows, int c, const float* add, 
     U* yp = y + p * c;
     if (silu_on) {
 #pragma omp simd
-      for (int k = 0; k < c; ++k) Store(yp, k, silu_fast((Load(xp, k) + (add ? add[k] : 0.0f) - M[k]) * A[k] + B[k]));
+      for (int k = 0; k < c; ++k) Store(yp, k, silu_fast((Load(xp, k) + add[k] - M[k]) * A[k] + B[k]));
     } else {
 #pragma omp simd
-      for (int k = 0; k < c; ++k) Store(yp, k, (Load(xp, k) + (add ? add[k] : 0.0f) - M[k]) * A[k] + B[k]);
+      for (int k = 0; k < c; ++k) Store(yp, k, (Load(xp, k) + add[k] - M[k]) * A[k] + B[k]);
     }
   }
 }
@@ -121,12 +115,12 @@ void group_norm_cpu_fast(const GroupNormArgs& a) {
   const int cpg = a.c / a.groups;
   const int threads = omp_get_max_threads();
   std::vector<double> part(size_t(threads) * 2 * a.c);
-  std::vector<float> M(size_t(a.c)), A(size_t(a.c)), B(size_t(a.c));
+  std::vector<float> M(size_t(a.c)), A(size_t(a.c)), B(size_t(a.c)), zeros(size_t(a.c), 0.0f);
   const size_t xs = dtype_size(a.x_dtype), ys = dtype_size(a.y_dtype);
   for (int n = 0; n < a.n; ++n) {
     const char* xn = static_cast<const char*>(a.x) + size_t(n) * size_t(a.hw) * size_t(a.c) * xs;
     char* yn = static_cast<char*>(a.y) + size_t(n) * size_t(a.hw) * size_t(a.c) * ys;
-    const float* add = a.mode == NormMod::AddBias ? a.mod + int64_t(n) * a.c : nullptr;
+    const float* add = a.mode == NormMod::AddBias ? a.mod + int64_t(n) * a.c : zeros.data();
     std::fill(part.begin(), part.end(), 0.0);
 #pragma omp parallel
     {
