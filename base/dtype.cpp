@@ -57,6 +57,7 @@ static double load_element(const void* src, DType t, size_t i) {
 }
 
 void convert_elements(const void* src, DType src_type, void* dst, DType dst_type, size_t n) {
+  if (n == 0) return;  // src and dst may be null (an empty vector's data()), which memcpy must not get
   if (src_type == dst_type) {
     std::memcpy(dst, src, n * dtype_size(src_type));
     return;

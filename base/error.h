@@ -16,4 +16,12 @@ class Error : public std::runtime_error {
   int code_;
 };
 
+// An output that could not be written (disk full, read-only file system, I/O error): exit status 1. A batch
+// stops at the first one rather than failing every remaining image the same way; the outputs already
+// written stay whole (they are written to a temporary name and renamed into place).
+class WriteError : public Error {
+ public:
+  explicit WriteError(const std::string& msg) : Error(msg, 1) {}
+};
+
 }  // namespace reddiff

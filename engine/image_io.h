@@ -11,11 +11,20 @@ struct Image {
   std::vector<float> data;  // c x h x w
 };
 
+// The header of an image file: size, stored channels, 8 or 16 bits. Reads no pixel data. An unreadable
+// file, or one whose size is over max_pixels() (engine/input_limits.h), is a one-line reddiff::Error.
+struct ImageInfo {
+  int c = 0, h = 0, w = 0;
+  bool is16 = false;
+};
+ImageInfo probe_image(const std::string& path);
+
 // Loads an image as RGB in [-1, 1] (c = 3). Grey images are replicated to RGB and an alpha channel is
 // dropped, with a notice on stderr unless quiet. A missing or unreadable file is a one-line reddiff::Error.
 Image load_image_rgb(const std::string& path, bool quiet = false);
 
-// Loads an image with its stored channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) in [0, 1].
+// Loads an image with its stored channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) in [0, 1]. The header is
+// checked first (probe_image): an image over the pixel limit is refused before its pixels are allocated.
 Image load_image_raw(const std::string& path);
 
 // Writes an 8-bit PNG (c = 1 grey, 3 RGB or 4 RGBA) atomically (temporary file in the same folder, then

@@ -69,7 +69,7 @@ std::vector<float> motion_kernel(int size, double intensity, OpRng& rng) {
 
 void file_kernel(const std::string& path, int& kh, int& kw, std::vector<float>& k) {
   if (has_extension(path, ".npy")) {
-    NpyArray a = read_npy(path);
+    NpyArray a = read_npy_pixels(path, "blur kernel");
     size_t non1 = 0;
     for (auto d : a.shape) non1 += d != 1;
     if (a.shape.size() < 2 || non1 > 2 || a.numel() == 0)

@@ -107,7 +107,7 @@ std::vector<float> file_mask(const std::string& path, int h, int w) {
   int hs = 0, ws = 0;
   std::vector<float> src;
   if (has_extension(path, ".npy")) {
-    NpyArray a = read_npy(path);
+    NpyArray a = read_npy_pixels(path, "mask");
     std::vector<int64_t> s;
     for (auto d : a.shape)
       if (d != 1) s.push_back(d);

@@ -1,6 +1,5 @@
 #include "tool/batch_io.h"
 
-#include <stb_image.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -165,42 +164,36 @@ std::vector<InputItem> select_shard(const std::vector<InputItem>& items, const S
 }
 
 bool probe_input(const std::string& path, int* c, int* h, int* w, std::string* why) {
-  if (has_extension(path, ".npy")) {
-    try {
-      NpyArray a = read_npy(path);
+  try {
+    if (has_extension(path, ".npy")) {
+      const NpyHeader a = read_npy_header(path, "array");
       std::vector<int64_t> s = a.shape;
       if (s.size() == 4 && s[0] == 1) s.erase(s.begin());
-      if (s.size() != 3 || a.is_integer) {
+      if (s.size() != 3 || a.descr.size() != 3 || a.descr[1] != 'f') {
         *why = "expected a float array [C, H, W] or [1, C, H, W], got " + a.descr + " of rank " + std::to_string(a.shape.size());
+        return false;
+      }
+      if (s[0] < 1 || s[0] > 1024 || s[1] < 1 || s[2] < 1) {
+        *why = path + ": an empty array or too many channels (" + std::to_string(s[0]) + ")";
         return false;
       }
       *c = int(s[0]), *h = int(s[1]), *w = int(s[2]);
       return true;
-    } catch (const std::exception& e) {
-      *why = e.what();
-      return false;
     }
-  }
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    *why = "cannot open image '" + path + "': " + std::strerror(errno);
+    const ImageInfo info = probe_image(path);
+    *c = info.c, *h = info.h, *w = info.w;
+    return true;
+  } catch (const std::exception& e) {
+    *why = e.what();
     return false;
   }
-  const int ok = stbi_info_from_file(f, w, h, c);
-  std::fclose(f);
-  if (!ok || *w <= 0 || *h <= 0) {
-    const char* r = stbi_failure_reason();
-    *why = "cannot read image '" + path + "': " + (r ? r : "unknown format");
-    return false;
-  }
-  return true;
 }
 
 void make_directories(const std::string& dir) {
   if (dir.empty() || is_directory(dir)) return;
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec || !is_directory(dir)) throw Error("cannot create folder '" + dir + "': " + (ec ? ec.message() : "not a folder"));
+  if (ec || !is_directory(dir)) throw WriteError("cannot create folder '" + dir + "': " + (ec ? ec.message() : "not a folder"));
 }
 
 std::string parent_directory(const std::string& path) {
@@ -220,13 +213,13 @@ void check_writable_directory(const std::string& dir, const std::string& what) {
 void write_file_atomic(const std::string& path, const std::string& contents) {
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw Error("cannot write '" + path + "': " + std::strerror(errno));
+  if (!f) throw WriteError("cannot write '" + path + "': " + std::strerror(errno));
   const bool ok = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
   const bool closed = std::fclose(f) == 0;
   if (!ok || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int e = errno;
     std::remove(tmp.c_str());
-    throw Error("cannot write '" + path + "': " + std::strerror(e));
+    throw WriteError("cannot write '" + path + "': " + std::strerror(e));
   }
 }
 

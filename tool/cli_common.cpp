@@ -6,6 +6,8 @@
 #include <cstdlib>
 
 #include "base/error.h"
+#include "engine/input_limits.h"
+#include "tool/operator_options.h"
 
 namespace reddiff {
 
@@ -65,6 +67,24 @@ DType parse_precision(const std::string& s) {
   DType t;
   if (!parse_dtype(s, &t) || t == DType::F64) throw Error("--precision must be f32, f16 or bf16 (got '" + s + "')");
   return t;
+}
+
+void add_max_pixels_option(cxxopts::Options& opts, const std::string& group, int64_t bytes_per_pixel) {
+  opts.add_options(group)
+      ("max-pixels", "refuse images, masks, kernels and .npy arrays of more pixels, from their headers (default: half "
+                     "the available memory at " + std::to_string(bytes_per_pixel) + " bytes a pixel; " +
+                     std::to_string(default_max_pixels(bytes_per_pixel)) + " here)", cxxopts::value<std::string>(), "N");
+}
+
+void apply_max_pixels(const cxxopts::ParseResult& r, int64_t bytes_per_pixel) {
+  if (!r.count("max-pixels")) {
+    set_max_pixels(default_max_pixels(bytes_per_pixel),
+                   "half the available memory at " + std::to_string(bytes_per_pixel) + " bytes a pixel");
+    return;
+  }
+  const uint64_t n = option_unsigned(r, "max-pixels");
+  if (n < 1 || n > (uint64_t(1) << 62)) throw Error("--max-pixels must be a positive integer, got " + r["max-pixels"].as<std::string>());
+  set_max_pixels(int64_t(n), "--max-pixels");
 }
 
 }  // namespace reddiff

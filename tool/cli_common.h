@@ -18,4 +18,10 @@ std::string default_model_path();
 std::unique_ptr<Backend> make_backend(const std::string& device, int cpu_threads);
 DType parse_precision(const std::string& s);
 
+// --max-pixels N in `group`: the largest image (or mask, kernel, .npy measurement) a command reads, checked
+// from file headers (engine/input_limits.h). The default is from the available memory at bytes_per_pixel.
+void add_max_pixels_option(cxxopts::Options& opts, const std::string& group, int64_t bytes_per_pixel);
+// Sets the process-wide limit from --max-pixels, or its default.
+void apply_max_pixels(const cxxopts::ParseResult& r, int64_t bytes_per_pixel);
+
 }  // namespace reddiff

@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "engine/backend.h"
 #include "engine/image_io.h"
+#include "engine/input_limits.h"
 #include "engine/npy.h"
 #include "operators/operator.h"
 #include "tool/cli_common.h"
@@ -56,6 +57,7 @@ int run_degrade(int argc, char** argv) {
       ("q,quiet", "print nothing on success")
       ("h,help", "show this help");
   add_operator_options(opts);
+  add_max_pixels_option(opts, "", kDegradeBytesPerPixel);
   opts.parse_positional({"task", "in", "out"});
 
   std::optional<cxxopts::ParseResult> parsed;
@@ -79,6 +81,7 @@ int run_degrade(int argc, char** argv) {
   const std::string dev_name = r["device"].as<std::string>();
   if (dev_name != "cpu" && dev_name != "cuda") throw Error("--device: unknown value '" + dev_name + "' (expected cpu or cuda)");
 
+  apply_max_pixels(r, kDegradeBytesPerPixel);
   OperatorOptions o = operator_options_from(r, task);
   if (r.count("save-mask") && task != "inpaint") throw Error("--save-mask is for task inpaint");
   if (r.count("save-kernel") && task != "deblur") throw Error("--save-kernel is for task deblur");

@@ -25,6 +25,7 @@
 #include "engine/cpu/cpu_info.h"
 #include "engine/device_buffer.h"
 #include "engine/image_io.h"
+#include "engine/input_limits.h"
 #include "engine/metrics.h"
 #include "engine/model.h"
 #include "engine/network.h"
@@ -197,6 +198,7 @@ cxxopts::Options make_options(const std::string& task) {
                 "SLURM_ARRAY_TASK_COUNT when set)", cxxopts::value<std::string>(), "I/N")
       ("overwrite", "replace existing outputs (default: skip them)")
       ("q,quiet", "no progress bar and no per-image lines (errors are still printed)");
+  add_max_pixels_option(opts, "Input and output", kRestoreBytesPerPixel);
   opts.parse_positional({"in", "out"});
   return opts;
 }
@@ -335,6 +337,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
   const std::string prefix = "reddiff " + task + ": ";
 
   // ---- settings (all validated before anything is read or written)
+  apply_max_pixels(r, kRestoreBytesPerPixel);
   const OperatorOptions oo = operator_options_from(r, task);
   const TaskPreset& preset = task_preset(task);
   const std::string algo = r["algo"].as<std::string>();
@@ -494,6 +497,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
                         "for viewing only), or use --measure with a clean image");
           const int yc = npy ? c : (task == "colorize" ? 1 : 3);
           it.xs = x_shape_for(oo, yc, h, w);
+          if (it.xs.h != h || it.xs.w != w) check_pixels("the restored image of '" + it.in.path + "'", it.xs.h, it.xs.w);
           if (npy && c != (task == "colorize" ? 1 : 3))
             throw Error(it.in.path + ": " + std::to_string(c) + " channels, a " + task + " measurement has " +
                         std::to_string(task == "colorize" ? 1 : 3));
@@ -725,7 +729,7 @@ int run_restore(const std::string& task, int argc, char** argv) {
       }
       bar.images_done(n);
     } catch (const std::exception& e) {
-      if (!batch) throw;
+      if (!batch || dynamic_cast<const WriteError*>(&e)) throw;  // a full disk fails every later image too
       const std::string why = dynamic_cast<const std::bad_alloc*>(&e) ? std::string("out of memory") : std::string(e.what());
       int settled = 0;
       for (size_t i : members) {

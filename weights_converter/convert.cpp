@@ -212,6 +212,41 @@ ResolvedConfig resolve_config(const ShapeMap& shapes, const std::string& source_
 
 // ---------------------------------------------------------------- conversion
 
+DType check_tensor_readable(Checkpoint& ckpt, const std::string& name, const pickle::TensorRef& t) {
+  const pickle::StorageRef& s = *t.storage;
+  DType src;
+  if (!pickle::storage_float_dtype(s.type, &src))
+    throw Error("tensor '" + printable(name) + "' is " + pickle::storage_type_name(s.type) +
+                "; only floating-point weights (f64, f32, f16, bf16) can be converted");
+  if (!t.contiguous())
+    throw Error("tensor '" + printable(name) + "' has non-contiguous strides " + shape_string(t.stride) + " for shape " +
+                shape_string(t.shape) + " (a transposed or sliced view?); re-save it with .contiguous()");
+  int64_t ext = t.extent();
+  if (ext > 0 && (t.offset > s.numel || ext > s.numel - t.offset))
+    throw Error("tensor '" + printable(name) + "' needs elements " + std::to_string(t.offset) + ".." + std::to_string(t.offset + ext) +
+                " of storage '" + printable(s.key) + "', which holds only " + std::to_string(s.numel) +
+                " (storage shorter than its tensors; the file is damaged)");
+  if (ext > 0) ckpt.check_storage(s, name);
+  return src;
+}
+
+void read_tensor(Checkpoint& ckpt, const std::string& name, const pickle::TensorRef& t, DType src, void* dst, DType dst_type) {
+  const pickle::StorageRef& s = *t.storage;
+  uint64_t esz = pickle::storage_elem_size(s.type);
+  uint64_t n = uint64_t(t.numel());
+  uint64_t off = uint64_t(s.base + t.offset) * esz;
+  if (n == 0) return;
+  if (src == dst_type) {
+    ckpt.read(s, off, n * esz, dst);
+  } else {
+    std::vector<uint8_t> tmp(size_t(n * esz));
+    ckpt.read(s, off, n * esz, tmp.data());
+    convert_elements(tmp.data(), src, dst, dst_type, size_t(n));
+  }
+  if (!all_finite(dst, dst_type, n))
+    throw Error("tensor '" + printable(name) + "' holds NaN or infinite values (a damaged or diverged checkpoint)");
+}
+
 ConvertResult convert_checkpoint(const ConvertOptions& o, std::ostream* log) {
   ConvertResult res;
   DType forced = DType::F32;
@@ -253,20 +288,7 @@ ConvertResult convert_checkpoint(const ConvertOptions& o, std::ostream* log) {
   uint64_t total_bytes = 0;
   for (const auto& spec : expected_tensors(rc.config.adm)) {
     const pickle::TensorRef* t = refs.at(spec.name);
-    const pickle::StorageRef& s = *t->storage;
-    DType src;
-    if (!pickle::storage_float_dtype(s.type, &src))
-      throw Error("tensor '" + spec.name + "' is " + pickle::storage_type_name(s.type) +
-                  "; only floating-point weights (f64, f32, f16, bf16) can be converted");
-    if (!t->contiguous())
-      throw Error("tensor '" + spec.name + "' has non-contiguous strides " + shape_string(t->stride) + " for shape " +
-                  shape_string(t->shape) + " (a transposed or sliced view?); re-save it with .contiguous()");
-    int64_t ext = t->extent();
-    if (ext > 0 && (t->offset > s.numel || ext > s.numel - t->offset))
-      throw Error("tensor '" + spec.name + "' needs elements " + std::to_string(t->offset) + ".." + std::to_string(t->offset + ext) +
-                  " of storage '" + printable(s.key) + "', which holds only " + std::to_string(s.numel) +
-                  " (storage shorter than its tensors; the file is damaged)");
-    if (ext > 0) ckpt->check_storage(s, spec.name);
+    const DType src = check_tensor_readable(*ckpt, spec.name, *t);
     DType dst = force_dtype ? forced : src;
     out_types.insert(dst);
     items.push_back({spec.name, t, src, dst});
@@ -303,22 +325,8 @@ ConvertResult convert_checkpoint(const ConvertOptions& o, std::ostream* log) {
   Checkpoint* ck = ckpt.get();
   for (const auto& it : items) {
     w.add(it.name, it.dst, it.ref->shape, [ck, it, &bar, &written](void* dst) {
-      const pickle::TensorRef& t = *it.ref;
-      const pickle::StorageRef& s = *t.storage;
-      uint64_t esz = pickle::storage_elem_size(s.type);
-      uint64_t n = uint64_t(t.numel());
-      uint64_t off = uint64_t(s.base + t.offset) * esz;
-      if (n == 0) return;
-      if (it.src == it.dst) {
-        ck->read(s, off, n * esz, dst);
-      } else {
-        std::vector<uint8_t> tmp(size_t(n * esz));
-        ck->read(s, off, n * esz, tmp.data());
-        convert_elements(tmp.data(), it.src, dst, it.dst, size_t(n));
-      }
-      if (!all_finite(dst, it.dst, n))
-        throw Error("tensor '" + it.name + "' holds NaN or infinite values (a damaged or diverged checkpoint)");
-      written += n * dtype_size(it.dst);
+      read_tensor(*ck, it.name, *it.ref, it.src, dst, it.dst);
+      written += uint64_t(it.ref->numel()) * dtype_size(it.dst);
       bar.update(written);
     });
   }

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "base/dtype.h"
 #include "engine/model_config.h"
+#include "weights_converter/checkpoint.h"
 #include "weights_converter/config_inference.h"
 
 namespace reddiff {
@@ -42,6 +44,12 @@ struct ConvertResult {
 // Converts; informational lines go to `log` (may be null). Throws reddiff::Error with a one-line message
 // on bad input (exit code 2). Nothing is left at `output` unless the conversion succeeded.
 ConvertResult convert_checkpoint(const ConvertOptions& opts, std::ostream* log);
+
+// The checks convert runs on every tensor it will read: floating point, contiguous, inside its storage,
+// storage present in the file. Returns its element type; throws reddiff::Error naming the tensor.
+DType check_tensor_readable(Checkpoint& ckpt, const std::string& name, const pickle::TensorRef& t);
+// Reads a checked tensor's elements into dst as dst_type (converted from src); refuses NaN and infinity.
+void read_tensor(Checkpoint& ckpt, const std::string& name, const pickle::TensorRef& t, DType src, void* dst, DType dst_type);
 
 struct ResolvedConfig {
   ModelConfig config;

@@ -1,6 +1,6 @@
 // libFuzzer target: the restricted pickle machine, then state-dict selection and config inference on
 // whatever tensors it produced. Any input must either parse or throw reddiff::Error; never crash, hang,
-// leak or touch memory out of bounds (built with ASan/UBSan by run_fuzz.sh).
+// leak or touch memory out of bounds (built with ASan/UBSan: fuzz/CMakeLists.txt).
 #include <cstddef>
 #include <cstdint>
 
