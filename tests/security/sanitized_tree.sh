@@ -3,7 +3,8 @@
 # tree compiled once by clang with ASan + UBSan (+ libFuzzer coverage), CUDA off.
 #
 #   sanitized_tree.sh build SRC DIR [JOBS]   configure and build DIR from the sources in SRC
-#   sanitized_tree.sh test DIR               run the CPU tests in DIR: all but quality, slurm, fresh_machine, bench_tools
+#   sanitized_tree.sh test DIR               run the CPU tests in DIR: all but quality, evaluate_script, tiling
+#                                            (the photo-sized runs), slurm, fresh_machine, bench_tools
 #                                            and the slow photo case of cli (cli_sanitize runs the rest)
 #
 # Every sanitizer report is fatal (-fno-sanitize-recover=all, halt_on_error) and is also written under
@@ -59,7 +60,7 @@ test)
   rm -rf "$reports"
   mkdir -p "$reports"
   sanitizer_env "$reports"
-  ctest --test-dir "$DIR" --output-on-failure -j1 -E '^(quality|cli|slurm|bench_tools|fresh_machine)$'
+  ctest --test-dir "$DIR" --output-on-failure -j1 -E '^(quality|evaluate_script|tiling|ref_tile_photos|cli|slurm|bench_tools|fresh_machine)$'
   rc=$?
   if compgen -G "$reports/*" >/dev/null; then
     echo "sanitized_tree: sanitizer reports:"
