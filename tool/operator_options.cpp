@@ -62,6 +62,14 @@ void add_operator_options(cxxopts::Options& opts) {
        cxxopts::value<std::string>()->default_value("0"), "N");
 }
 
+nlohmann::json operator_options_json(const OperatorOptions& o) {
+  return {{"task", o.task}, {"mask", o.mask}, {"box_size", o.box_size}, {"fraction", o.fraction}, {"side", o.side},
+          {"invert", o.invert}, {"random_position", o.random_position}, {"scale", o.scale}, {"sr_kernel", o.sr_kernel},
+          {"blur", o.blur}, {"blur_sigma", o.blur_sigma}, {"blur_size", o.blur_size},
+          {"motion_intensity", o.motion_intensity}, {"wiener_reg", o.wiener_reg}, {"oversample", o.oversample},
+          {"sigma_y", o.sigma_y}, {"noise", o.noise}, {"seed", o.seed}};
+}
+
 // Numbers are registered as strings and converted here, so that a bad value names its option.
 double option_number(const cxxopts::ParseResult& r, const char* name) {
   const std::string v = r[name].as<std::string>();
@@ -81,6 +89,14 @@ static int integer(const cxxopts::ParseResult& r, const char* name) {
   const double d = option_number(r, name);
   if (d != std::floor(d) || std::fabs(d) > 1e9) throw Error(std::string("--") + name + ": '" + v + "' is not an integer");
   return int(d);
+}
+int64_t option_integer(const cxxopts::ParseResult& r, const char* name, int64_t lo, int64_t hi) {
+  const std::string v = r[name].as<std::string>();
+  const double d = option_number(r, name);
+  if (d != std::floor(d)) throw Error(std::string("--") + name + ": '" + v + "' is not an integer");
+  if (d < double(lo) || d > double(hi))
+    throw Error(std::string("--") + name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + v);
+  return int64_t(d);
 }
 uint64_t option_unsigned(const cxxopts::ParseResult& r, const char* name) {
   const std::string v = r[name].as<std::string>();
