@@ -9,7 +9,8 @@
 #   --threads N   threads on both sides (default: all cores); OMP_NUM_THREADS and torch.set_num_threads
 #   --reddiff BIN the reddiff executable (default: $REDDIFF, else build/reddiff, else it is built into build/)
 #   --out DIR     where the JSON files go (default: a new folder under ${TMPDIR:-/tmp})
-# Each size runs reddiff then PyTorch back to back, so both see the same machine load.
+# Each size runs reddiff then PyTorch back to back, so both see the same machine load. The header names
+# the CPU model, its vector ISA (from /proc/cpuinfo) and the kernel set reddiff chose (reddiff --version).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,6 +56,8 @@ export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=1
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "host: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+  echo "ISA: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'sse4_2|avx|avx2|fma|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_tile|amx_bf16' | paste -sd' ')"
+  echo "reddiff kernels: $("$bin" --version | sed -n 's/^cpu: .*kernels: //p')"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$root" status --porcelain 2>/dev/null | grep -q . && echo ' (working tree differs)')"
   echo "reddiff: $bin"
