@@ -30,12 +30,24 @@ Outputs:
   Otherwise OUT is an 8-bit PNG: values are clamped to [-1, 1] (i.e. [0, 1] pixels) when written.
   phase-retrieval as PNG is for viewing only: log(1 + y) / log(1 + p), p the 99.5th percentile of y,
   clamped to [0, 1]; restore from the .npy.
+  jpeg writes the JPEG file itself (OUT ending in .jpg or .jpeg): libjpeg, --quality, --subsampling.
+  quant as PNG: the N-bit levels rounded to 8 bits (reddiff quant snaps them back to the levels).
   --save-mask FILE   inpaint: the mask (PNG: white = keep; .npy: [1, 1, H, W], 1 = keep)
   --save-kernel FILE deblur: the blur kernel (PNG: scaled to its maximum; .npy: [kh, kw], sum 1)
 
 Masks, motion kernels and noise are drawn from (--seed, --image-id): the same pair gives the same
 measurement in every run and in every batch. See docs/tasks.md.
 )";
+}
+
+// OUT's extension: the task's file (.jpg) or .png/.npy.
+void check_out(const TaskSpec& spec, const std::string& out) {
+  if (spec.view == MeasurementView::File) {
+    if (!has_extension(out, spec.file_extension) && !has_extension(out, ".jpeg"))
+      throw Error("OUT '" + out + "' must end in " + spec.file_extension + " (the " + spec.name + " measurement is a file)");
+  } else if (!has_extension(out, ".npy") && !has_extension(out, ".png")) {
+    throw Error("OUT '" + out + "' must end in .png or .npy");
+  }
 }
 
 int run_degrade(int argc, char** argv) {
@@ -64,14 +76,13 @@ int run_degrade(int argc, char** argv) {
   if (!r.count("task")) throw Error("missing TASK (see reddiff degrade --help)");
   if (!r.count("in") || !r.count("out")) throw Error("missing IN or OUT image (see reddiff degrade --help)");
   const std::string task = r["task"].as<std::string>(), in = r["in"].as<std::string>(), out = r["out"].as<std::string>();
-  const bool out_npy = has_extension(out, ".npy");
-  if (!out_npy && !has_extension(out, ".png")) throw Error("OUT '" + out + "' must end in .png or .npy");
 
   const std::string dev_name = r["device"].as<std::string>();
   if (dev_name != "cpu" && dev_name != "cuda") throw Error("--device: unknown value '" + dev_name + "' (expected cpu or cuda)");
   const Device dev = dev_name == "cuda" ? Device::CUDA : Device::CPU;
 
   const TaskSpec& spec = task_spec(task);
+  check_out(spec, out);
   OperatorOptions o = operator_options_from(r, task);
   if (r.count("save-mask") && spec.degrade_extra != DegradeExtra::Mask) throw Error("--save-mask is for task inpaint");
   if (r.count("save-kernel") && spec.degrade_extra != DegradeExtra::Kernel) throw Error("--save-kernel is for task deblur");
@@ -85,6 +96,15 @@ int run_degrade(int argc, char** argv) {
 
   Image img = load_image_rgb(in);
   const Shape4 xs{1, 3, img.h, img.w};
+  if (spec.view == MeasurementView::File) {  // jpeg: the file itself
+    const std::vector<uint8_t> bytes = spec.encode(o, img.data.data(), xs.h, xs.w);
+    write_file_atomic(out, bytes.data(), bytes.size());
+    if (!r.count("quiet"))
+      std::printf("%s: %s -> %s (quality %d, %s)\n", task.c_str(), xs.str().c_str(), out.c_str(), o.jpeg_quality,
+                  o.jpeg_subsampling.c_str());
+    return 0;
+  }
+  if (spec.bind) spec.bind(o, {in}, img.data.data(), xs, true);
   auto op = make_operator(o, xs, ids, dev);
   const Shape4 ys = op->measurement_shape();
   std::vector<float> y(size_t(ys.numel()));

@@ -55,6 +55,10 @@ void add_operator_options(cxxopts::Options& opts) {
        cxxopts::value<std::string>()->default_value(d.data_term), "T")
       ("bits", "quant: bits per channel of the measured image, 1..8", cxxopts::value<std::string>()->default_value(
                    std::to_string(d.quant_bits)), "N")
+      ("quality", "jpeg --measure, degrade jpeg: the JPEG quality the clean image is encoded at (libjpeg, IJG tables), "
+                  "1..100", cxxopts::value<std::string>()->default_value(std::to_string(d.jpeg_quality)), "QF")
+      ("subsampling", "jpeg --measure, degrade jpeg: chroma subsampling of the encoding, 444|422|420",
+       cxxopts::value<std::string>()->default_value(d.jpeg_subsampling), "S")
       ("compose", "apply these operators first, in order (comma list of inpaint, deblur, hdr), then the task's own: "
                   "y = A_task(A_k(...A_1(x))), e.g. sr --compose deblur for a blurred, then downsampled image",
        cxxopts::value<std::string>()->default_value(""), "OPS")
@@ -67,7 +71,8 @@ nlohmann::json operator_options_json(const OperatorOptions& o) {
           {"invert", o.invert}, {"random_position", o.random_position}, {"scale", o.scale}, {"sr_kernel", o.sr_kernel},
           {"blur", o.blur}, {"blur_sigma", o.blur_sigma}, {"blur_size", o.blur_size},
           {"motion_intensity", o.motion_intensity}, {"wiener_reg", o.wiener_reg}, {"oversample", o.oversample},
-          {"sigma_y", o.sigma_y}, {"noise", o.noise}, {"seed", o.seed}};
+          {"data_term", o.data_term}, {"bits", o.quant_bits}, {"quality", o.jpeg_quality},
+          {"subsampling", o.jpeg_subsampling}, {"sigma_y", o.sigma_y}, {"noise", o.noise}, {"seed", o.seed}};
 }
 
 // Numbers are registered as strings and converted here, so that a bad value names its option.
@@ -130,6 +135,8 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
   o.oversample = option_number(r, "oversample");
   o.data_term = r["data-term"].as<std::string>();
   o.quant_bits = integer(r, "bits");
+  o.jpeg_quality = integer(r, "quality");
+  o.jpeg_subsampling = r["subsampling"].as<std::string>();
   o.sigma_y = option_number(r, "sigma-y");
   if (r.count("noise-std")) {
     if (r.count("sigma-y")) throw Error("--sigma-y and --noise-std give the same noise level: use one of them");
@@ -152,7 +159,8 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
       {"mask", {"inpaint"}}, {"box-size", {"inpaint"}}, {"random-position", {"inpaint"}}, {"fraction", {"inpaint"}},
       {"side", {"inpaint"}}, {"invert", {"inpaint"}}, {"scale", {"sr"}}, {"sr-kernel", {"sr"}}, {"blur", {"deblur"}},
       {"blur-sigma", {"deblur"}}, {"blur-size", {"deblur"}}, {"motion-intensity", {"deblur"}}, {"wiener-reg", {"deblur"}},
-      {"oversample", {"phase-retrieval"}}, {"data-term", {"jpeg", "quant"}}, {"bits", {"quant"}}};
+      {"oversample", {"phase-retrieval"}}, {"data-term", {"jpeg", "quant"}}, {"bits", {"quant"}},
+      {"quality", {"jpeg"}}, {"subsampling", {"jpeg"}}};
   auto uses = [&](const std::string& t) {
     return t == task || std::find(o.compose.begin(), o.compose.end(), t) != o.compose.end();
   };

@@ -15,7 +15,7 @@ namespace reddiff {
 
 // Registers the operator options (group "Degradation"): --mask --box-size --fraction --side --invert
 // --random-position --scale --sr-kernel --blur --blur-sigma --blur-size --motion-intensity --wiener-reg
-// --oversample --sigma-y --noise-std --noise --seed --compose.
+// --oversample --data-term --bits --quality --subsampling --sigma-y --noise-std --noise --seed --compose.
 void add_operator_options(cxxopts::Options& opts);
 // Reads and validates them for `task`; a bad value is a one-line reddiff::Error naming the option. Options
 // given on the command line that the task does not use earn a note on stderr.

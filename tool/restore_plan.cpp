@@ -63,6 +63,9 @@ void check_creatable_directory(const std::string& dir, const std::string& what) 
 // Everything the run will write can be written, before the model is loaded.
 void check_outputs(const RestoreSettings& s, const RestorePlan& p) {
   const std::string& meas = s.save_measurement;
+  if (!meas.empty() && s.task->view == MeasurementView::File)
+    throw Error("--save-measurement: the " + s.task->name + " measurement is a file; write it with `reddiff degrade " +
+                s.task->name + "`");
   if (!meas.empty() && !p.batch && !has_extension(meas, ".png") && !has_extension(meas, ".npy"))
     throw Error("--save-measurement '" + meas + "' must end in .png or .npy");
   check_creatable_directory(p.batch ? p.out_dir : parent_directory(p.items[0].in.out), "OUT");
@@ -160,13 +163,14 @@ std::vector<float> to_unit(const float* v, size_t n) {
   return q;
 }
 
-std::vector<float> as_written(const float* v, size_t n) {
+std::vector<float> as_written(const float* v, size_t n, int bits) {
+  const float top = float((1u << bits) - 1);
   std::vector<float> q(n);
   for (size_t i = 0; i < n; ++i) {
-    float px = (v[i] + 1.0f) * 0.5f * 255.0f;
+    float px = (v[i] + 1.0f) * 0.5f * top;
     if (!(px > 0.0f)) px = 0.0f;
-    if (px > 255.0f) px = 255.0f;
-    q[i] = std::floor(px + 0.5f) / 255.0f;
+    if (px > top) px = top;
+    q[i] = std::floor(px + 0.5f) / top;
   }
   return q;
 }

@@ -39,9 +39,10 @@ struct RestorePlan {
 // reddiff::Error for a single image, an item with status "error: ..." in a batch.
 RestorePlan plan_restore(const RestoreSettings& s);
 
-// [-1, 1] -> [0, 1], and as an 8-bit PNG stores it (rounded and clamped): what the metrics compare.
+// [-1, 1] -> [0, 1], and as a PNG of `bits` bits per channel stores it (rounded and clamped): what the
+// metrics compare.
 std::vector<float> to_unit(const float* v, size_t n);
-std::vector<float> as_written(const float* v, size_t n);
+std::vector<float> as_written(const float* v, size_t n, int bits = 8);
 // PSNR and SSIM of `got` against `ref` (both [0, 1], c x h x w) into the item.
 void score(Item& it, const std::vector<float>& got, const std::vector<float>& ref, int c, int h, int w);
 

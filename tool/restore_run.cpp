@@ -11,6 +11,7 @@
 #include "engine/device_buffer.h"
 #include "engine/image_io.h"
 #include "engine/npy.h"
+#include "operators/bins.h"
 #include "solvers/factory.h"
 #include "tool/progress_bar.h"
 
@@ -53,9 +54,10 @@ class BatchRun {
       xs_ = b.xs;
       xs_.n = int(members_.size());
       for (size_t i : members_) ids_.push_back(p_.items[i].in.id);
-      const Problem problem = make_problem(s_.op, xs_, ids_, *e_.backend, e_.solver->needs_svd());
+      const OperatorOptions o = bound_options();
+      const Problem problem = make_problem(o, xs_, ids_, *e_.backend, e_.solver->needs_svd());
       ys_ = problem.y_shape();
-      measure(problem);
+      measure(problem, o);
       solve(problem);
       write(seconds_since(t0) / xs_.n);
     } catch (const std::exception& ex) {
@@ -71,7 +73,9 @@ class BatchRun {
     for (size_t i : b.items) {
       Item& it = p_.items[i];
       try {
-        if (has_extension(it.in.path, ".npy")) {
+        if (!s_.measure && s_.task->observation == Observation::File) {
+          data_.emplace_back();  // the task's bind reads the file
+        } else if (has_extension(it.in.path, ".npy")) {
           data_.push_back(read_npy(it.in.path).data);
         } else {
           const bool grey_expected = !s_.measure && s_.task->y_channels == 1;
@@ -86,12 +90,28 @@ class BatchRun {
     }
   }
 
-  // y on the host: A(x) + noise with --measure; A(observation) for a task whose IN is degraded like x; else
-  // the files themselves.
-  void measure(const Problem& problem) {
+  // The operator options of the batch: the run's, with the measurement of a bound task (jpeg, quant) from
+  // the batch's files or images.
+  OperatorOptions bound_options() {
+    OperatorOptions o = s_.op;
+    if (!s_.task->bind) return o;
+    std::vector<std::string> files;
+    for (size_t i : members_) files.push_back(p_.items[i].in.path);
+    if (s_.task->observation != Observation::File || s_.measure)
+      for (const auto& d : data_) x_.insert(x_.end(), d.begin(), d.end());
+    s_.task->bind(o, files, x_.data(), xs_, s_.measure);
+    return o;
+  }
+
+  // y on the host: A(x) + noise with --measure; a bound task's measurement; A(observation) for a task whose
+  // IN is degraded like x; else the files themselves.
+  void measure(const Problem& problem, const OperatorOptions& o) {
     const size_t nx1 = size_t(xs_.image_numel()), ny1 = size_t(ys_.image_numel());
     y_.assign(size_t(ys_.numel()), 0.0f);
-    if (s_.measure) {
+    if (s_.task->bind) {
+      y_ = bound_measurement(o, xs_);
+      if (!s_.measure) x_.clear();  // nothing to score against
+    } else if (s_.measure) {
       for (const auto& d : data_) x_.insert(x_.end(), d.begin(), d.end());
       apply_on_host(*problem.op, x_.data(), y_.data());
       add_noise(y_.data(), ys_, s_.op, ids_);
@@ -164,10 +184,10 @@ class BatchRun {
       Item& it = p_.items[members_[k]];
       const float* x = x_out_.data() + k * nx1;
       make_directories(parent_directory(it.in.out));
-      save_png(it.in.out, x, xs_.c, xs_.h, xs_.w);
+      save_png(it.in.out, x, xs_.c, xs_.h, xs_.w, -1.0f, 1.0f, s_.out_bits);
       if (!s_.save_measurement.empty())
         write_measurement(measurement_path(it), y_.data() + k * ny1, Shape4{1, ys_.c, ys_.h, ys_.w}, s_.task->view);
-      if (s_.measure) score(it, as_written(x, nx1), to_unit(x_.data() + k * nx1, nx1), xs_.c, xs_.h, xs_.w);
+      if (s_.measure) score(it, as_written(x, nx1, s_.out_bits), to_unit(x_.data() + k * nx1, nx1), xs_.c, xs_.h, xs_.w);
       it.seconds = seconds_per_image;
       it.status = "ok";
       ++t_.restored;

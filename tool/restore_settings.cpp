@@ -31,6 +31,8 @@ void RestoreSettings::declare(cxxopts::Options& opts, const TaskSpec& task) {
        cxxopts::value<std::string>()->default_value("0"), "K")
       ("shard", "restore only the images at sorted positions = I mod N (default: SLURM_ARRAY_TASK_ID / "
                 "SLURM_ARRAY_TASK_COUNT when set)", cxxopts::value<std::string>(), "I/N")
+      ("out-bits", "bits per channel of the PNGs written, 8|16 (16 keeps fine steps: smooth gradients)",
+       cxxopts::value<std::string>()->default_value("8"), "B")
       ("overwrite", "replace existing outputs (default: skip them)")
       ("q,quiet", "no progress bar and no per-image lines (errors are still printed)");
   opts.parse_positional({"in", "out"});
@@ -53,6 +55,8 @@ RestoreSettings RestoreSettings::from(const cxxopts::ParseResult& r, const TaskS
 
   s.batch_size = int(option_integer(r, "batch-size", 1, 4096));
   s.save_every = int(option_integer(r, "save-every", 0, 100000));
+  s.out_bits = int(option_integer(r, "out-bits", 8, 16));
+  if (s.out_bits != 8 && s.out_bits != 16) throw Error("--out-bits must be 8 or 16, got " + std::to_string(s.out_bits));
   s.measure = r.count("measure") > 0;
   s.overwrite = r.count("overwrite") > 0;
   s.quiet = r.count("quiet") > 0;
@@ -72,6 +76,7 @@ nlohmann::json RestoreSettings::to_json(const Shard& shard_used) const {
   json j = model.to_json();
   j["batch_size"] = batch_size;
   j["save_every"] = save_every;
+  j["out_bits"] = out_bits;
   j["overwrite"] = overwrite;
   j["shard"] = shard_used.str();
   j["shard_from_slurm"] = shard_used.from_env;

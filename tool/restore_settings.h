@@ -29,6 +29,7 @@ struct RestoreSettings {
   bool has_shard = false;
   Shard shard;                // --shard (a batch; else SLURM's array variables)
   int batch_size = 1, save_every = 0;
+  int out_bits = 8;           // --out-bits: 8 or 16 bits per channel in the PNGs written
   ModelSettings model;
   OperatorOptions op;
   SolverChoice solver;

@@ -12,10 +12,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "base/error.h"
 #include "engine/image_io.h"
 #include "engine/npy.h"
+#include "operators/jpeg_file.h"
 
 namespace reddiff {
 namespace {
@@ -67,6 +69,42 @@ Shape4 phase_x_shape(const OperatorOptions& o, Shape4 y) {
     throw Error("the " + std::to_string(y.w) + "x" + std::to_string(y.h) + " magnitudes do not fit --oversample " +
                 std::to_string(o.oversample));
   return x;
+}
+
+// ------------------------------------------------------------------------------------------- bound tasks
+
+JpegEncodeOptions jpeg_encode_options(const OperatorOptions& o) {
+  JpegEncodeOptions e;
+  e.quality = o.jpeg_quality;
+  e.subsampling = o.jpeg_subsampling;
+  return e;
+}
+
+std::vector<uint8_t> jpeg_encode(const OperatorOptions& o, const float* image, int h, int w) {
+  return encode_jpeg(image, 3, h, w, jpeg_encode_options(o));
+}
+
+// jpeg: the files' coefficients (default mode) or those of the clean images encoded at --quality.
+void jpeg_bind(OperatorOptions& o, const std::vector<std::string>& files, const float* images, Shape4 xs, bool measure) {
+  o.jpeg_files.clear();
+  for (int k = 0; k < xs.n; ++k) {
+    std::shared_ptr<JpegCoefficients> f;
+    if (measure) {
+      const std::vector<uint8_t> bytes = jpeg_encode(o, images + size_t(k) * size_t(xs.image_numel()), xs.h, xs.w);
+      f = std::make_shared<JpegCoefficients>(read_jpeg_memory(bytes.data(), bytes.size(), files[size_t(k)]));
+    } else {
+      f = std::make_shared<JpegCoefficients>(read_jpeg_file(files[size_t(k)]));
+    }
+    if (f->width != xs.w || f->height != xs.h)
+      throw Error(files[size_t(k)] + ": a " + std::to_string(f->width) + "x" + std::to_string(f->height) +
+                  " JPEG where a " + std::to_string(xs.w) + "x" + std::to_string(xs.h) + " image was expected");
+    o.jpeg_files.push_back(std::move(f));
+  }
+}
+
+// quant: the images themselves (the operator snaps them to the --bits levels).
+void quant_bind(OperatorOptions& o, const std::vector<std::string>&, const float* images, Shape4 xs, bool) {
+  o.quant_image = std::make_shared<const std::vector<float>>(images, images + xs.numel());
 }
 
 // ------------------------------------------------------------------------------------------- the table
@@ -159,6 +197,38 @@ std::vector<TaskSpec> make_tasks() {
     t.examples = {"reddiff hdr in.png restored.png"};
     set_presets(t, {0.5, 0.25, "official sample_test.sh hdr: lambda 0.25, lr 0.5 (untuned)"}, {0.5, kDpsUntuned}, 1500);
   }
+  {
+    TaskSpec& t = v.emplace_back();
+    t.name = "jpeg", t.order = 8;
+    t.summary = "restore a JPEG photo from the file's own DCT coefficients";
+    t.formula = "y = the JPEG file of x (libjpeg, --quality QF, --subsampling 444|422|420): OUT must end in .jpg";
+    t.in_help = "IN is the JPEG file: its quantised DCT coefficients, tables and chroma subsampling are the measurement\n"
+                "  (read losslessly, not decoded; any size, colour or grey, baseline or progressive). OUT has IN's size.\n"
+                "  --measure: IN is clean and is encoded here with libjpeg at --quality and --subsampling.";
+    t.examples = {"reddiff jpeg photo.jpg restored.png",
+                  "reddiff jpeg --measure --quality 10 --subsampling 420 --json report.json clean.png restored.png",
+                  "reddiff degrade jpeg --quality 10 clean.png photo.jpg"};
+    set_presets(t, {0.5, 0.25, "official sample_test.sh jpeg20: lambda 0.25, lr 0.5 (untuned)"}, {0.5, kDpsUntuned});
+    t.observation = Observation::File;
+    t.view = MeasurementView::File;
+    t.bind = jpeg_bind;
+    t.encode = jpeg_encode;
+    t.file_extension = ".jpg";
+  }
+  {
+    TaskSpec& t = v.emplace_back();
+    t.name = "quant", t.order = 9;
+    t.summary = "dequantise an image stored with --bits N bits per channel (banding)";
+    t.formula = "y = x rounded to 2^N levels per channel (--bits N)";
+    t.in_help = "IN is the banded image: every channel at one of 2^N levels (--bits N; stored as 8 or 16 bits per\n"
+                "  channel). OUT has IN's size; --out-bits 16 keeps the smooth result's fine steps.";
+    t.examples = {"reddiff quant --bits 4 banded.png smooth.png",
+                  "reddiff quant --measure --bits 3 --json report.json clean.png restored.png"};
+    set_presets(t, {0.5, 0.25, "as jpeg: official sample_test.sh jpeg20's lambda 0.25, lr 0.5 (no quant script; untuned)"},
+                {0.5, kDpsUntuned});
+    t.observation = Observation::Degraded;
+    t.bind = quant_bind;
+  }
   return v;
 }
 
@@ -193,6 +263,7 @@ void write_measurement(const std::string& path, const float* y, Shape4 ys, Measu
     write_npy(path, {ys.n, ys.c, ys.h, ys.w}, y);
     return;
   }
+  if (view == MeasurementView::File) throw Error("this task's measurement is a file, not an array", 1);
   if (view == MeasurementView::Pixels) {
     save_png(path, y, ys.c, ys.h, ys.w);
     return;

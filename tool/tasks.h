@@ -6,6 +6,7 @@
 // command-line options tool/operator_options.cpp. Adding a task is one entry here and its operator
 // (docs/architecture.md, "Adding a task").
 #pragma once
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -23,12 +24,14 @@ enum class Observation {
   Degraded,     // an image shaped like x and y = A(IN): what the operator drops is ignored (inpaint's holes,
                 // colorize's colours); a .npy of y's channels is spread over x's first
   NpyOnly,      // only the .npy y: a PNG of the measurement is a view, not the data (phase-retrieval)
+  File,         // the file itself, read by the task's bind (jpeg: the JPEG's coefficients), not decoded
 };
 
 // How a measurement is written as PNG (.npy keeps the values).
 enum class MeasurementView {
   Pixels,        // [-1, 1] clamped to 8 bits
   LogMagnitude,  // log(1 + y) / log(1 + p), p the 99.5th percentile: Fourier magnitudes, for viewing
+  File,          // the measurement is a file the task's encode makes (jpeg: a .jpg), not an array
 };
 
 // What `reddiff degrade` can write beside the measurement.
@@ -53,6 +56,16 @@ struct TaskSpec {
   Shape4 (*x_shape)(const OperatorOptions& o, Shape4 y) = nullptr;
   MeasurementView view = MeasurementView::Pixels;
   DegradeExtra degrade_extra = DegradeExtra::None;
+
+  // Tasks whose operator is bound to its measurement (operators/bins.h: jpeg, quant); null for the others.
+  // bind puts a batch's measurement into o: from `files` (IN, Observation::File) or from `images`, the
+  // decoded batch [xs.n, 3, h, w] in [-1, 1] (clean with --measure: the measurement is made from them).
+  // The measurement y is then bound_measurement(o, xs). A bad file is a one-line reddiff::Error naming it.
+  void (*bind)(OperatorOptions& o, const std::vector<std::string>& files, const float* images, Shape4 xs,
+               bool measure) = nullptr;
+  // MeasurementView::File: the measurement file of a clean image [3, h, w] (jpeg: its JPEG bytes).
+  std::vector<uint8_t> (*encode)(const OperatorOptions& o, const float* image, int h, int w) = nullptr;
+  std::string file_extension;  // MeasurementView::File: ".jpg"
 
   // OperatorOptions{} for this task (the operator's defaults).
   OperatorOptions operator_defaults() const;
