@@ -39,11 +39,11 @@ double median_ms(AttentionArgs a, cudaStream_t s) {
   cudaEvent_t e0, e1;
   CK(cudaEventCreate(&e0));
   CK(cudaEventCreate(&e1));
-  for (int i = 0; i < 5; ++i) attention_cuda(a, s);
+  for (int i = 0; i < 5; ++i) attention(Device::CUDA, a, s);
   std::vector<float> ms;
   for (int i = 0; i < 50; ++i) {
     CK(cudaEventRecord(e0, s));
-    attention_cuda(a, s);
+    attention(Device::CUDA, a, s);
     CK(cudaEventRecord(e1, s));
     CK(cudaEventSynchronize(e1));
     float m = 0;
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
       for (DType dt : {DType::F16, DType::F32}) {
         size_t es = dtype_size(dt);
         void *qkv = nullptr, *out = nullptr, *ws = nullptr;
-        size_t ws_bytes = attention_workspace_bytes_cuda(n, c.t, c.c, c.heads, dt);
+        size_t ws_bytes = attention_workspace_bytes(Device::CUDA, n, c.t, c.c, c.heads, dt);
         CK(cudaMalloc(&qkv, size_t(n) * c.t * 3 * c.c * es));
         CK(cudaMalloc(&out, size_t(n) * c.t * c.c * es));
         CK(cudaMalloc(&ws, std::max<size_t>(ws_bytes, 1)));

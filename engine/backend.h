@@ -56,11 +56,16 @@ class Backend {
   virtual std::string name() const = 0;       // "cpu (2 threads, OpenBLAS)", "cuda (NVIDIA H100 ...)"
   virtual bool supports(DType act) const = 0;  // activation precision
 
+  // Memory: every device buffer of the engine and of the operators comes from here. upload and download
+  // are synchronous; copy (device to device, overlapping allowed on the CPU) is enqueued on stream s, and
+  // sync_stream(s) waits for the work enqueued on s (s = nullptr: the device's default stream).
   virtual void* alloc(size_t bytes) = 0;
   virtual void free(void* p) = 0;
   virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
-  virtual void synchronize() = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes, Stream s) = 0;
+  virtual void sync_stream(Stream s) = 0;
+  virtual void synchronize() = 0;  // sync_stream(stream())
   virtual Stream stream() const { return nullptr; }
 
   // Called once when a plan is built: convert/upload weights for this precision, pick algorithms,

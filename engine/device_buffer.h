@@ -1,6 +1,8 @@
-// RAII owner of one backend allocation (host memory on the CPU backend, device memory on CUDA).
+// RAII owner of one backend allocation (host memory on the CPU backend, device memory on CUDA): the
+// network's scratch, the solvers' buffers and the operators' tables and scratch.
 #pragma once
 #include <cstddef>
+#include <vector>
 
 #include "engine/backend.h"
 
@@ -22,6 +24,13 @@ class DeviceBuffer {
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  // A buffer holding a copy of v (uploaded synchronously).
+  template <typename T>
+  static DeviceBuffer from_host(Backend& b, const std::vector<T>& v) {
+    DeviceBuffer d(b, v.size() * sizeof(T));
+    if (!v.empty()) b.upload(d.p_, v.data(), v.size() * sizeof(T));
+    return d;
+  }
   void reset() {
     if (p_) b_->free(p_);
     p_ = nullptr;

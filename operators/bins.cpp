@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "engine/backend.h"
 
 namespace reddiff {
 
@@ -33,7 +34,8 @@ std::vector<float> bound_measurement(const OperatorOptions& o, Shape4 x) {
   if (o.task == "jpeg") {
     OperatorOptions oi = o;
     oi.data_term = "interval";
-    auto A = make_operator(oi, x, {}, Device::CPU);  // checks the files against the batch
+    auto cpu = make_cpu_backend();
+    auto A = make_operator(oi, x, {}, *cpu);  // checks the files against the batch
     std::vector<float> c;
     for (const auto& f : o.jpeg_files) {
       const std::vector<float> v = jpeg_dequantised(*f);

@@ -19,11 +19,10 @@ std::vector<uint64_t> batch_ids(const std::vector<uint64_t>& ids, int n) {
   return ids;
 }
 
-// Default for operators outside this folder: temporary buffers on the operator's device.
+// Default for operators outside this folder: a temporary buffer from the operator's backend.
 void Operator::residual_vjp(const float* x, const float* y, float* g, void* stream) const {
-  const Device d = device();
   const int64_t m = measurement_shape().numel();
-  OpBuffer r(d, size_t(m) * sizeof(float));
+  DeviceBuffer r(backend(), size_t(m) * sizeof(float));
   apply(x, r.as<float>(), stream);
   PointwiseArgs a;
   a.kind = PointwiseKind::Sub;
@@ -31,14 +30,14 @@ void Operator::residual_vjp(const float* x, const float* y, float* g, void* stre
   a.b = y;
   a.out = r.as<float>();
   a.count = m;
-  RD_OPS_CALL(d, ops_pointwise, a, stream);
+  ops_pointwise(device(), a, stream);
   vjp(x, r.as<float>(), g, stream);
-  RD_OPS_CALL(d, ops_sync, stream);  // r is freed on return
+  backend().sync_stream(stream);  // r is freed on return
 }
 
 float* OperatorBase::scratch_y() const {
   const size_t bytes = size_t(ys_.numel()) * sizeof(float);
-  if (scratch_.bytes() < bytes) scratch_ = OpBuffer(dev_, bytes);
+  if (scratch_.bytes() < bytes) scratch_ = DeviceBuffer(*be_, bytes);
   return scratch_.as<float>();
 }
 
@@ -51,7 +50,7 @@ void OperatorBase::residual_vjp(const float* x, const float* y, float* g, void* 
   a.b = y;
   a.out = r;
   a.count = ys_.numel();
-  RD_OPS_CALL(dev_, ops_pointwise, a, stream);
+  ops_pointwise(dev_, a, stream);
   vjp(x, r, g, stream);
 }
 
@@ -156,10 +155,10 @@ HostCsr reflect_conv_matrix(int n, const std::vector<float>& k) {
   return m;
 }
 
-DeviceCsr::DeviceCsr(Device d, const HostCsr& m)
-    : ptr(OpBuffer::from_host(d, m.ptr)),
-      idx(OpBuffer::from_host(d, m.idx)),
-      val(OpBuffer::from_host(d, m.val)),
+DeviceCsr::DeviceCsr(Backend& b, const HostCsr& m)
+    : ptr(DeviceBuffer::from_host(b, m.ptr)),
+      idx(DeviceBuffer::from_host(b, m.idx)),
+      val(DeviceBuffer::from_host(b, m.val)),
       rows(m.rows),
       cols(m.cols) {}
 
@@ -181,14 +180,14 @@ void separable_apply(Device d, const DeviceCsr& mh, const DeviceCsr& mw, const f
   a.m = mw.view();
   a.planes = planes;
   a.extent = mh.cols;
-  RD_OPS_CALL(d, ops_csr_along_w, a, stream);
+  ops_csr_along_w(d, a, stream);
   SeparableArgs b;
   b.in = tmp;
   b.out = out;
   b.m = mh.view();
   b.planes = planes;
   b.extent = mw.rows;
-  RD_OPS_CALL(d, ops_csr_along_h, b, stream);
+  ops_csr_along_h(d, b, stream);
 }
 
 // ---------------------------------------------------------------- host helpers
@@ -199,36 +198,33 @@ static void run_on_host(const Operator& op, bool forward, const float* in, float
     if (forward) op.apply(in, out); else op.pinv(in, out);
     return;
   }
-  const Device d = op.device();
-  OpBuffer a(d, size_t(nin) * sizeof(float)), b(d, size_t(nout) * sizeof(float));
-  RD_OPS_CALL(d, ops_upload, a.as<float>(), in, size_t(nin) * sizeof(float));
+  Backend& be = op.backend();
+  DeviceBuffer a(be, size_t(nin) * sizeof(float)), b(be, size_t(nout) * sizeof(float));
+  be.upload(a.get(), in, size_t(nin) * sizeof(float));
   if (forward) op.apply(a.as<float>(), b.as<float>()); else op.pinv(a.as<float>(), b.as<float>());
-  RD_OPS_CALL(d, ops_sync, nullptr);
-  RD_OPS_CALL(d, ops_download, out, b.as<float>(), size_t(nout) * sizeof(float));
+  be.sync_stream(nullptr);
+  be.download(out, b.get(), size_t(nout) * sizeof(float));
 }
 void apply_on_host(const Operator& op, const float* x, float* y) { run_on_host(op, true, x, y); }
 void pinv_on_host(const Operator& op, const float* y, float* x) { run_on_host(op, false, y, x); }
 
 // ---------------------------------------------------------------- factory
 std::unique_ptr<Operator> make_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& image_ids,
-                                        Device device) {
-#ifndef REDDIFF_HAVE_CUDA
-  if (device == Device::CUDA) throw Error("this build has no CUDA support");
-#endif
+                                        Backend& backend) {
   validate_operator_options(o);
   if (x.n <= 0 || x.c <= 0 || x.h <= 0 || x.w <= 0) throw Error("operator: empty image batch " + x.str());
   const std::vector<uint64_t> ids = batch_ids(image_ids, x.n);
-  if (!o.compose.empty()) return make_composed_operator(o, x, ids, device);
+  if (!o.compose.empty()) return make_composed_operator(o, x, ids, backend);
   const std::string& t = o.task;
-  if (t == "denoise") return make_denoise_operator(o, x, device);
-  if (t == "hdr") return make_hdr_operator(o, x, device);
-  if (t == "colorize") return make_colorize_operator(o, x, device);
-  if (t == "inpaint") return make_inpaint_operator(o, x, ids, device);
-  if (t == "sr") return make_sr_operator(o, x, device);
-  if (t == "deblur") return make_deblur_operator(o, x, ids, device);
-  if (t == "phase-retrieval") return make_phase_operator(o, x, device);
-  if (t == "jpeg") return make_jpeg_operator(o, x, device);
-  if (t == "quant") return make_quant_operator(o, x, device);
+  if (t == "denoise") return make_denoise_operator(o, x, backend);
+  if (t == "hdr") return make_hdr_operator(o, x, backend);
+  if (t == "colorize") return make_colorize_operator(o, x, backend);
+  if (t == "inpaint") return make_inpaint_operator(o, x, ids, backend);
+  if (t == "sr") return make_sr_operator(o, x, backend);
+  if (t == "deblur") return make_deblur_operator(o, x, ids, backend);
+  if (t == "phase-retrieval") return make_phase_operator(o, x, backend);
+  if (t == "jpeg") return make_jpeg_operator(o, x, backend);
+  if (t == "quant") return make_quant_operator(o, x, backend);
   throw Error("unknown task '" + t + "'");
 }
 

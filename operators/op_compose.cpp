@@ -1,26 +1,25 @@
 // A composition of operators, y = A_K(...A_2(A_1(x))) (the official code's "deg1-deg2" strings):
 // apply in order, pinv in reverse order, and the VJP by the chain rule through the stored intermediates.
-// Works on either device through the stages' own methods; its buffers live on the operators' device.
+// Works on either device through the stages' own methods; its buffers come from the stages' backend. The
+// data-term gradient is OperatorBase's: apply, subtract y, VJP.
 #include <string>
 #include <vector>
 
-#include "kernels/operator/pointwise.h"
 #include "operators/op_impl.h"
 
 namespace reddiff {
 
 namespace {
 
-class ComposedOperator : public Operator {
+class ComposedOperator : public OperatorBase {
  public:
-  explicit ComposedOperator(std::vector<std::unique_ptr<Operator>> stages) : stages_(std::move(stages)) {
-    Device d = device();
+  ComposedOperator(std::vector<std::unique_ptr<Operator>> stages, Backend& b)
+      : OperatorBase(stages.front()->input_shape(), stages.back()->measurement_shape(), b), stages_(std::move(stages)) {
     for (size_t k = 0; k + 1 < stages_.size(); ++k) {
       size_t bytes = size_t(stages_[k]->measurement_shape().numel()) * sizeof(float);
-      z_.emplace_back(d, bytes);
-      g_.emplace_back(d, bytes);
+      z_.emplace_back(b, bytes);
+      g_.emplace_back(b, bytes);
     }
-    r_ = OpBuffer(d, size_t(measurement_shape().numel()) * sizeof(float));
   }
 
   std::string describe() const override {
@@ -28,9 +27,6 @@ class ComposedOperator : public Operator {
     for (const auto& st : stages_) s += (s.empty() ? "" : ", then ") + st->describe();
     return s;
   }
-  Shape4 input_shape() const override { return stages_.front()->input_shape(); }
-  Shape4 measurement_shape() const override { return stages_.back()->measurement_shape(); }
-  Device device() const override { return stages_.front()->device(); }
   bool is_linear() const override {
     for (const auto& st : stages_)
       if (!st->is_linear()) return false;
@@ -62,15 +58,6 @@ class ComposedOperator : public Operator {
     }
   }
 
-  void residual_vjp(const float* x, const float* y, float* g, void* s) const override {
-    apply(x, r_.as<float>(), s);
-    PointwiseArgs a;
-    a.kind = PointwiseKind::Sub;
-    a.a = r_.as<float>(), a.b = y, a.out = r_.as<float>(), a.count = measurement_shape().numel();
-    RD_OPS_CALL(device(), ops_pointwise, a, s);
-    vjp(x, r_.as<float>(), g, s);
-  }
-
  private:
   // z_[k] = stage k's output, for every stage but the last.
   void forward(const float* x, void* s) const {
@@ -79,14 +66,13 @@ class ComposedOperator : public Operator {
   const float* stage_input(size_t k, const float* x) const { return k == 0 ? x : z_[k - 1].as<float>(); }
 
   std::vector<std::unique_ptr<Operator>> stages_;
-  std::vector<OpBuffer> z_, g_;
-  mutable OpBuffer r_;
+  std::vector<DeviceBuffer> z_, g_;
 };
 
 }  // namespace
 
 std::unique_ptr<Operator> make_composed_operator(const OperatorOptions& o, Shape4 x,
-                                                 const std::vector<uint64_t>& ids, Device device) {
+                                                 const std::vector<uint64_t>& ids, Backend& backend) {
   std::vector<std::unique_ptr<Operator>> stages;
   std::vector<std::string> tasks = o.compose;
   tasks.push_back(o.task);
@@ -94,10 +80,10 @@ std::unique_ptr<Operator> make_composed_operator(const OperatorOptions& o, Shape
     OperatorOptions stage = o;
     stage.task = t;
     stage.compose.clear();
-    stages.push_back(make_operator(stage, x, ids, device));
+    stages.push_back(make_operator(stage, x, ids, backend));
     x = stages.back()->measurement_shape();
   }
-  return std::make_unique<ComposedOperator>(std::move(stages));
+  return std::make_unique<ComposedOperator>(std::move(stages), backend);
 }
 
 }  // namespace reddiff

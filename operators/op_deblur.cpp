@@ -17,8 +17,8 @@ namespace {
 
 class DeblurOperator final : public OperatorBase {
  public:
-  DeblurOperator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids, Device d)
-      : OperatorBase(x, x, d) {
+  DeblurOperator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids, Backend& be)
+      : OperatorBase(x, x, be) {
     BlurKernels bk = make_blur_kernels(o, x, ids);
     kh_ = bk.kh;
     kw_ = bk.kw;
@@ -28,15 +28,15 @@ class DeblurOperator final : public OperatorBase {
     separable_ = !bk.row.empty();
     if (separable_) {
       HostCsr ch = reflect_conv_matrix(x.h, bk.col), cw = reflect_conv_matrix(x.w, bk.row);
-      ch_ = DeviceCsr(d, ch);
-      cw_ = DeviceCsr(d, cw);
-      cht_ = DeviceCsr(d, ch.transpose());
-      cwt_ = DeviceCsr(d, cw.transpose());
-      tmp_ = OpBuffer(d, size_t(x.numel()) * sizeof(float));
+      ch_ = DeviceCsr(be, ch);
+      cw_ = DeviceCsr(be, cw);
+      cht_ = DeviceCsr(be, ch.transpose());
+      cwt_ = DeviceCsr(be, cw.transpose());
+      tmp_ = DeviceBuffer(be, size_t(x.numel()) * sizeof(float));
     } else {
-      k_ = OpBuffer::from_host(d, bk.k);
-      build_tables(x.h, kh_, rh_, invh_ptr_, invh_idx_, d);
-      build_tables(x.w, kw_, rw_, invw_ptr_, invw_idx_, d);
+      k_ = DeviceBuffer::from_host(be, bk.k);
+      build_tables(x.h, kh_, rh_, invh_ptr_, invh_idx_, be);
+      build_tables(x.w, kw_, rw_, invw_ptr_, invw_idx_, be);
     }
     // Wiener pseudo-inverse on the reflect-padded grid.
     ph_ = kh_ / 2;
@@ -58,13 +58,12 @@ class DeblurOperator final : public OperatorBase {
       pa.h = Hp_;
       pa.w = Wp_;
       pa.batch = x.n;
-      OpsFftHandle hp = ops_fft_plan_cpu(pa);
+      FftPlan hp(Device::CPU, pa);
       FftExecArgs e;
-      e.plan = hp;
+      e.plan = hp.get();
       e.in = kimg.data();
       e.out = spec.data();
-      ops_fft_r2c_cpu(e, nullptr);
-      ops_fft_destroy_cpu(hp);
+      ops_fft_r2c(Device::CPU, e, nullptr);
     }
     const double norm = 1.0 / (double(Hp_) * Wp_);
     for (auto& v : spec) {
@@ -72,15 +71,15 @@ class DeblurOperator final : public OperatorBase {
       v.re = float(re / den);
       v.im = float(-im / den);
     }
-    filter_ = OpBuffer::from_host(d, spec);
+    filter_ = DeviceBuffer::from_host(be, spec);
     FftPlanArgs pa;
     pa.kind = FftKind::R2C;
     pa.h = Hp_;
     pa.w = Wp_;
     pa.batch = planes;
-    plan_ = std::make_unique<FftPlan>(d, pa);
-    real_ = OpBuffer(d, size_t(planes) * Hp_ * Wp_ * sizeof(float));
-    cplx_ = OpBuffer(d, size_t(planes) * spec_m_ * sizeof(OpsComplex));
+    plan_ = std::make_unique<FftPlan>(be.device(), pa);
+    real_ = DeviceBuffer(be, size_t(planes) * Hp_ * Wp_ * sizeof(float));
+    cplx_ = DeviceBuffer(be, size_t(planes) * spec_m_ * sizeof(OpsComplex));
   }
 
   std::string describe() const override { return desc_; }
@@ -92,7 +91,7 @@ class DeblurOperator final : public OperatorBase {
       return;
     }
     Conv2dArgs a = conv_args(x, y);
-    RD_OPS_CALL(dev_, ops_conv2d_reflect, a, s);
+    ops_conv2d_reflect(dev_, a, s);
   }
   void vjp(const float*, const float* r, float* g, void* s) const override {
     if (separable_) {
@@ -100,7 +99,7 @@ class DeblurOperator final : public OperatorBase {
       return;
     }
     Conv2dArgs a = conv_args(r, g);
-    RD_OPS_CALL(dev_, ops_conv2d_reflect_adjoint, a, s);
+    ops_conv2d_reflect_adjoint(dev_, a, s);
   }
   void pinv(const float* y, float* x, void* s) const override {
     PadArgs p;
@@ -111,28 +110,28 @@ class DeblurOperator final : public OperatorBase {
     p.w = xs_.w;
     p.ph = ph_;
     p.pw = pw_;
-    RD_OPS_CALL(dev_, ops_reflect_pad, p, s);
+    ops_reflect_pad(dev_, p, s);
     FftExecArgs f;
     f.plan = plan_->get();
     f.in = real_.as<float>();
     f.out = cplx_.as<OpsComplex>();
-    RD_OPS_CALL(dev_, ops_fft_r2c, f, s);
+    ops_fft_r2c(dev_, f, s);
     SpectrumArgs m;
     m.x = cplx_.as<OpsComplex>();
     m.f = filter_.as<OpsComplex>();
     m.n = xs_.n;
     m.c = xs_.c;
     m.m = spec_m_;
-    RD_OPS_CALL(dev_, ops_spectrum_mul, m, s);
+    ops_spectrum_mul(dev_, m, s);
     FftExecArgs b;
     b.plan = plan_->get();
     b.in = cplx_.as<OpsComplex>();
     b.out = real_.as<float>();
-    RD_OPS_CALL(dev_, ops_fft_c2r, b, s);
+    ops_fft_c2r(dev_, b, s);
     PadArgs c = p;
     c.in = real_.as<float>();
     c.out = x;
-    RD_OPS_CALL(dev_, ops_crop, c, s);
+    ops_crop(dev_, c, s);
   }
 
  private:
@@ -142,7 +141,7 @@ class DeblurOperator final : public OperatorBase {
     return b;
   }
   int64_t planes() const { return int64_t(xs_.n) * xs_.c; }
-  static void build_tables(int n, int k, OpBuffer& r, OpBuffer& inv_ptr, OpBuffer& inv_idx, Device d) {
+  static void build_tables(int n, int k, DeviceBuffer& r, DeviceBuffer& inv_ptr, DeviceBuffer& inv_idx, Backend& be) {
     const int off = k - 1 - k / 2;
     std::vector<int> refl(size_t(n + k - 1));
     std::vector<std::vector<int>> inv(static_cast<size_t>(n));
@@ -155,9 +154,9 @@ class DeblurOperator final : public OperatorBase {
       idx.insert(idx.end(), l.begin(), l.end());
       ptr.push_back(int(idx.size()));
     }
-    r = OpBuffer::from_host(d, refl);
-    inv_ptr = OpBuffer::from_host(d, ptr);
-    inv_idx = OpBuffer::from_host(d, idx);
+    r = DeviceBuffer::from_host(be, refl);
+    inv_ptr = DeviceBuffer::from_host(be, ptr);
+    inv_idx = DeviceBuffer::from_host(be, idx);
   }
   Conv2dArgs conv_args(const float* in, float* out) const {
     Conv2dArgs a;
@@ -184,19 +183,19 @@ class DeblurOperator final : public OperatorBase {
   std::string desc_;
   bool separable_ = false;
   DeviceCsr ch_, cw_, cht_, cwt_;
-  OpBuffer k_, rh_, rw_, invh_ptr_, invh_idx_, invw_ptr_, invw_idx_;
+  DeviceBuffer k_, rh_, rw_, invh_ptr_, invh_idx_, invw_ptr_, invw_idx_;
   int ph_ = 0, pw_ = 0, Hp_ = 0, Wp_ = 0;
   int64_t spec_m_ = 0;
-  OpBuffer filter_;
+  DeviceBuffer filter_;
   std::unique_ptr<FftPlan> plan_;
-  mutable OpBuffer tmp_, real_, cplx_;
+  mutable DeviceBuffer tmp_, real_, cplx_;
 };
 
 }  // namespace
 
 std::unique_ptr<Operator> make_deblur_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids,
-                                               Device d) {
-  return std::make_unique<DeblurOperator>(o, x, ids, d);
+                                               Backend& be) {
+  return std::make_unique<DeblurOperator>(o, x, ids, be);
 }
 
 }  // namespace reddiff

@@ -45,15 +45,15 @@ void invert3(const double m[3][3], double inv[3][3]) {
 
 class JpegOperator final : public OperatorBase {
  public:
-  JpegOperator(Shape4 x, Shape4 y, Device d, const JpegGeom& g, const std::vector<float>& centre,
+  JpegOperator(Shape4 x, Shape4 y, Backend& be, const JpegGeom& g, const std::vector<float>& centre,
                const std::vector<float>& steps, bool l2, std::string desc)
-      : OperatorBase(x, y, d),
+      : OperatorBase(x, y, be),
         g_(g),
         l2_(l2),
         desc_(std::move(desc)),
-        centre_(OpBuffer::from_host(d, centre)),
-        steps_(OpBuffer::from_host(d, steps)),
-        work_(d, size_t(g.n) * size_t(g.m) * sizeof(float)) {}
+        centre_(DeviceBuffer::from_host(be, centre)),
+        steps_(DeviceBuffer::from_host(be, steps)),
+        work_(be, size_t(g.n) * size_t(g.m) * sizeof(float)) {}
 
   std::string describe() const override { return desc_; }
   bool is_linear() const override { return false; }
@@ -103,7 +103,7 @@ class JpegOperator final : public OperatorBase {
     a.g = g_;
     a.gather = gather;
     a.epilogue = e;
-    RD_OPS_CALL(dev_, ops_jpeg_analysis, a, s);
+    ops_jpeg_analysis(dev_, a, s);
   }
   void block_dct(const float* in, float* out, bool inverse, void* s) const {
     JpegBlockDctArgs a;
@@ -111,7 +111,7 @@ class JpegOperator final : public OperatorBase {
     a.out = out;
     a.blocks = int64_t(g_.n) * (g_.m / 64);
     a.inverse = inverse;
-    RD_OPS_CALL(dev_, ops_jpeg_block_dct, a, s);
+    ops_jpeg_block_dct(dev_, a, s);
   }
   void synthesis(const float* samples, float* x, JpegSynth mode, void* s) const {
     JpegSynthesisArgs a;
@@ -119,14 +119,14 @@ class JpegOperator final : public OperatorBase {
     a.x = x;
     a.g = g_;
     a.mode = mode;
-    RD_OPS_CALL(dev_, ops_jpeg_synthesis, a, s);
+    ops_jpeg_synthesis(dev_, a, s);
   }
 
   JpegGeom g_;
   bool l2_;
   std::string desc_;
-  OpBuffer centre_, steps_;
-  mutable OpBuffer work_;
+  DeviceBuffer centre_, steps_;
+  mutable DeviceBuffer work_;
 };
 
 }  // namespace
@@ -211,7 +211,7 @@ std::vector<float> jpeg_dequantised(const JpegCoefficients& f) {
   return y;
 }
 
-std::unique_ptr<Operator> make_jpeg_operator(const OperatorOptions& o, Shape4 x, Device d) {
+std::unique_ptr<Operator> make_jpeg_operator(const OperatorOptions& o, Shape4 x, Backend& be) {
   if (o.jpeg_files.empty()) throw Error("jpeg: the operator needs its measured JPEG files (OperatorOptions::jpeg_files)");
   if (o.jpeg_files.size() != size_t(x.n))
     throw Error("jpeg: " + std::to_string(o.jpeg_files.size()) + " JPEG files for a batch of " + std::to_string(x.n) +
@@ -241,7 +241,7 @@ std::unique_ptr<Operator> make_jpeg_operator(const OperatorOptions& o, Shape4 x,
   desc += l2 ? "; l2 data term: decoded image with straight-through rounding, pinv identity)"
              : "; interval data term: distance to the file's quantisation bins, pinv the inverse chain)";
   const Shape4 ys = l2 ? x : Shape4{x.n, 1, 1, int(g.m)};
-  return std::make_unique<JpegOperator>(x, ys, d, g, centre, steps, l2, desc);
+  return std::make_unique<JpegOperator>(x, ys, be, g, centre, steps, l2, desc);
 }
 
 }  // namespace reddiff

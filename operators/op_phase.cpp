@@ -14,8 +14,8 @@ namespace {
 
 class PhaseOperator final : public OperatorBase {
  public:
-  PhaseOperator(const OperatorOptions& o, Shape4 x, int ph, int pw, Device d)
-      : OperatorBase(x, Shape4{x.n, x.c, x.h + 2 * ph, x.w + 2 * pw}, d), oversample_(o.oversample) {
+  PhaseOperator(const OperatorOptions& o, Shape4 x, int ph, int pw, Backend& be)
+      : OperatorBase(x, Shape4{x.n, x.c, x.h + 2 * ph, x.w + 2 * pw}, be), oversample_(o.oversample) {
     g_.planes = int64_t(x.n) * x.c;
     g_.h = x.h;
     g_.w = x.w;
@@ -29,8 +29,8 @@ class PhaseOperator final : public OperatorBase {
     pa.h = g_.H;
     pa.w = g_.W;
     pa.batch = g_.planes;
-    plan_ = std::make_unique<FftPlan>(d, pa);
-    buf_ = OpBuffer(d, size_t(g_.planes) * g_.H * g_.W * sizeof(OpsComplex));
+    plan_ = std::make_unique<FftPlan>(be.device(), pa);
+    buf_ = DeviceBuffer(be, size_t(g_.planes) * g_.H * g_.W * sizeof(OpsComplex));
   }
   std::string describe() const override {
     char b[160];
@@ -47,7 +47,7 @@ class PhaseOperator final : public OperatorBase {
     m.y = y;
     m.scale = scale_;
     m.g = g_;
-    RD_OPS_CALL(dev_, ops_phase_magnitude, m, s);
+    ops_phase_magnitude(dev_, m, s);
   }
   void vjp(const float* x, const float* r, float* g, void* s) const override { gradient(x, r, false, g, s); }
   void residual_vjp(const float* x, const float* y, float* g, void* s) const override { gradient(x, y, true, g, s); }
@@ -60,7 +60,7 @@ class PhaseOperator final : public OperatorBase {
     p.sw = g_.W;
     p.oh = 0;
     p.ow = 0;
-    RD_OPS_CALL(dev_, ops_phase_pack, p, s);
+    ops_phase_pack(dev_, p, s);
     fft(+1, s);
     PhaseUnpackArgs u;
     u.b = buf();
@@ -68,7 +68,7 @@ class PhaseOperator final : public OperatorBase {
     u.scale = scale_;
     u.modulus = true;
     u.g = g_;
-    RD_OPS_CALL(dev_, ops_phase_unpack, u, s);
+    ops_phase_unpack(dev_, u, s);
   }
 
  private:
@@ -79,7 +79,7 @@ class PhaseOperator final : public OperatorBase {
     e.in = buf();
     e.out = buf();
     e.direction = direction;
-    RD_OPS_CALL(dev_, ops_fft_c2c, e, s);
+    ops_fft_c2c(dev_, e, s);
   }
   void forward_spectrum(const float* x, void* s) const {
     PhasePackArgs p;
@@ -90,7 +90,7 @@ class PhaseOperator final : public OperatorBase {
     p.sw = g_.w;
     p.oh = g_.ph;
     p.ow = g_.pw;
-    RD_OPS_CALL(dev_, ops_phase_pack, p, s);
+    ops_phase_pack(dev_, p, s);
     fft(-1, s);
   }
   void gradient(const float* x, const float* r, bool residual, float* g, void* s) const {
@@ -101,7 +101,7 @@ class PhaseOperator final : public OperatorBase {
     w.scale = scale_;
     w.residual = residual;
     w.g = g_;
-    RD_OPS_CALL(dev_, ops_phase_weight, w, s);
+    ops_phase_weight(dev_, w, s);
     fft(+1, s);
     PhaseUnpackArgs u;
     u.b = buf();
@@ -109,22 +109,22 @@ class PhaseOperator final : public OperatorBase {
     u.scale = scale_;
     u.modulus = false;
     u.g = g_;
-    RD_OPS_CALL(dev_, ops_phase_unpack, u, s);
+    ops_phase_unpack(dev_, u, s);
   }
 
   double oversample_;
   PhaseGeom g_;
   float scale_ = 1.0f;
   std::unique_ptr<FftPlan> plan_;
-  mutable OpBuffer buf_;
+  mutable DeviceBuffer buf_;
 };
 
 }  // namespace
 
-std::unique_ptr<Operator> make_phase_operator(const OperatorOptions& o, Shape4 x, Device d) {
+std::unique_ptr<Operator> make_phase_operator(const OperatorOptions& o, Shape4 x, Backend& be) {
   const int ph = int(std::lround(o.oversample / 8.0 * x.h));
   const int pw = int(std::lround(o.oversample / 8.0 * x.w));
-  return std::make_unique<PhaseOperator>(o, x, ph, pw, d);
+  return std::make_unique<PhaseOperator>(o, x, ph, pw, be);
 }
 
 }  // namespace reddiff

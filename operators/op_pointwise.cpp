@@ -22,48 +22,48 @@ PointwiseArgs pw(PointwiseKind k, const float* a, const float* b, float* out, in
 
 class DenoiseOperator final : public OperatorBase {
  public:
-  DenoiseOperator(Shape4 x, Device d) : OperatorBase(x, x, d) {}
+  DenoiseOperator(Shape4 x, Backend& be) : OperatorBase(x, x, be) {}
   std::string describe() const override { return "denoise (identity)"; }
   bool is_linear() const override { return true; }
   void apply(const float* x, float* y, void* s) const override { copy(y, x, xs_.numel(), s); }
   void vjp(const float*, const float* r, float* g, void* s) const override { copy(g, r, xs_.numel(), s); }
   void pinv(const float* y, float* x, void* s) const override { copy(x, y, xs_.numel(), s); }
   void residual_vjp(const float* x, const float* y, float* g, void* s) const override {
-    RD_OPS_CALL(dev_, ops_pointwise, pw(PointwiseKind::Sub, x, y, g, xs_.numel()), s);
+    ops_pointwise(dev_, pw(PointwiseKind::Sub, x, y, g, xs_.numel()), s);
   }
 };
 
 class HdrOperator final : public OperatorBase {
  public:
-  HdrOperator(Shape4 x, Device d) : OperatorBase(x, x, d) {}
+  HdrOperator(Shape4 x, Backend& be) : OperatorBase(x, x, be) {}
   std::string describe() const override { return "hdr (y = clip(2x, -1, 1), pinv y/2)"; }
   bool is_linear() const override { return false; }
   void apply(const float* x, float* y, void* s) const override {
-    RD_OPS_CALL(dev_, ops_pointwise, pw(PointwiseKind::Hdr, x, nullptr, y, xs_.numel()), s);
+    ops_pointwise(dev_, pw(PointwiseKind::Hdr, x, nullptr, y, xs_.numel()), s);
   }
   void vjp(const float* x, const float* r, float* g, void* s) const override {
-    RD_OPS_CALL(dev_, ops_pointwise, pw(PointwiseKind::HdrVjp, x, r, g, xs_.numel()), s);
+    ops_pointwise(dev_, pw(PointwiseKind::HdrVjp, x, r, g, xs_.numel()), s);
   }
   void pinv(const float* y, float* x, void* s) const override {
-    RD_OPS_CALL(dev_, ops_pointwise, pw(PointwiseKind::Scale, y, nullptr, x, xs_.numel(), 0.5f), s);
+    ops_pointwise(dev_, pw(PointwiseKind::Scale, y, nullptr, x, xs_.numel(), 0.5f), s);
   }
   void residual_vjp(const float* x, const float* y, float* g, void* s) const override {
-    RD_OPS_CALL(dev_, ops_pointwise, pw(PointwiseKind::HdrResidual, x, y, g, xs_.numel()), s);
+    ops_pointwise(dev_, pw(PointwiseKind::HdrResidual, x, y, g, xs_.numel()), s);
   }
 };
 
 class ColorizeOperator final : public OperatorBase {
  public:
-  ColorizeOperator(Shape4 x, Device d) : OperatorBase(x, Shape4{x.n, 1, x.h, x.w}, d) {}
+  ColorizeOperator(Shape4 x, Backend& be) : OperatorBase(x, Shape4{x.n, 1, x.h, x.w}, be) {}
   std::string describe() const override { return "colorize (y = channel mean, pinv replicates)"; }
   bool is_linear() const override { return true; }
-  void apply(const float* x, float* y, void* s) const override { RD_OPS_CALL(dev_, ops_channel_mean, args(x, nullptr, y, 1.0f), s); }
+  void apply(const float* x, float* y, void* s) const override { ops_channel_mean(dev_, args(x, nullptr, y, 1.0f), s); }
   void vjp(const float*, const float* r, float* g, void* s) const override {
-    RD_OPS_CALL(dev_, ops_channel_spread, args(r, nullptr, g, 1.0f / float(xs_.c)), s);
+    ops_channel_spread(dev_, args(r, nullptr, g, 1.0f / float(xs_.c)), s);
   }
-  void pinv(const float* y, float* x, void* s) const override { RD_OPS_CALL(dev_, ops_channel_spread, args(y, nullptr, x, 1.0f), s); }
+  void pinv(const float* y, float* x, void* s) const override { ops_channel_spread(dev_, args(y, nullptr, x, 1.0f), s); }
   void residual_vjp(const float* x, const float* y, float* g, void* s) const override {
-    RD_OPS_CALL(dev_, ops_channel_residual, args(x, y, g, 1.0f), s);
+    ops_channel_residual(dev_, args(x, y, g, 1.0f), s);
   }
 
  private:
@@ -82,15 +82,15 @@ class ColorizeOperator final : public OperatorBase {
 
 class InpaintOperator final : public OperatorBase {
  public:
-  InpaintOperator(Shape4 x, Device d, const std::vector<float>& m, std::string desc)
-      : OperatorBase(x, x, d), mask_(OpBuffer::from_host(d, m)), desc_(std::move(desc)) {}
+  InpaintOperator(Shape4 x, Backend& be, const std::vector<float>& m, std::string desc)
+      : OperatorBase(x, x, be), mask_(DeviceBuffer::from_host(be, m)), desc_(std::move(desc)) {}
   std::string describe() const override { return desc_; }
   bool is_linear() const override { return true; }
-  void apply(const float* x, float* y, void* s) const override { RD_OPS_CALL(dev_, ops_mask_mul, args(x, nullptr, y), s); }
-  void vjp(const float*, const float* r, float* g, void* s) const override { RD_OPS_CALL(dev_, ops_mask_mul, args(r, nullptr, g), s); }
-  void pinv(const float* y, float* x, void* s) const override { RD_OPS_CALL(dev_, ops_mask_mul, args(y, nullptr, x), s); }
+  void apply(const float* x, float* y, void* s) const override { ops_mask_mul(dev_, args(x, nullptr, y), s); }
+  void vjp(const float*, const float* r, float* g, void* s) const override { ops_mask_mul(dev_, args(r, nullptr, g), s); }
+  void pinv(const float* y, float* x, void* s) const override { ops_mask_mul(dev_, args(y, nullptr, x), s); }
   void residual_vjp(const float* x, const float* y, float* g, void* s) const override {
-    RD_OPS_CALL(dev_, ops_mask_residual, args(x, y, g), s);
+    ops_mask_residual(dev_, args(x, y, g), s);
   }
   const float* mask() const override { return mask_.as<float>(); }
 
@@ -106,7 +106,7 @@ class InpaintOperator final : public OperatorBase {
     m.hw = int64_t(xs_.h) * xs_.w;
     return m;
   }
-  OpBuffer mask_;
+  DeviceBuffer mask_;
   std::string desc_;
 };
 
@@ -135,20 +135,20 @@ std::string inpaint_description(const OperatorOptions& o, Shape4 x, const std::v
 
 }  // namespace
 
-std::unique_ptr<Operator> make_denoise_operator(const OperatorOptions&, Shape4 x, Device d) {
-  return std::make_unique<DenoiseOperator>(x, d);
+std::unique_ptr<Operator> make_denoise_operator(const OperatorOptions&, Shape4 x, Backend& be) {
+  return std::make_unique<DenoiseOperator>(x, be);
 }
-std::unique_ptr<Operator> make_hdr_operator(const OperatorOptions&, Shape4 x, Device d) {
-  return std::make_unique<HdrOperator>(x, d);
+std::unique_ptr<Operator> make_hdr_operator(const OperatorOptions&, Shape4 x, Backend& be) {
+  return std::make_unique<HdrOperator>(x, be);
 }
-std::unique_ptr<Operator> make_colorize_operator(const OperatorOptions&, Shape4 x, Device d) {
-  return std::make_unique<ColorizeOperator>(x, d);
+std::unique_ptr<Operator> make_colorize_operator(const OperatorOptions&, Shape4 x, Backend& be) {
+  return std::make_unique<ColorizeOperator>(x, be);
 }
 std::unique_ptr<Operator> make_inpaint_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids,
-                                                Device d) {
+                                                Backend& be) {
   std::vector<float> m = make_inpaint_masks(o, x, ids);
   std::string desc = inpaint_description(o, x, m);
-  return std::make_unique<InpaintOperator>(x, d, m, desc);
+  return std::make_unique<InpaintOperator>(x, be, m, desc);
 }
 
 }  // namespace reddiff

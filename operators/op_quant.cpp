@@ -13,8 +13,8 @@ namespace {
 
 class QuantOperator final : public OperatorBase {
  public:
-  QuantOperator(Shape4 x, Device d, int levels, const std::vector<float>& centre, bool l2, std::string desc)
-      : OperatorBase(x, x, d), levels_(levels), l2_(l2), desc_(std::move(desc)), centre_(OpBuffer::from_host(d, centre)) {}
+  QuantOperator(Shape4 x, Backend& be, int levels, const std::vector<float>& centre, bool l2, std::string desc)
+      : OperatorBase(x, x, be), levels_(levels), l2_(l2), desc_(std::move(desc)), centre_(DeviceBuffer::from_host(be, centre)) {}
 
   std::string describe() const override { return desc_; }
   bool is_linear() const override { return false; }
@@ -41,17 +41,17 @@ class QuantOperator final : public OperatorBase {
     a.count = xs_.numel();
     a.levels = levels_;
     a.epilogue = e;
-    RD_OPS_CALL(dev_, ops_quant_bins, a, s);
+    ops_quant_bins(dev_, a, s);
   }
   int levels_;
   bool l2_;
   std::string desc_;
-  OpBuffer centre_;
+  DeviceBuffer centre_;
 };
 
 }  // namespace
 
-std::unique_ptr<Operator> make_quant_operator(const OperatorOptions& o, Shape4 x, Device d) {
+std::unique_ptr<Operator> make_quant_operator(const OperatorOptions& o, Shape4 x, Backend& be) {
   if (!o.quant_image) throw Error("quant: the operator needs its measured image (OperatorOptions::quant_image)");
   if (int64_t(o.quant_image->size()) != x.numel())
     throw Error("quant: the measured image has " + std::to_string(o.quant_image->size()) + " values, the batch " +
@@ -64,7 +64,7 @@ std::unique_ptr<Operator> make_quant_operator(const OperatorOptions& o, Shape4 x
                      " levels; " +
                      (l2 ? "l2 data term: the quantised image with straight-through rounding)"
                          : "interval data term: distance to each pixel's quantisation bin)");
-  return std::make_unique<QuantOperator>(x, d, levels, centre, l2, desc);
+  return std::make_unique<QuantOperator>(x, be, levels, centre, l2, desc);
 }
 
 }  // namespace reddiff

@@ -72,8 +72,8 @@ HostCsr pinv_dropped(const HostCsr& m) {
 
 class SrOperator final : public OperatorBase {
  public:
-  SrOperator(const OperatorOptions& o, Shape4 x, Device d)
-      : OperatorBase(x, Shape4{x.n, x.c, x.h / o.scale, x.w / o.scale}, d), scale_(o.scale), kernel_(o.sr_kernel) {
+  SrOperator(const OperatorOptions& o, Shape4 x, Backend& be)
+      : OperatorBase(x, Shape4{x.n, x.c, x.h / o.scale, x.w / o.scale}, be), scale_(o.scale), kernel_(o.sr_kernel) {
     HostCsr mh, mw, ph, pw;
     if (kernel_ == "pool") {
       mh = sr_pool_matrix(x.h, scale_);
@@ -86,13 +86,13 @@ class SrOperator final : public OperatorBase {
       ph = pinv_dropped(mh);
       pw = x.w == x.h ? ph : pinv_dropped(mw);
     }
-    mh_ = DeviceCsr(d, mh);
-    mw_ = DeviceCsr(d, mw);
-    mht_ = DeviceCsr(d, mh.transpose());
-    mwt_ = DeviceCsr(d, mw.transpose());
-    ph_ = DeviceCsr(d, ph);
-    pw_ = DeviceCsr(d, pw);
-    tmp_ = OpBuffer(d, size_t(x.n) * x.c * x.h * (x.w / scale_) * sizeof(float));
+    mh_ = DeviceCsr(be, mh);
+    mw_ = DeviceCsr(be, mw);
+    mht_ = DeviceCsr(be, mh.transpose());
+    mwt_ = DeviceCsr(be, mw.transpose());
+    ph_ = DeviceCsr(be, ph);
+    pw_ = DeviceCsr(be, pw);
+    tmp_ = DeviceBuffer(be, size_t(x.n) * x.c * x.h * (x.w / scale_) * sizeof(float));
   }
   std::string describe() const override {
     if (kernel_ == "pool")
@@ -115,18 +115,18 @@ class SrOperator final : public OperatorBase {
   int scale_;
   std::string kernel_;
   DeviceCsr mh_, mw_, mht_, mwt_, ph_, pw_;
-  mutable OpBuffer tmp_;
+  mutable DeviceBuffer tmp_;
 };
 
 }  // namespace
 
-std::unique_ptr<Operator> make_sr_operator(const OperatorOptions& o, Shape4 x, Device d) {
+std::unique_ptr<Operator> make_sr_operator(const OperatorOptions& o, Shape4 x, Backend& be) {
   if (x.h % o.scale != 0 || x.w % o.scale != 0)
     throw Error("--scale " + std::to_string(o.scale) + " does not divide the image size " + std::to_string(x.w) + "x" +
                 std::to_string(x.h) + " (crop or pad the image to a multiple of " + std::to_string(o.scale) + ")");
   if (o.sr_kernel == "bicubic" && (x.h < 2 * o.scale || x.w < 2 * o.scale))
     throw Error("--sr-kernel bicubic: the image " + std::to_string(x.w) + "x" + std::to_string(x.h) + " is too small");
-  return std::make_unique<SrOperator>(o, x, d);
+  return std::make_unique<SrOperator>(o, x, be);
 }
 
 }  // namespace reddiff

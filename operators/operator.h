@@ -16,6 +16,7 @@
 
 namespace reddiff {
 
+class Backend;           // engine/backend.h
 struct JpegCoefficients;  // operators/jpeg_file.h
 
 struct OperatorOptions {
@@ -75,7 +76,8 @@ class Operator {  // all buffers are float NCHW, host pointers on CPU, device po
   virtual std::string describe() const = 0;
   virtual Shape4 input_shape() const = 0;         // the x shape given at construction
   virtual Shape4 measurement_shape() const = 0;   // y's shape for that x shape
-  virtual Device device() const = 0;
+  virtual Backend& backend() const = 0;           // where its memory comes from (it must outlive the operator)
+  virtual Device device() const = 0;              // backend().device(): where its kernels run
   virtual bool is_linear() const = 0;
   virtual void apply(const float* x, float* y, void* stream = nullptr) const = 0;               // y = A(x)
   virtual void vjp(const float* x, const float* r, float* g, void* stream = nullptr) const = 0;  // g = J_A(x)^T r
@@ -88,9 +90,10 @@ class Operator {  // all buffers are float NCHW, host pointers on CPU, device po
 };
 
 // image_ids: one stable id per image in the batch (masks/kernels/noise drawn per (seed, id), independent of
-// batch composition); empty means 0..N-1. Device::CUDA throws "this build has no CUDA support" without it.
+// batch composition); empty means 0..N-1. The operator runs on the backend's device and allocates its tables and
+// scratch from it; the backend must outlive the operator.
 std::unique_ptr<Operator> make_operator(const OperatorOptions& o, Shape4 x_shape, const std::vector<uint64_t>& image_ids,
-                                        Device device);
+                                        Backend& backend);
 
 // Runs op.apply / op.pinv on host buffers whatever the operator's device (uploads, runs, downloads, syncs).
 void apply_on_host(const Operator& op, const float* x_host, float* y_host);

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
 #include "operators/operator.h"
 
 namespace reddiff {
@@ -37,13 +38,15 @@ struct SvdOptions {
 };
 
 // Buffers are float NCHW on the operator's device; spectral vectors have the image's shape. Like the
-// operators, a view keeps internal scratch: use one object from one thread/stream at a time.
+// operators, a view keeps internal scratch (from its backend, which must outlive it): use one object from one
+// thread/stream at a time.
 class SvdOperator {
  public:
   virtual ~SvdOperator() = default;
   virtual std::string describe() const = 0;
   Shape4 input_shape() const { return xs_; }
   Shape4 measurement_shape() const { return ys_; }
+  Backend& backend() const { return *be_; }
   Device device() const { return dev_; }
   // The measurement noise of the task's options on the [0, 1] scale (its std on images in [-1, 1] is 2 sigma_y).
   double sigma_y() const { return sigma_y_; }
@@ -57,8 +60,10 @@ class SvdOperator {
   const std::vector<float>& singulars_host() const { return s_host_; }
 
  protected:
-  SvdOperator(Shape4 x, Shape4 y, Device d, double sigma_y) : xs_(x), ys_(y), dev_(d), sigma_y_(sigma_y) {}
+  SvdOperator(Shape4 x, Shape4 y, Backend& b, double sigma_y)
+      : xs_(x), ys_(y), be_(&b), dev_(b.device()), sigma_y_(sigma_y) {}
   Shape4 xs_, ys_;
+  Backend* be_;
   Device dev_;
   double sigma_y_;
   std::vector<float> s_host_;
@@ -69,10 +74,10 @@ class SvdOperator {
 // "DDRM needs an SVD of the operator: hdr is nonlinear").
 bool svd_supported(const OperatorOptions& o, std::string* why = nullptr);
 
-// The SVD view of make_operator(o, x, ids, d): the same masks and kernels for the same (seed, image ids).
+// The SVD view of make_operator(o, x, ids, backend): the same masks and kernels for the same (seed, image ids).
 // Throws reddiff::Error with svd_supported's reason for the tasks without one.
 std::unique_ptr<SvdOperator> make_svd_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids,
-                                               Device d, const SvdOptions& so = {});
+                                               Backend& backend, const SvdOptions& so = {});
 
 // The full SVD of a dense rows x cols matrix (row-major, double), by LAPACK dgesvd:
 // m = U diag(s) V^T with U rows x rows, V cols x cols (row-major) and min(rows, cols) singular values,

@@ -64,10 +64,7 @@ bool svd_supported(const OperatorOptions& o, std::string* why) {
 }
 
 std::unique_ptr<SvdOperator> make_svd_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& image_ids,
-                                               Device d, const SvdOptions& so) {
-#ifndef REDDIFF_HAVE_CUDA
-  if (d == Device::CUDA) throw Error("this build has no CUDA support");
-#endif
+                                               Backend& be, const SvdOptions& so) {
   std::string why;
   if (!svd_supported(o, &why)) throw Error(why);
   validate_operator_options(o);
@@ -75,9 +72,9 @@ std::unique_ptr<SvdOperator> make_svd_operator(const OperatorOptions& o, Shape4 
   if (!(so.zero_threshold >= 0.0)) throw Error("svd: the zero threshold must be >= 0");
   const std::vector<uint64_t> ids = batch_ids(image_ids, x.n);
   const std::string& t = o.task;
-  if (t == "denoise") return make_svd_identity(o, x, d);
-  if (t == "inpaint") return make_svd_inpaint(o, x, ids, d);
-  if (t == "colorize") return make_svd_colorize(o, x, d);
+  if (t == "denoise") return make_svd_identity(o, x, be);
+  if (t == "inpaint") return make_svd_inpaint(o, x, ids, be);
+  if (t == "colorize") return make_svd_colorize(o, x, be);
   if (t == "sr") {
     const int f = o.scale;
     if (x.h % f != 0 || x.w % f != 0)
@@ -89,13 +86,13 @@ std::unique_ptr<SvdOperator> make_svd_operator(const OperatorOptions& o, Shape4 
     HostCsr mh = pool ? sr_pool_matrix(x.h, f) : sr_bicubic_matrix(x.h, f);
     HostCsr mw = pool ? sr_pool_matrix(x.w, f) : sr_bicubic_matrix(x.w, f);
     return make_svd_separable(o, x, mh.dense(), mh.rows, mw.dense(), mw.rows, so.zero_threshold,
-                              "sr (" + o.sr_kernel + " x" + std::to_string(f) + ", SVD of the 1-D matrices)", d);
+                              "sr (" + o.sr_kernel + " x" + std::to_string(f) + ", SVD of the 1-D matrices)", be);
   }
   // deblur, separable kernel: the same kernels as make_operator (one per batch; identical for every image)
   BlurKernels bk = make_blur_kernels(o, x, ids);
   HostCsr ch = reflect_conv_matrix(x.h, bk.col), cw = reflect_conv_matrix(x.w, bk.row);
   return make_svd_separable(o, x, ch.dense(), ch.rows, cw.dense(), cw.rows, so.zero_threshold,
-                            "deblur (" + bk.description + ", SVD of the 1-D reflect convolutions)", d);
+                            "deblur (" + bk.description + ", SVD of the 1-D reflect convolutions)", be);
 }
 
 }  // namespace reddiff

@@ -47,13 +47,13 @@ AxisSvd axis_svd(const std::vector<double>& mat, int m, int n, double zero) {
 
 class SeparableSvd final : public SvdBase {
  public:
-  SeparableSvd(const OperatorOptions& o, Shape4 x, const AxisSvd& h, const AxisSvd& w, std::string desc, Device d)
-      : SvdBase(x, Shape4{x.n, x.c, h.m, w.m}, d, o.sigma_y), desc_(std::move(desc)) {
-    vth_ = DeviceCsr(d, h.vt), vtw_ = DeviceCsr(d, w.vt);
-    vh_ = DeviceCsr(d, h.v), vw_ = DeviceCsr(d, w.v);
-    uth_ = DeviceCsr(d, h.ut_pad), utw_ = DeviceCsr(d, w.ut_pad);
-    uh_ = DeviceCsr(d, h.u_pad), uw_ = DeviceCsr(d, w.u_pad);
-    tmp_ = OpBuffer(d, size_t(x.numel()) * sizeof(float));
+  SeparableSvd(const OperatorOptions& o, Shape4 x, const AxisSvd& h, const AxisSvd& w, std::string desc, Backend& be)
+      : SvdBase(x, Shape4{x.n, x.c, h.m, w.m}, be, o.sigma_y), desc_(std::move(desc)) {
+    vth_ = DeviceCsr(be, h.vt), vtw_ = DeviceCsr(be, w.vt);
+    vh_ = DeviceCsr(be, h.v), vw_ = DeviceCsr(be, w.v);
+    uth_ = DeviceCsr(be, h.ut_pad), utw_ = DeviceCsr(be, w.ut_pad);
+    uh_ = DeviceCsr(be, h.u_pad), uw_ = DeviceCsr(be, w.u_pad);
+    tmp_ = DeviceBuffer(be, size_t(x.numel()) * sizeof(float));
     std::vector<float> s(size_t(x.image_numel()), 0.0f);
     for (int c = 0; c < x.c; ++c)
       for (int i = 0; i < h.m; ++i)
@@ -72,17 +72,17 @@ class SeparableSvd final : public SvdBase {
   }
   std::string desc_;
   DeviceCsr vth_, vtw_, vh_, vw_, uth_, utw_, uh_, uw_;
-  mutable OpBuffer tmp_;
+  mutable DeviceBuffer tmp_;
 };
 
 }  // namespace
 
 std::unique_ptr<SvdOperator> make_svd_separable(const OperatorOptions& o, Shape4 x, const std::vector<double>& mh,
                                                 int mh_rows, const std::vector<double>& mw, int mw_rows, double zero,
-                                                std::string desc, Device d) {
+                                                std::string desc, Backend& be) {
   AxisSvd h = axis_svd(mh, mh_rows, x.h, zero);
   AxisSvd w = (mh_rows == mw_rows && x.h == x.w && mh == mw) ? h : axis_svd(mw, mw_rows, x.w, zero);
-  return std::make_unique<SeparableSvd>(o, x, h, w, std::move(desc), d);
+  return std::make_unique<SeparableSvd>(o, x, h, w, std::move(desc), be);
 }
 
 }  // namespace reddiff

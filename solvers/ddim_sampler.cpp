@@ -4,7 +4,6 @@
 
 #include "base/error.h"
 #include "engine/device_buffer.h"
-#include "kernels/dispatch.h"
 #include "kernels/philox.h"
 #include "kernels/solver/reddiff_step.h"
 #include "kernels/solver/sampler_step.h"
@@ -34,7 +33,7 @@ void ddim_sample(Network& net, const DdimOptions& o, float* x, const std::vector
   NoiseFillArgs init;
   init.x = x, init.image_ids = id_ptr, init.seed = o.seed, init.stream = kNoiseInit, init.n = n;
   init.image_numel = int64_t(cfg.in_channels) * h * w;
-  RD_KERNEL(dev, noise_fill, init, s);
+  noise_fill(dev, init, s);
 
   auto ts = reddiff_timesteps(T, 0, o.steps);
   DeviceBuffer tbuf = timestep_table(b, ts, n);
@@ -47,7 +46,7 @@ void ddim_sample(Network& net, const DdimOptions& o, float* x, const std::vector
     a.abar_t = float(abar[size_t(t)]);
     a.abar_s = i + 1 < ts.size() ? float(abar[size_t(ts[i + 1])]) : 1.0f;
     a.sigma = float(o.eta * std::sqrt((1 - a.abar_s) / (1 - a.abar_t)) * std::sqrt(1 - a.abar_t / a.abar_s));
-    RD_KERNEL(dev, ddim_step, a, s);
+    ddim_step(dev, a, s);
     if (on_step) on_step({int(i) + 1, int(ts.size()), t});
   }
   b.synchronize();

@@ -4,7 +4,6 @@
 
 #include "base/error.h"
 #include "engine/device_buffer.h"
-#include "kernels/dispatch.h"
 #include "kernels/solver/ddrm_step.h"
 #include "operators/svd.h"
 #include "solvers/solve_checks.h"
@@ -66,7 +65,7 @@ void DdrmSolver::solve(const SvdOperator& A, const float* y, float* x, const std
   ia.v = vx0.as<float>(), ia.uty = uty.as<float>(), ia.s = A.singulars(), ia.noise = noise_row(0);
   ia.image_ids = id_ptr, ia.seed = o_.seed, ia.n = xs.n, ia.image_numel = xs.image_numel();
   ia.sigma_T = float(sigma_of(abar_[size_t(ts.front())])), ia.sigma_0 = float(sigma_0);
-  RD_KERNEL(dev, ddrm_init, ia, s);
+  ddrm_init(dev, ia, s);
   A.v(vx0.as<float>(), x, s);
 
   for (size_t i = 0; i < ts.size(); ++i) {
@@ -82,7 +81,7 @@ void DdrmSolver::solve(const SvdOperator& A, const float* y, float* x, const std
     pa.xt = x, pa.eps_hat = out.as<float>(), pa.eps_hat_channels = out_c, pa.x0 = x0.as<float>(), pa.eps = eps.as<float>();
     pa.n = xs.n, pa.c = xs.c, pa.hw = int64_t(xs.h) * xs.w;
     pa.sqrt_abar = float(std::sqrt(ab)), pa.sqrt_1m_abar = float(std::sqrt(1 - ab));
-    RD_KERNEL(dev, ddrm_prepare, pa, s);
+    ddrm_prepare(dev, pa, s);
     A.vt(x0.as<float>(), vx0.as<float>(), s);
     A.vt(eps.as<float>(), veps.as<float>(), s);
 
@@ -92,7 +91,7 @@ void DdrmSolver::solve(const SvdOperator& A, const float* y, float* x, const std
     ua.n = xs.n, ua.image_numel = xs.image_numel();
     ua.sigma_next = float(ab_next >= 1.0 ? 0.0 : sigma_of(ab_next)), ua.sigma_0 = float(sigma_0);
     ua.eta = float(o_.eta), ua.eta_b = float(o_.eta_b), ua.sqrt_abar_next = float(std::sqrt(ab_next));
-    RD_KERNEL(dev, ddrm_update, ua, s);
+    ddrm_update(dev, ua, s);
     A.v(vx0.as<float>(), x, s);
     // Reported when issued: a device runs at most a launch queue behind, and the loop never waits on it.
     if (on_step) on_step({int(i) + 1, int(ts.size()), t});

@@ -5,7 +5,6 @@
 
 #include "base/error.h"
 #include "engine/device_buffer.h"
-#include "kernels/dispatch.h"
 #include "kernels/solver/guided_step.h"
 #include "operators/operator.h"
 #include "solvers/solve_checks.h"
@@ -90,7 +89,7 @@ void DpsSolver::solve(const Operator& A, const float* y, float* x, const std::ve
   GuidedInitArgs init;
   init.x = x, init.image_ids = id_ptr, init.seed = o_.seed, init.n = xs.n, init.image_numel = xs.image_numel();
   init.a = 0, init.b = 1;
-  RD_KERNEL(dev, guided_init, init, s);
+  guided_init(dev, init, s);
 
   for (size_t i = 0; i < K; ++i) {
     const size_t k = K - 1 - i;
@@ -101,20 +100,20 @@ void DpsSolver::solve(const Operator& A, const float* y, float* x, const std::ve
     GuidedX0Args xa;
     xa.x = x, xa.eps_hat = out.as<float>(), xa.eps_hat_channels = out_c, xa.x0 = x0.as<float>();
     xa.n = xs.n, xa.c = xs.c, xa.hw = hw, xa.recip = recip, xa.recipm1 = recipm1, xa.clip = true;
-    RD_KERNEL(dev, guided_x0, xa, s);
+    guided_x0(dev, xa, s);
 
     // r = A(x0) - y and ||r|| per image, then J_A(x0)^T r
     A.apply(x0.as<float>(), ax.as<float>(), s);
     ImageMomentsArgs ma;
     ma.a = ax.as<float>(), ma.b = y, ma.diff = ax.as<float>(), ma.sums = sums.as<double>();
     ma.n = xs.n, ma.image_numel = ys.image_numel();
-    RD_KERNEL(dev, image_moments, ma, s);
+    image_moments(dev, ma, s);
     A.vjp(x0.as<float>(), ax.as<float>(), g.as<float>(), s);
 
     DpsCotangentArgs ca;
     ca.x = x, ca.eps_hat = out.as<float>(), ca.eps_hat_channels = out_c, ca.g = g.as<float>(), ca.sums = sums.as<double>();
     ca.cot = cot.as<float>(), ca.n = xs.n, ca.c = xs.c, ca.hw = hw, ca.recip = recip, ca.recipm1 = recipm1;
-    RD_KERNEL(dev, dps_cotangent, ca, s);
+    dps_cotangent(dev, ca, s);
     G.vjp(cot.as<float>(), gx.as<float>());
 
     DpsUpdateArgs ua;
@@ -125,7 +124,7 @@ void DpsSolver::solve(const Operator& A, const float* y, float* x, const std::ve
     ua.log_var_min = float(learned ? sched_.log_post_var[k] : sched_.log_fixed_large[k]);
     ua.log_var_max = float(sched_.log_beta[k]);
     ua.noise = k != 0;
-    RD_KERNEL(dev, dps_update, ua, s);
+    dps_update(dev, ua, s);
     if (on_step) on_step({int(i) + 1, int(K), ts[i]});
   }
   b.synchronize();

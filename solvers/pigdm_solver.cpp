@@ -5,7 +5,6 @@
 
 #include "base/error.h"
 #include "engine/device_buffer.h"
-#include "kernels/dispatch.h"
 #include "kernels/solver/guided_step.h"
 #include "operators/operator.h"
 #include "solvers/solve_checks.h"
@@ -52,7 +51,7 @@ void PigdmSolver::solve(const Operator& A, const float* y, float* x, const std::
   GuidedInitArgs init;
   init.x = x, init.base = py.as<float>(), init.image_ids = id_ptr, init.seed = o_.seed, init.n = xs.n;
   init.image_numel = xs.image_numel(), init.a = float(std::sqrt(ab_T)), init.b = float(std::sqrt(1 - ab_T));
-  RD_KERNEL(dev, guided_init, init, s);
+  guided_init(dev, init, s);
 
   for (size_t i = 0; i < ts.size(); ++i) {
     const double ab_t = abar_[size_t(ts[i])], ab_s = i + 1 < ts.size() ? abar_[size_t(ts[i + 1])] : 1.0;
@@ -62,11 +61,11 @@ void PigdmSolver::solve(const Operator& A, const float* y, float* x, const std::
     GuidedX0Args xa;
     xa.x = x, xa.eps_hat = out.as<float>(), xa.eps_hat_channels = out_c, xa.x0 = x0.as<float>();
     xa.n = xs.n, xa.c = xs.c, xa.hw = hw, xa.recip = recip, xa.recipm1 = recipm1, xa.clip = false;
-    RD_KERNEL(dev, guided_x0, xa, s);
+    guided_x0(dev, xa, s);
     if (o_.contrast != 0) {
       ImageMomentsArgs ma;
       ma.a = x0.as<float>(), ma.sums = sums.as<double>(), ma.n = xs.n, ma.image_numel = xs.image_numel();
-      RD_KERNEL(dev, image_moments, ma, s);
+      image_moments(dev, ma, s);
     }
     // g = A+(A(x0)); the cotangent kernel turns it into the guidance vector A+ y - A+ A(x0) (+ contrast)
     A.apply(x0.as<float>(), ax.as<float>(), s);
@@ -75,7 +74,7 @@ void PigdmSolver::solve(const Operator& A, const float* y, float* x, const std::
     ca.x0 = x0.as<float>(), ca.pinv_y = py.as<float>(), ca.g = g.as<float>(), ca.x0_sums = sums.as<double>();
     ca.contrast = float(o_.contrast), ca.cot = cot.as<float>(), ca.eps_hat_channels = out_c;
     ca.n = xs.n, ca.c = xs.c, ca.hw = hw, ca.recipm1 = recipm1;
-    RD_KERNEL(dev, pigdm_cotangent, ca, s);
+    pigdm_cotangent(dev, ca, s);
     G.vjp(cot.as<float>(), gx.as<float>());
 
     const double c1 = o_.eta * std::sqrt((1 - ab_t / ab_s) * (1 - ab_s) / (1 - ab_t));
@@ -85,7 +84,7 @@ void PigdmSolver::solve(const Operator& A, const float* y, float* x, const std::
     ua.image_ids = id_ptr, ua.seed = o_.seed, ua.step = uint32_t(i), ua.n = xs.n, ua.c = xs.c, ua.hw = hw;
     ua.sqrt_abar_s = float(std::sqrt(ab_s)), ua.c1 = float(c1), ua.c2 = float(std::sqrt(std::max(0.0, 1 - ab_s - c1 * c1)));
     ua.coeff = float(std::sqrt(ab_s) * std::sqrt(ab_t) * o_.weight), ua.recip = recip;
-    RD_KERNEL(dev, pigdm_update, ua, s);
+    pigdm_update(dev, ua, s);
     if (on_step) on_step({int(i) + 1, int(ts.size()), ts[i]});
   }
   b.synchronize();

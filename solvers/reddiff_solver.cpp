@@ -4,7 +4,6 @@
 
 #include "base/error.h"
 #include "engine/device_buffer.h"
-#include "kernels/dispatch.h"
 #include "kernels/philox.h"
 #include "kernels/solver/reddiff_step.h"
 #include "operators/operator.h"
@@ -92,7 +91,7 @@ void RedDiffSolver::solve(const Operator& A, const float* y, float* mu, const st
     NoiseFillArgs a;
     a.x = mu, a.image_ids = dev == Device::CUDA ? dids.as<uint64_t>() : ids.data();
     a.seed = o_.seed, a.step = 0, a.stream = kNoiseInit, a.n = xs.n, a.image_numel = xs.image_numel();
-    RD_KERNEL(dev, noise_fill, a, s);
+    noise_fill(dev, a, s);
   }
 
   auto ts = reddiff_timesteps(o_.t_start, o_.t_end, o_.steps);
@@ -121,14 +120,14 @@ void RedDiffSolver::solve(const Operator& A, const float* y, float* mu, const st
     RedDiffStepBeginArgs ba;
     ba.table = dtable.as<RedDiffStepScalars>(), ba.counter = counter.as<int32_t>(), ba.current = current.as<RedDiffStepScalars>();
     ba.t_in = t_in.as<float>(), ba.n = xs.n;
-    RD_KERNEL(dev, reddiff_step_begin, ba, s);
+    reddiff_step_begin(dev, ba, s);
 
     RedDiffNoiseArgs na;
     na.mu = mu, na.eps = eps.as<float>(), na.x0 = o_.sigma_x0 > 0 ? x0.as<float>() : nullptr, na.xt = xt.as<float>();
     na.image_ids = dev == Device::CUDA ? dids.as<uint64_t>() : ids.data();
     na.scalars = current.as<RedDiffStepScalars>();
     na.seed = o_.seed, na.n = xs.n, na.image_numel = xs.image_numel(), na.sigma_x0 = float(o_.sigma_x0);
-    RD_KERNEL(dev, reddiff_noise, na, s);
+    reddiff_noise(dev, na, s);
 
     if (eps_fn_) {
       eps_fn_(xt.as<float>(), ts[i], out.as<float>(), xs.n, xs.h, xs.w);
@@ -146,7 +145,7 @@ void RedDiffSolver::solve(const Operator& A, const float* y, float* mu, const st
     ua.n = xs.n, ua.c = xs.c, ua.hw = int64_t(xs.h) * xs.w;
     ua.data_weight = float(1.0 / m_img);
     ua.adam = adam;
-    RD_KERNEL(dev, reddiff_update, ua, s);
+    reddiff_update(dev, ua, s);
   };
 
   // Step 0 runs launch by launch (it compiles the plan and sizes every scratch buffer); then one step is

@@ -37,8 +37,8 @@ bool algorithm_supports(Algorithm a, const OperatorOptions& o, std::string* why)
 Problem make_problem(const OperatorOptions& o, Shape4 x_shape, const std::vector<uint64_t>& ids, Backend& backend,
                      bool with_svd) {
   Problem p;
-  p.op = make_operator(o, x_shape, ids, backend.device());
-  if (with_svd) p.svd = make_svd_operator(o, x_shape, ids, backend.device());
+  p.op = make_operator(o, x_shape, ids, backend);
+  if (with_svd) p.svd = make_svd_operator(o, x_shape, ids, backend);
   return p;
 }
 

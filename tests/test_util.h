@@ -1,14 +1,24 @@
-// Small helpers shared by the Catch2 tests: reference-data paths, error norms, random inputs, and
-// running the built executables.
+// Small helpers shared by the Catch2 tests: reference-data paths, error norms, random inputs, a CPU
+// backend for operators built on the host, and running the built executables.
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
+
 namespace reddiff_test {
+
+// One CPU backend for the whole test program (operators take the backend their memory comes from; this one
+// outlives them all). It leaves the OpenMP thread count alone.
+inline reddiff::Backend& cpu_backend() {
+  static const std::unique_ptr<reddiff::Backend> b = reddiff::make_cpu_backend(0);
+  return *b;
+}
 
 inline std::string testdata(const std::string& rel) {
   const char* env = std::getenv("REDDIFF_TESTDATA");

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "engine/backend.h"
 #include "engine/image_io.h"
 #include "engine/npy.h"
 #include "operators/operator.h"
@@ -79,7 +80,6 @@ int run_degrade(int argc, char** argv) {
 
   const std::string dev_name = r["device"].as<std::string>();
   if (dev_name != "cpu" && dev_name != "cuda") throw Error("--device: unknown value '" + dev_name + "' (expected cpu or cuda)");
-  const Device dev = dev_name == "cuda" ? Device::CUDA : Device::CPU;
 
   const TaskSpec& spec = task_spec(task);
   check_out(spec, out);
@@ -105,7 +105,8 @@ int run_degrade(int argc, char** argv) {
     return 0;
   }
   if (spec.bind) spec.bind(o, {in}, img.data.data(), xs, true);
-  auto op = make_operator(o, xs, ids, dev);
+  const std::unique_ptr<Backend> backend = dev_name == "cuda" ? make_cuda_backend(0) : make_cpu_backend();
+  auto op = make_operator(o, xs, ids, *backend);
   const Shape4 ys = op->measurement_shape();
   std::vector<float> y(size_t(ys.numel()));
   apply_on_host(*op, img.data.data(), y.data());

@@ -72,16 +72,15 @@ RestoreSettings RestoreSettings::from(const cxxopts::ParseResult& r, const TaskS
 }
 
 nlohmann::json RestoreSettings::to_json(const Shard& shard_used) const {
-  using json = nlohmann::json;
-  json j = model.to_json();
+  nlohmann::json j = model.to_json();
   j["batch_size"] = batch_size;
   j["save_every"] = save_every;
   j["out_bits"] = out_bits;
   j["overwrite"] = overwrite;
   j["shard"] = shard_used.str();
   j["shard_from_slurm"] = shard_used.from_env;
-  j["save_measurement"] = save_measurement.empty() ? json(nullptr) : json(save_measurement);
-  j["csv"] = csv.empty() ? json(nullptr) : json(csv);
+  j["save_measurement"] = save_measurement.empty() ? nlohmann::json(nullptr) : nlohmann::json(save_measurement);
+  j["csv"] = csv.empty() ? nlohmann::json(nullptr) : nlohmann::json(csv);
   return j;
 }
 

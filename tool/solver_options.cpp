@@ -13,6 +13,10 @@
 #include "base/error.h"
 #include "tool/operator_options.h"
 
+// The table's rows name the fields they set and leave the trailing ones (default_text, not_used, group) at
+// their defaults.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 namespace reddiff {
 namespace {
 

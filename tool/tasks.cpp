@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "base/error.h"
+#include "engine/backend.h"
 #include "engine/image_io.h"
 #include "engine/npy.h"
 #include "operators/jpeg_file.h"
@@ -65,7 +66,8 @@ Shape4 phase_x_shape(const OperatorOptions& o, Shape4 y) {
                 std::to_string(o.oversample));
   };
   const Shape4 x{1, 3, side(y.h), side(y.w)};
-  if (make_operator(o, x, {0}, Device::CPU)->measurement_shape() != Shape4{1, y.c, y.h, y.w})
+  const std::unique_ptr<Backend> cpu = make_cpu_backend();
+  if (make_operator(o, x, {0}, *cpu)->measurement_shape() != Shape4{1, y.c, y.h, y.w})
     throw Error("the " + std::to_string(y.w) + "x" + std::to_string(y.h) + " magnitudes do not fit --oversample " +
                 std::to_string(o.oversample));
   return x;

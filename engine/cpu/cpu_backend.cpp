@@ -55,6 +55,10 @@ class CpuBackend : public Backend {
   void free(void* p) override { std::free(p); }
   void upload(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
   void download(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void copy(void* dst, const void* src, size_t bytes, Stream) override {
+    if (bytes && dst != src) std::memmove(dst, src, bytes);
+  }
+  void sync_stream(Stream) override {}
   void synchronize() override {}
 
   size_t prepare(const Graph& g, const ModelWeights&) override {
@@ -74,11 +78,13 @@ class CpuBackend : public Backend {
         if (op.kernel > 1 || op.stride > 1) col_.resize(std::max(col_.size(), kTileRows * k * size_t(threads_)));
       } else if (op.kind == OpKind::Attention) {
         const Value& y = g.value(op.output);
-        size_t b = attention_workspace_bytes_cpu(int(y.shape[0]), int(y.shape[1] * y.shape[2]), int(y.shape[3]), op.heads);
+        size_t b = attention_workspace_bytes(Device::CPU, int(y.shape[0]), int(y.shape[1] * y.shape[2]), int(y.shape[3]), op.heads,
+                                             y.dtype);
         attn_.resize(std::max(attn_.size(), b / sizeof(float)));
       } else if (op.kind == OpKind::AttentionBackward) {
         const Value& gy = g.value(op.inputs[1]);
-        size_t b = attention_backward_workspace_bytes_cpu(int(gy.shape[0]), int(gy.shape[1] * gy.shape[2]), int(gy.shape[3]), op.heads);
+        size_t b = attention_backward_workspace_bytes(Device::CPU, int(gy.shape[0]), int(gy.shape[1] * gy.shape[2]),
+                                                      int(gy.shape[3]), op.heads, gy.dtype);
         attn_.resize(std::max(attn_.size(), b / sizeof(float)));
       } else if (op.kind == OpKind::Linear && op.silu) {
         silu_.resize(std::max(silu_.size(), size_t(g.value(op.inputs[0]).bytes() / sizeof(float))));
@@ -101,34 +107,34 @@ class CpuBackend : public Backend {
         return conv(op, t);
       case OpKind::Linear: return linear(op, t);
       case OpKind::GroupNorm:
-        return group_norm_cpu(group_norm_args(op, t, op.weight->data.data(), op.bias->data.data()), nullptr);
-      case OpKind::Attention: return attention_cpu(attention_args(op, t, attn_.data()), nullptr);
-      case OpKind::AvgPool2: return avg_pool2_cpu(resample_args(t), nullptr);
-      case OpKind::Upsample2: return upsample_nearest2_cpu(resample_args(t), nullptr);
-      case OpKind::Concat: return concat_channels_cpu(concat_args(t), nullptr);
-      case OpKind::InputPad: return input_pad_cpu(input_pad_args(g, t), nullptr);
-      case OpKind::OutputCrop: return output_crop_cpu(output_crop_args(g, t), nullptr);
-      case OpKind::TimestepEmbed: return timestep_embedding_cpu(timestep_embed_args(t), nullptr);
+        return group_norm(Device::CPU, group_norm_args(op, t, op.weight->data.data(), op.bias->data.data()), nullptr);
+      case OpKind::Attention: return attention(Device::CPU, attention_args(op, t, attn_.data()), nullptr);
+      case OpKind::AvgPool2: return avg_pool2(Device::CPU, resample_args(t), nullptr);
+      case OpKind::Upsample2: return upsample_nearest2(Device::CPU, resample_args(t), nullptr);
+      case OpKind::Concat: return concat_channels(Device::CPU, concat_args(t), nullptr);
+      case OpKind::InputPad: return input_pad(Device::CPU, input_pad_args(g, t), nullptr);
+      case OpKind::OutputCrop: return output_crop(Device::CPU, output_crop_args(g, t), nullptr);
+      case OpKind::TimestepEmbed: return timestep_embedding(Device::CPU, timestep_embed_args(t), nullptr);
       case OpKind::LabelEmbedAdd: {
         std::memcpy(t.out.data, t.in[0].data, t.out.nbytes());
         LabelEmbedArgs a = label_embed_args(t, op.weight->data.data());
         for (int i = 0; i < a.n; ++i)
           if (a.labels[i] < 0 || a.labels[i] >= int(op.weight->shape[0]))
             throw Error("class label " + std::to_string(a.labels[i]) + " is outside [0, " + std::to_string(op.weight->shape[0]) + ")");
-        return label_embedding_add_cpu(a, nullptr);
+        return label_embedding_add(Device::CPU, a, nullptr);
       }
       case OpKind::Conv2dBackwardData:
         if (dnn_) return dnn_->backward_data(op, t.in[0], t.out);
         return conv_backward_data(op, t);
       case OpKind::GroupNormBackward:
-        return group_norm_backward_cpu(group_norm_backward_args(op, t, op.weight->data.data(), op.bias->data.data()), nullptr);
-      case OpKind::AttentionBackward: return attention_backward_cpu(attention_backward_args(op, t, attn_.data()), nullptr);
-      case OpKind::AvgPool2Backward: return avg_pool2_backward_cpu(resample_backward_args(op, t), nullptr);
-      case OpKind::Upsample2Backward: return upsample_nearest2_backward_cpu(resample_backward_args(op, t), nullptr);
-      case OpKind::ChannelSlice: return channel_slice_cpu(channel_slice_args(op, t), nullptr);
-      case OpKind::GradAdd: return grad_add_cpu(grad_add_args(t), nullptr);
-      case OpKind::InputPadBackward: return input_pad_backward_cpu(input_pad_backward_args(g, op, t), nullptr);
-      case OpKind::OutputCropBackward: return output_crop_backward_cpu(output_crop_backward_args(g, op, t), nullptr);
+        return group_norm_backward(Device::CPU, group_norm_backward_args(op, t, op.weight->data.data(), op.bias->data.data()), nullptr);
+      case OpKind::AttentionBackward: return attention_backward(Device::CPU, attention_backward_args(op, t, attn_.data()), nullptr);
+      case OpKind::AvgPool2Backward: return avg_pool2_backward(Device::CPU, resample_backward_args(op, t), nullptr);
+      case OpKind::Upsample2Backward: return upsample_nearest2_backward(Device::CPU, resample_backward_args(op, t), nullptr);
+      case OpKind::ChannelSlice: return channel_slice(Device::CPU, channel_slice_args(op, t), nullptr);
+      case OpKind::GradAdd: return grad_add(Device::CPU, grad_add_args(t), nullptr);
+      case OpKind::InputPadBackward: return input_pad_backward(Device::CPU, input_pad_backward_args(g, op, t), nullptr);
+      case OpKind::OutputCropBackward: return output_crop_backward(Device::CPU, output_crop_backward_args(g, op, t), nullptr);
     }
   }
 
@@ -216,10 +222,10 @@ class CpuBackend : public Backend {
     const GemmJobs jobs = gemm_jobs(n, rows, ci);
 #pragma omp parallel for schedule(dynamic)
     for (int64_t job = 0; job < jobs.count; ++job) {
-      const GemmJob j = jobs.at(job);
-      if (j.nc <= 0) continue;
-      const int b = j.b, c0 = j.c0, nc = j.nc;
-      const int64_t r0 = j.r0, nr = j.nr;
+      const GemmJob jb = jobs.at(job);
+      if (jb.nc <= 0) continue;
+      const int b = jb.b, c0 = jb.c0, nc = jb.nc;
+      const int64_t r0 = jb.r0, nr = jb.nr;
       const float* gyb = gy.as<float>() + int64_t(b) * ho * wo * co;
       float* gxt = gx.as<float>() + (int64_t(b) * rows + r0) * ci;
       const float* a = gyb + r0 * co;
@@ -286,7 +292,7 @@ class CpuBackend : public Backend {
     BiasResidualArgs a;
     a.y = y.data, a.bias = op.bias->data.data(), a.residual = t.n_in > 1 ? t.in[1].data : nullptr;
     a.dtype = DType::F32, a.rows = int64_t(n) * rows, a.c = co;
-    bias_residual_cpu(a, nullptr);
+    bias_residual(Device::CPU, a, nullptr);
   }
 
   void linear(const Op& op, const OpTensors& t) {
@@ -296,7 +302,7 @@ class CpuBackend : public Backend {
     if (op.silu) {
       SiluArgs s;
       s.x = xp, s.y = silu_.data(), s.n = x.numel();
-      silu_cpu(s, nullptr);
+      silu(Device::CPU, s, nullptr);
       xp = silu_.data();
     }
     float* y = t.out.as<float>();

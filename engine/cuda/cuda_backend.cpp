@@ -226,6 +226,10 @@ class CudaBackend : public Backend {
     RD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     RD_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
+  void copy(void* dst, const void* src, size_t bytes, Stream s) override {
+    if (bytes && dst != src) RD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, as_cuda_stream(s)));
+  }
+  void sync_stream(Stream s) override { RD_CUDA_CHECK(cudaStreamSynchronize(as_cuda_stream(s))); }
   void synchronize() override { RD_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
   Stream stream() const override { return stream_; }
   size_t weight_bytes() const override { return weight_bytes_; }
@@ -266,7 +270,7 @@ class CudaBackend : public Backend {
         case OpKind::LabelEmbedAdd: f32(op.weight); break;
         case OpKind::Attention: {
           const Value& y = g.value(op.output);
-          need = std::max(need, attention_workspace_bytes_cuda(int(y.shape[0]), int(y.shape[1] * y.shape[2]),
+          need = std::max(need, attention_workspace_bytes(Device::CUDA, int(y.shape[0]), int(y.shape[1] * y.shape[2]),
                                                                int(y.shape[3]), op.heads, y.dtype));
           break;
         }
@@ -292,7 +296,7 @@ class CudaBackend : public Backend {
           break;
         case OpKind::AttentionBackward: {
           const Value& gy = g.value(op.inputs[1]);
-          need = std::max(need, attention_backward_workspace_bytes_cuda(int(gy.shape[0]), int(gy.shape[1] * gy.shape[2]),
+          need = std::max(need, attention_backward_workspace_bytes(Device::CUDA, int(gy.shape[0]), int(gy.shape[1] * gy.shape[2]),
                                                                         int(gy.shape[3]), op.heads, gy.dtype));
           break;
         }
@@ -310,40 +314,40 @@ class CudaBackend : public Backend {
     switch (op.kind) {
       case OpKind::Conv2d: return conv(op, t);
       case OpKind::Linear: return linear(op, t);
-      case OpKind::GroupNorm: return group_norm_cuda(group_norm_args(op, t, f32_ptr(op.weight), f32_ptr(op.bias)), s);
+      case OpKind::GroupNorm: return group_norm(Device::CUDA, group_norm_args(op, t, f32_ptr(op.weight), f32_ptr(op.bias)), s);
       case OpKind::Attention: {
         AttentionArgs a = attention_args(op, t, workspace_);
-        size_t need = attention_workspace_bytes_cuda(a.n, a.t, a.c, a.heads, a.dtype);
+        size_t need = attention_workspace_bytes(Device::CUDA, a.n, a.t, a.c, a.heads, a.dtype);
         if (need > workspace_bytes_) throw Error("cuda backend: attention " + op.name + " was not prepared", 1);
-        return attention_cuda(a, s);
+        return attention(Device::CUDA, a, s);
       }
-      case OpKind::AvgPool2: return avg_pool2_cuda(resample_args(t), s);
-      case OpKind::Upsample2: return upsample_nearest2_cuda(resample_args(t), s);
-      case OpKind::Concat: return concat_channels_cuda(concat_args(t), s);
-      case OpKind::InputPad: return input_pad_cuda(input_pad_args(g, t), s);
-      case OpKind::OutputCrop: return output_crop_cuda(output_crop_args(g, t), s);
-      case OpKind::TimestepEmbed: return timestep_embedding_cuda(timestep_embed_args(t), s);
+      case OpKind::AvgPool2: return avg_pool2(Device::CUDA, resample_args(t), s);
+      case OpKind::Upsample2: return upsample_nearest2(Device::CUDA, resample_args(t), s);
+      case OpKind::Concat: return concat_channels(Device::CUDA, concat_args(t), s);
+      case OpKind::InputPad: return input_pad(Device::CUDA, input_pad_args(g, t), s);
+      case OpKind::OutputCrop: return output_crop(Device::CUDA, output_crop_args(g, t), s);
+      case OpKind::TimestepEmbed: return timestep_embedding(Device::CUDA, timestep_embed_args(t), s);
       case OpKind::LabelEmbedAdd: {
         LabelEmbedArgs a = label_embed_args(t, f32_ptr(op.weight));
         check_labels(a.labels, a.n, int(op.weight->shape[0]));
         RD_CUDA_CHECK(cudaMemcpyAsync(t.out.data, t.in[0].data, t.out.nbytes(), cudaMemcpyDeviceToDevice, s));
-        return label_embedding_add_cuda(a, s);
+        return label_embedding_add(Device::CUDA, a, s);
       }
       case OpKind::Conv2dBackwardData: return conv_backward_data(op, t);
       case OpKind::GroupNormBackward:
-        return group_norm_backward_cuda(group_norm_backward_args(op, t, f32_ptr(op.weight), f32_ptr(op.bias)), s);
+        return group_norm_backward(Device::CUDA, group_norm_backward_args(op, t, f32_ptr(op.weight), f32_ptr(op.bias)), s);
       case OpKind::AttentionBackward: {
         AttentionBackwardArgs a = attention_backward_args(op, t, workspace_);
-        size_t need = attention_backward_workspace_bytes_cuda(a.n, a.t, a.c, a.heads, a.dtype);
+        size_t need = attention_backward_workspace_bytes(Device::CUDA, a.n, a.t, a.c, a.heads, a.dtype);
         if (need > workspace_bytes_) throw Error("cuda backend: attention backward " + op.name + " was not prepared", 1);
-        return attention_backward_cuda(a, s);
+        return attention_backward(Device::CUDA, a, s);
       }
-      case OpKind::AvgPool2Backward: return avg_pool2_backward_cuda(resample_backward_args(op, t), s);
-      case OpKind::Upsample2Backward: return upsample_nearest2_backward_cuda(resample_backward_args(op, t), s);
-      case OpKind::ChannelSlice: return channel_slice_cuda(channel_slice_args(op, t), s);
-      case OpKind::GradAdd: return grad_add_cuda(grad_add_args(t), s);
-      case OpKind::InputPadBackward: return input_pad_backward_cuda(input_pad_backward_args(g, op, t), s);
-      case OpKind::OutputCropBackward: return output_crop_backward_cuda(output_crop_backward_args(g, op, t), s);
+      case OpKind::AvgPool2Backward: return avg_pool2_backward(Device::CUDA, resample_backward_args(op, t), s);
+      case OpKind::Upsample2Backward: return upsample_nearest2_backward(Device::CUDA, resample_backward_args(op, t), s);
+      case OpKind::ChannelSlice: return channel_slice(Device::CUDA, channel_slice_args(op, t), s);
+      case OpKind::GradAdd: return grad_add(Device::CUDA, grad_add_args(t), s);
+      case OpKind::InputPadBackward: return input_pad_backward(Device::CUDA, input_pad_backward_args(g, op, t), s);
+      case OpKind::OutputCropBackward: return output_crop_backward(Device::CUDA, output_crop_backward_args(g, op, t), s);
     }
     throw Error(std::string("cuda backend: unknown op ") + op_kind_name(op.kind), 1);
   }
@@ -620,7 +624,7 @@ class CudaBackend : public Backend {
     BiasResidualArgs b;
     b.y = y.data, b.bias = f32_ptr(op.bias), b.residual = t.n_in > 1 ? t.in[1].data : nullptr;
     b.dtype = y.dtype, b.rows = y.dim(0) * y.dim(1) * y.dim(2), b.c = int(y.dim(3));
-    bias_residual_cuda(b, stream_);
+    bias_residual(Device::CUDA, b, stream_);
   }
 
   // Backward-data algorithms for new convolution shapes: cuDNN's heuristic order (no TF32 for f32), then
@@ -743,7 +747,7 @@ class CudaBackend : public Backend {
       if (x.nbytes() > workspace_bytes_) throw Error("cuda backend: linear " + op.name + " was not prepared", 1);
       SiluArgs s;
       s.x = xp, s.y = static_cast<float*>(workspace_), s.n = x.numel();
-      silu_cuda(s, stream_);
+      silu(Device::CUDA, s, stream_);
       xp = s.y;
     }
     const float one = 1.0f, zero = 0.0f;
@@ -753,7 +757,7 @@ class CudaBackend : public Backend {
                                 t.out.as<float>(), out));
     BiasResidualArgs b;
     b.y = t.out.data, b.bias = f32_ptr(op.bias), b.dtype = DType::F32, b.rows = n, b.c = out;
-    bias_residual_cuda(b, stream_);
+    bias_residual(Device::CUDA, b, stream_);
   }
 
   // Same check as the CPU backend; skipped while a stream capture is recording (no host sync allowed).

@@ -14,7 +14,8 @@ namespace reddiff {
 // Per thread: q, k, v, out of one head as contiguous [t, d] f32, plus its [t, t] scores.
 static size_t per_thread_floats(int t, int d) { return size_t(4) * t * d + size_t(t) * t; }
 
-size_t attention_workspace_bytes_cpu(int n, int t, int c, int heads) {
+size_t attention_workspace_bytes_cpu(int n, int t, int c, int heads, DType) {
+  if (t <= 0 || heads <= 0) return 0;
   return per_thread_floats(t, c / heads) * sizeof(float) * size_t(omp_get_max_threads());
 }
 

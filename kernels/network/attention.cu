@@ -151,10 +151,8 @@ size_t attention_workspace_bytes_cuda(int n, int t, int c, int heads, DType dtyp
 }
 
 void attention_cuda(const AttentionArgs& a, Stream s) {
-  if (a.heads <= 0 || a.c % a.heads) throw Error("attention: " + std::to_string(a.c) + " channels do not split into " + std::to_string(a.heads) + " heads", 1);
   if (a.n <= 0 || a.t <= 0 || a.c <= 0) return;
   if (attention_cuda_impl(a) == AttentionArgs::Impl::Fused) return attention_fused(a, as_cuda_stream(s));
-  if (!a.workspace) throw Error("attention: no workspace", 1);
   const cudaDataType_t ct = cuda_type(a.dtype);
   const size_t es = dtype_size(a.dtype);
   const int d = a.c / a.heads, t = a.t, c3 = 3 * a.c;

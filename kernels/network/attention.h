@@ -28,9 +28,31 @@ RD_HD int attention_q_channel(int head, int d, int c, bool legacy) { return lega
 RD_HD int attention_k_channel(int head, int d, int c, bool legacy) { return legacy ? 3 * head * d + d : c + head * d; }
 RD_HD int attention_v_channel(int head, int d, int c, bool legacy) { return legacy ? 3 * head * d + 2 * d : 2 * c + head * d; }
 
-size_t attention_workspace_bytes_cpu(int n, int t, int c, int heads);
+size_t attention_workspace_bytes_cpu(int n, int t, int c, int heads, DType dtype);
 size_t attention_workspace_bytes_cuda(int n, int t, int c, int heads, DType dtype);
+// The workspace the twin of `device` needs (AttentionArgs::workspace).
+inline size_t attention_workspace_bytes(Device device, int n, int t, int c, int heads, DType dtype) {
+  return RD_TWIN(device, attention_workspace_bytes, n, t, c, heads, dtype);
+}
 void attention_cpu(const AttentionArgs& a, Stream s);
 void attention_cuda(const AttentionArgs& a, Stream s);
+
+// Shared by attention and attention_backward (kernels/network/attention_backward.h).
+inline void attention_check_common(const char* k, int n, int t, int c, int heads, DType dtype, const void* workspace) {
+  kernel_require_size(n, k, "batch");
+  kernel_require_size(t, k, "token count");
+  kernel_require_size(c, k, "channel count");
+  kernel_require_split(c, heads, k, "channels", "heads");
+  kernel_require_act_dtype(dtype, k);
+  kernel_require_data(workspace, int64_t(n) * t * c > 0, k, "workspace");
+}
+inline void attention_check(const AttentionArgs& a) {
+  const char* k = "attention";
+  attention_check_common(k, a.n, a.t, a.c, a.heads, a.dtype, a.workspace);
+  const bool work = int64_t(a.n) * a.t * a.c > 0;
+  kernel_require_data(a.qkv, work, k, "qkv");
+  kernel_require_data(a.out, work, k, "out");
+}
+RD_KERNEL_DISPATCHER(attention, AttentionArgs)
 
 }  // namespace reddiff

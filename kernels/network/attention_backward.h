@@ -19,10 +19,23 @@ struct AttentionBackwardArgs {
   void* workspace = nullptr;   // attention_backward_workspace_bytes_*() bytes
 };
 
-size_t attention_backward_workspace_bytes_cpu(int n, int t, int c, int heads);
+size_t attention_backward_workspace_bytes_cpu(int n, int t, int c, int heads, DType dtype);
 size_t attention_backward_workspace_bytes_cuda(int n, int t, int c, int heads, DType dtype);
+// The workspace the twin of `device` needs (AttentionBackwardArgs::workspace).
+inline size_t attention_backward_workspace_bytes(Device device, int n, int t, int c, int heads, DType dtype) {
+  return RD_TWIN(device, attention_backward_workspace_bytes, n, t, c, heads, dtype);
+}
 void attention_backward_cpu(const AttentionBackwardArgs& a, Stream s);
 void attention_backward_cuda(const AttentionBackwardArgs& a, Stream s);
+inline void attention_backward_check(const AttentionBackwardArgs& a) {
+  const char* k = "attention_backward";
+  attention_check_common(k, a.n, a.t, a.c, a.heads, a.dtype, a.workspace);
+  const bool work = int64_t(a.n) * a.t * a.c > 0;
+  kernel_require_data(a.qkv, work, k, "qkv");
+  kernel_require_data(a.gout, work, k, "gout");
+  kernel_require_data(a.gqkv, work, k, "gqkv");
+}
+RD_KERNEL_DISPATCHER(attention_backward, AttentionBackwardArgs)
 
 // One row of the softmax backward with the 1/sqrt(d) scale: ds[j] = scale * p[j] * (dp[j] - sum_k dp[k] p[k]),
 // given dot = sum_k dp[k] p[k].

@@ -13,6 +13,15 @@ struct TimestepEmbedArgs {
 };
 void timestep_embedding_cpu(const TimestepEmbedArgs& a, Stream s);
 void timestep_embedding_cuda(const TimestepEmbedArgs& a, Stream s);
+inline void timestep_embedding_check(const TimestepEmbedArgs& a) {
+  const char* k = "timestep_embedding";
+  kernel_require_size(a.n, k, "batch");
+  kernel_require_size(a.dim, k, "dimension");
+  const bool work = int64_t(a.n) * a.dim > 0;
+  kernel_require_data(a.t, work, k, "t");
+  kernel_require_data(a.y, work, k, "y");
+}
+RD_KERNEL_DISPATCHER(timestep_embedding, TimestepEmbedArgs)
 
 // The frequency as guided-diffusion computes it on the host in float32: expf((-ln(1e4) * i) / half), the
 // exponential correctly rounded (evaluated in double and rounded once, as glibc's expf is; the device's
@@ -30,6 +39,12 @@ struct SiluArgs {
 };
 void silu_cpu(const SiluArgs& a, Stream s);
 void silu_cuda(const SiluArgs& a, Stream s);
+inline void silu_check(const SiluArgs& a) {
+  kernel_require_size(a.n, "silu", "element count");
+  kernel_require_data(a.x, a.n > 0, "silu", "x");
+  kernel_require_data(a.y, a.n > 0, "silu", "y");
+}
+RD_KERNEL_DISPATCHER(silu, SiluArgs)
 
 // emb[n, :] += table[labels[n], :]  (class-conditional models; f32)
 struct LabelEmbedArgs {
@@ -40,6 +55,17 @@ struct LabelEmbedArgs {
 };
 void label_embedding_add_cpu(const LabelEmbedArgs& a, Stream s);
 void label_embedding_add_cuda(const LabelEmbedArgs& a, Stream s);
+// (The labels' range is the backends' check: it needs the labels on the host.)
+inline void label_embedding_add_check(const LabelEmbedArgs& a) {
+  const char* k = "label_embedding_add";
+  kernel_require_size(a.n, k, "batch");
+  kernel_require_size(a.dim, k, "dimension");
+  const bool work = int64_t(a.n) * a.dim > 0;
+  kernel_require_data(a.labels, work, k, "labels");
+  kernel_require_data(a.table, work, k, "table");
+  kernel_require_data(a.emb, work, k, "emb");
+}
+RD_KERNEL_DISPATCHER(label_embedding_add, LabelEmbedArgs)
 
 // Convolution epilogue on NHWC: y[p, c] += bias[c] (+ residual[p, c]); rows = N*H*W.
 struct BiasResidualArgs {
@@ -52,5 +78,13 @@ struct BiasResidualArgs {
 };
 void bias_residual_cpu(const BiasResidualArgs& a, Stream s);
 void bias_residual_cuda(const BiasResidualArgs& a, Stream s);
+inline void bias_residual_check(const BiasResidualArgs& a) {
+  const char* k = "bias_residual";
+  kernel_require_size(a.rows, k, "row count");
+  kernel_require_size(a.c, k, "channel count");
+  kernel_require_act_dtype(a.dtype, k);
+  kernel_require_data(a.y, a.rows * a.c > 0 && (a.bias || a.residual), k, "y");
+}
+RD_KERNEL_DISPATCHER(bias_residual, BiasResidualArgs)
 
 }  // namespace reddiff

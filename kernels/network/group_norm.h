@@ -27,4 +27,27 @@ struct GroupNormArgs {
 void group_norm_cpu(const GroupNormArgs& a, Stream s);
 void group_norm_cuda(const GroupNormArgs& a, Stream s);
 
+// Shared by group_norm and group_norm_backward (kernels/network/group_norm_backward.h).
+inline void group_norm_check_common(const char* k, int n, int hw, int c, int groups, DType x_dtype, const float* gamma,
+                                    const float* beta, const float* mod, NormMod mode) {
+  kernel_require_size(n, k, "batch");
+  kernel_require_size(hw, k, "pixel count");
+  kernel_require(c > 0, k, "no channels");
+  kernel_require_split(c, groups, k, "channels", "groups");
+  if (mode != NormMod::None && !mod) kernel_arg_error(k, "modulation requested without its input");
+  if (!gamma || !beta) kernel_arg_error(k, "missing weight or bias");
+  kernel_require_act_dtype(x_dtype, k);
+  // One CUDA block per (image, group); the same limit on both devices.
+  if (int64_t(n) * groups > 0x7fffffffLL) kernel_arg_error(k, "too many groups");
+}
+inline void group_norm_check(const GroupNormArgs& a) {
+  const char* k = "group_norm";
+  group_norm_check_common(k, a.n, a.hw, a.c, a.groups, a.x_dtype, a.gamma, a.beta, a.mod, a.mode);
+  kernel_require_act_dtype(a.y_dtype, k);
+  const bool work = int64_t(a.n) * a.hw > 0;
+  kernel_require_data(a.x, work, k, "x");
+  kernel_require_data(a.y, work, k, "y");
+}
+RD_KERNEL_DISPATCHER(group_norm, GroupNormArgs)
+
 }  // namespace reddiff

@@ -12,7 +12,6 @@ namespace reddiff {
 // Per image, three passes over the NHWC data: the forward statistics (per-channel sums in double, as
 // group_norm_cpu), the per-channel sums of g_xh and g_xh * xh (double), then gx.
 void group_norm_backward_cpu(const GroupNormBackwardArgs& a, Stream) {
-  if (a.groups <= 0 || a.c % a.groups) throw Error("group_norm_backward: channels do not split into groups", 1);
   dispatch_storage(a.x_dtype, [&](auto xs) {
     using XS = decltype(xs);
     dispatch_storage(a.gy_dtype, [&](auto gs) {

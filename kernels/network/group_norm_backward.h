@@ -28,6 +28,16 @@ struct GroupNormBackwardArgs {
 
 void group_norm_backward_cpu(const GroupNormBackwardArgs& a, Stream s);
 void group_norm_backward_cuda(const GroupNormBackwardArgs& a, Stream s);
+inline void group_norm_backward_check(const GroupNormBackwardArgs& a) {
+  const char* k = "group_norm_backward";
+  group_norm_check_common(k, a.n, a.hw, a.c, a.groups, a.x_dtype, a.gamma, a.beta, a.mod, a.mode);
+  kernel_require_act_dtype(a.gy_dtype, k);
+  const bool work = int64_t(a.n) * a.hw > 0;
+  kernel_require_data(a.x, work, k, "x");
+  kernel_require_data(a.gy, work, k, "gy");
+  kernel_require_data(a.gx, work, k, "gx");
+}
+RD_KERNEL_DISPATCHER(group_norm_backward, GroupNormBackwardArgs)
 
 // d silu(z) / dz
 RD_HD float silu_grad(float z) {

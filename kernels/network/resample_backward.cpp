@@ -48,7 +48,6 @@ void upsample_nearest2_backward_cpu(const ResampleBackwardArgs& a, Stream) {
 }
 
 void channel_slice_cpu(const ChannelSliceArgs& a, Stream) {
-  if (a.offset < 0 || a.offset + a.cy > a.cx) throw Error("channel_slice: channels out of range", 1);
   dispatch_storage(a.dtype, [&](auto st) {
     using S = decltype(st);
     const auto* x = static_cast<const typename S::T*>(a.x);
@@ -70,8 +69,6 @@ void grad_add_cpu(const GradAddArgs& a, Stream) {
 }
 
 void input_pad_backward_cpu(const InputPadBackwardArgs& a, Stream) {
-  if (a.hp < a.h || a.wp < a.w || a.hp - a.h >= a.h || a.wp - a.w >= a.w)
-    throw Error("input_pad_backward: bad padded size", 1);
   dispatch_storage(a.dtype, [&](auto st) {
     using S = decltype(st);
     const auto* gy = static_cast<const typename S::T*>(a.gy);
@@ -89,7 +86,6 @@ void input_pad_backward_cpu(const InputPadBackwardArgs& a, Stream) {
 }
 
 void output_crop_backward_cpu(const OutputCropBackwardArgs& a, Stream) {
-  if (a.hp < a.h || a.wp < a.w) throw Error("output_crop_backward: bad padded size", 1);
   dispatch_storage(a.dtype, [&](auto st) {
     using S = decltype(st);
     auto* gx = static_cast<typename S::T*>(a.gx);

@@ -2,7 +2,7 @@
 // gradient keeps the dtype of the forward value it belongs to; with `accumulate` the result is added
 // to what the output already holds (a value with several consumers), else it overwrites it.
 #pragma once
-#include "kernels/kernel_common.h"
+#include "kernels/network/resample.h"
 
 namespace reddiff {
 
@@ -20,6 +20,25 @@ void avg_pool2_backward_cpu(const ResampleBackwardArgs& a, Stream s);
 void avg_pool2_backward_cuda(const ResampleBackwardArgs& a, Stream s);
 void upsample_nearest2_backward_cpu(const ResampleBackwardArgs& a, Stream s);
 void upsample_nearest2_backward_cuda(const ResampleBackwardArgs& a, Stream s);
+inline void resample_backward_check(const char* k, const ResampleBackwardArgs& a) {
+  kernel_require_size(a.n, k, "batch");
+  kernel_require_size(a.h, k, "height");
+  kernel_require_size(a.w, k, "width");
+  kernel_require_size(a.c, k, "channel count");
+  kernel_require_act_dtype(a.dtype, k);
+  const bool work = int64_t(a.n) * a.h * a.w * a.c > 0;
+  kernel_require_data(a.gy, work, k, "gy");
+  kernel_require_data(a.gx, work, k, "gx");
+}
+inline void avg_pool2_backward_check(const ResampleBackwardArgs& a) {
+  resample_backward_check("avg_pool2_backward", a);
+  if (a.h % 2 || a.w % 2) kernel_arg_error("avg_pool2_backward", "odd input size");
+}
+inline void upsample_nearest2_backward_check(const ResampleBackwardArgs& a) {
+  resample_backward_check("upsample_nearest2_backward", a);
+}
+RD_KERNEL_DISPATCHER(avg_pool2_backward, ResampleBackwardArgs)
+RD_KERNEL_DISPATCHER(upsample_nearest2_backward, ResampleBackwardArgs)
 
 // Adjoint of concat_channels, one side at a time: y[r, :] (+)= x[r, offset : offset + cy]; x is [rows, cx].
 struct ChannelSliceArgs {
@@ -32,6 +51,17 @@ struct ChannelSliceArgs {
 };
 void channel_slice_cpu(const ChannelSliceArgs& a, Stream s);
 void channel_slice_cuda(const ChannelSliceArgs& a, Stream s);
+inline void channel_slice_check(const ChannelSliceArgs& a) {
+  const char* k = "channel_slice";
+  kernel_require_size(a.rows, k, "row count");
+  kernel_require_size(a.cy, k, "channel count");
+  if (a.offset < 0 || a.offset + a.cy > a.cx) kernel_arg_error(k, "channels out of range");
+  kernel_require_act_dtype(a.dtype, k);
+  const bool work = a.rows * a.cy > 0;
+  kernel_require_data(a.x, work, k, "x");
+  kernel_require_data(a.y, work, k, "y");
+}
+RD_KERNEL_DISPATCHER(channel_slice, ChannelSliceArgs)
 
 // y += x over n elements (gradient accumulation where a value has several consumers).
 struct GradAddArgs {
@@ -42,6 +72,13 @@ struct GradAddArgs {
 };
 void grad_add_cpu(const GradAddArgs& a, Stream s);
 void grad_add_cuda(const GradAddArgs& a, Stream s);
+inline void grad_add_check(const GradAddArgs& a) {
+  kernel_require_size(a.n, "grad_add", "element count");
+  kernel_require_act_dtype(a.dtype, "grad_add");
+  kernel_require_data(a.x, a.n > 0, "grad_add", "x");
+  kernel_require_data(a.y, a.n > 0, "grad_add", "y");
+}
+RD_KERNEL_DISPATCHER(grad_add, GradAddArgs)
 
 // Adjoint of input_pad: gy NHWC [N, Hp, Wp, C] (dtype) -> gx NCHW f32 [N, C, H, W]: each input pixel
 // gets its own gradient plus those of the padded pixels that reflect onto it.
@@ -54,6 +91,17 @@ struct InputPadBackwardArgs {
 };
 void input_pad_backward_cpu(const InputPadBackwardArgs& a, Stream s);
 void input_pad_backward_cuda(const InputPadBackwardArgs& a, Stream s);
+inline void input_pad_backward_check(const InputPadBackwardArgs& a) {
+  const char* k = "input_pad_backward";
+  kernel_require_size(a.n, k, "batch");
+  kernel_require_size(a.c, k, "channel count");
+  if (!input_pad_reflects(a.h, a.w, a.hp, a.wp)) kernel_arg_error(k, "bad padded size");
+  kernel_require_act_dtype(a.dtype, k);
+  const bool work = int64_t(a.n) * a.c * a.h * a.w > 0;
+  kernel_require_data(a.gy, work, k, "gy");
+  kernel_require_data(a.gx, work, k, "gx");
+}
+RD_KERNEL_DISPATCHER(input_pad_backward, InputPadBackwardArgs)
 
 // Adjoint of output_crop: gy NCHW f32 [N, C, H, W] -> gx NHWC [N, Hp, Wp, C] (dtype), zero outside the
 // top-left H x W.
@@ -66,6 +114,19 @@ struct OutputCropBackwardArgs {
 };
 void output_crop_backward_cpu(const OutputCropBackwardArgs& a, Stream s);
 void output_crop_backward_cuda(const OutputCropBackwardArgs& a, Stream s);
+inline void output_crop_backward_check(const OutputCropBackwardArgs& a) {
+  const char* k = "output_crop_backward";
+  kernel_require_size(a.n, k, "batch");
+  kernel_require_size(a.c, k, "channel count");
+  kernel_require_size(a.h, k, "height");
+  kernel_require_size(a.w, k, "width");
+  if (a.hp < a.h || a.wp < a.w) kernel_arg_error(k, "bad padded size");
+  kernel_require_act_dtype(a.dtype, k);
+  const bool work = int64_t(a.n) * a.c * a.hp * a.wp > 0;
+  kernel_require_data(a.gy, int64_t(a.n) * a.c * a.h * a.w > 0, k, "gy");
+  kernel_require_data(a.gx, work, k, "gx");
+}
+RD_KERNEL_DISPATCHER(output_crop_backward, OutputCropBackwardArgs)
 
 // The padded index that reflect_index(., n) maps onto i besides i itself, or -1: r = 2n - 2 - i when
 // n <= r < np.

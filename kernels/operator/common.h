@@ -2,9 +2,11 @@
 //
 // Operator buffers are float NCHW (the user layout, not the network's NHWC). Every kernel comes as a pair
 // with one signature: name_cpu (kernels/operator/*.cpp, always built) and name_cuda (kernels/operator/*.cu,
-// built with the CUDA backend); pointers are host pointers for _cpu and device pointers for _cuda, and the
-// _cuda twins enqueue on the given stream without synchronising. Element math both twins use lives here as
-// RD_HD inline functions so that the two cannot drift apart.
+// built with the CUDA backend), called through its dispatcher name(Device, args, stream) after the shared
+// argument check (kernels/dispatch.h); pointers are host pointers for _cpu and device pointers for _cuda, and
+// the _cuda twins enqueue on the given stream without synchronising. Element math both twins use lives here
+// as RD_HD inline functions so that the two cannot drift apart. Operator memory comes from the Backend
+// (engine/backend.h), not from here.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -61,23 +63,16 @@ RD_HD OpsComplex ops_phase_weight(OpsComplex u, float c) {
   return o;
 }
 
-// ---------------------------------------------------------------- memory
-// Thin wrappers so that operator code compiled by the host compiler never needs the CUDA headers.
-// The _cuda versions throw reddiff::Error (exit code 1) on a CUDA failure.
-void* ops_alloc_cpu(size_t bytes);
-void ops_free_cpu(void* p);
-void ops_upload_cpu(void* dst, const void* host_src, size_t bytes);        // synchronous
-void ops_download_cpu(void* host_dst, const void* src, size_t bytes);      // synchronous
-void ops_copy_cpu(void* dst, const void* src, size_t bytes, Stream s);     // device to device
-void ops_zero_cpu(void* dst, size_t bytes, Stream s);
-void ops_sync_cpu(Stream s);
-
-void* ops_alloc_cuda(size_t bytes);
-void ops_free_cuda(void* p);
-void ops_upload_cuda(void* dst, const void* host_src, size_t bytes);
-void ops_download_cuda(void* host_dst, const void* src, size_t bytes);
-void ops_copy_cuda(void* dst, const void* src, size_t bytes, Stream s);
-void ops_zero_cuda(void* dst, size_t bytes, Stream s);
-void ops_sync_cuda(Stream s);
+// An image-plane batch: planes >= 0 and plane sizes >= 0; returns whether there is work.
+inline bool ops_require_planes(int64_t planes, int64_t h, int64_t w, const char* kernel) {
+  kernel_require_size(planes, kernel, "plane count");
+  kernel_require_size(h, kernel, "height");
+  kernel_require_size(w, kernel, "width");
+  return planes * h * w > 0;
+}
+// Kernels whose output elements read several input elements cannot run in place.
+inline void ops_require_distinct(const void* in, const void* out, const char* kernel) {
+  if (in && in == out) kernel_arg_error(kernel, "cannot run in place (input and output are the same buffer)");
+}
 
 }  // namespace reddiff

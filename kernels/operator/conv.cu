@@ -103,7 +103,6 @@ __global__ void spectrum_mul_kernel(SpectrumArgs a, int64_t total) {
 void conv_launch(bool adjoint, const Conv2dArgs& a, Stream s) {
   const int64_t planes = int64_t(a.n) * a.c, hw = int64_t(a.h) * a.w;
   if (planes == 0 || hw == 0) return;
-  if (planes > 65535) throw Error("blur: more than 65535 image planes in one batch", 1);
   const int taps = a.kh * a.kw;
   const bool shared = taps <= kMaxSharedTaps;
   const size_t smem = shared ? size_t(taps) * sizeof(float) : 0;

@@ -28,6 +28,35 @@ void ops_conv2d_reflect_cpu(const Conv2dArgs& a, Stream s);
 void ops_conv2d_reflect_cuda(const Conv2dArgs& a, Stream s);
 void ops_conv2d_reflect_adjoint_cpu(const Conv2dArgs& a, Stream s);
 void ops_conv2d_reflect_adjoint_cuda(const Conv2dArgs& a, Stream s);
+inline bool ops_conv2d_check_common(const char* k, const Conv2dArgs& a) {
+  kernel_require_size(a.n, k, "batch");
+  kernel_require_size(a.c, k, "channel count");
+  const bool work = ops_require_planes(int64_t(a.n) * a.c, a.h, a.w, k);
+  kernel_require(a.kh >= 1 && a.kw >= 1, k, "empty blur kernel");
+  // The CUDA grid has one row per image plane; the same limit on both devices.
+  if (int64_t(a.n) * a.c > 65535) kernel_arg_error(k, "more than 65535 image planes in one batch");
+  kernel_require_data(a.in, work, k, "input");
+  kernel_require_data(a.out, work, k, "output");
+  kernel_require_data(a.k, work, k, "blur kernel");
+  ops_require_distinct(a.in, a.out, k);
+  return work;
+}
+inline void ops_conv2d_reflect_check(const Conv2dArgs& a) {
+  const char* k = "conv2d_reflect";
+  const bool work = ops_conv2d_check_common(k, a);
+  kernel_require_data(a.rh, work, k, "row reflection table");
+  kernel_require_data(a.rw, work, k, "column reflection table");
+}
+inline void ops_conv2d_reflect_adjoint_check(const Conv2dArgs& a) {
+  const char* k = "conv2d_reflect_adjoint";
+  const bool work = ops_conv2d_check_common(k, a);
+  kernel_require_data(a.inv_h_ptr, work, k, "inverse row table");
+  kernel_require_data(a.inv_h_idx, work, k, "inverse row table");
+  kernel_require_data(a.inv_w_ptr, work, k, "inverse column table");
+  kernel_require_data(a.inv_w_idx, work, k, "inverse column table");
+}
+RD_KERNEL_DISPATCHER(ops_conv2d_reflect, Conv2dArgs)
+RD_KERNEL_DISPATCHER(ops_conv2d_reflect_adjoint, Conv2dArgs)
 
 // Pad:  out [planes, h + 2ph, w + 2pw] = reflect-padded in [planes, h, w]
 // Crop: out [planes, h, w] = in [planes, h + 2ph, w + 2pw][ph : ph + h, pw : pw + w]
@@ -41,6 +70,18 @@ void ops_reflect_pad_cpu(const PadArgs& a, Stream s);
 void ops_reflect_pad_cuda(const PadArgs& a, Stream s);
 void ops_crop_cpu(const PadArgs& a, Stream s);
 void ops_crop_cuda(const PadArgs& a, Stream s);
+inline void ops_pad_check_common(const char* k, const PadArgs& a) {
+  const bool work = ops_require_planes(a.planes, a.h, a.w, k);
+  kernel_require_size(a.ph, k, "padding");
+  kernel_require_size(a.pw, k, "padding");
+  kernel_require_data(a.in, work, k, "input");
+  kernel_require_data(a.out, work, k, "output");
+  ops_require_distinct(a.in, a.out, k);
+}
+inline void ops_reflect_pad_check(const PadArgs& a) { ops_pad_check_common("reflect_pad", a); }
+inline void ops_crop_check(const PadArgs& a) { ops_pad_check_common("crop", a); }
+RD_KERNEL_DISPATCHER(ops_reflect_pad, PadArgs)
+RD_KERNEL_DISPATCHER(ops_crop, PadArgs)
 
 // Spectrum filter: X[i, c, k] *= F[i, k] for k < m (complex; F has one spectrum per image).
 struct SpectrumArgs {
@@ -51,5 +92,13 @@ struct SpectrumArgs {
 };
 void ops_spectrum_mul_cpu(const SpectrumArgs& a, Stream s);
 void ops_spectrum_mul_cuda(const SpectrumArgs& a, Stream s);
+inline void ops_spectrum_mul_check(const SpectrumArgs& a) {
+  const char* k = "spectrum_mul";
+  kernel_require_size(a.n, k, "batch");
+  const bool work = ops_require_planes(int64_t(a.n) * a.c, 1, a.m, k);
+  kernel_require_data(a.x, work, k, "spectrum");
+  kernel_require_data(a.f, work, k, "filter");
+}
+RD_KERNEL_DISPATCHER(ops_spectrum_mul, SpectrumArgs)
 
 }  // namespace reddiff

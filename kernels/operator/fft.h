@@ -20,6 +20,16 @@ OpsFftHandle ops_fft_plan_cpu(const FftPlanArgs& a);
 OpsFftHandle ops_fft_plan_cuda(const FftPlanArgs& a);
 void ops_fft_destroy_cpu(OpsFftHandle p);
 void ops_fft_destroy_cuda(OpsFftHandle p);
+inline void ops_fft_plan_check(const FftPlanArgs& a) {
+  if (a.h <= 0 || a.w <= 0 || a.batch <= 0) kernel_arg_error("FFT plan", "empty transform");
+  if (a.batch > 0x7fffffff) kernel_arg_error("FFT plan", "batch too large");  // cuFFT's and FFTW's int
+}
+// The plan of the twin of `device`, for FftExecArgs::plan; released by ops_fft_destroy on the same device.
+inline OpsFftHandle ops_fft_plan(Device device, const FftPlanArgs& a) {
+  ops_fft_plan_check(a);
+  return RD_TWIN(device, ops_fft_plan, a);
+}
+inline void ops_fft_destroy(Device device, OpsFftHandle p) { RD_TWIN(device, ops_fft_destroy, p); }
 
 // C2C: direction -1 forward, +1 inverse; in may equal out.
 struct FftExecArgs {
@@ -34,5 +44,20 @@ void ops_fft_r2c_cpu(const FftExecArgs& a, Stream s);   // in float, out OpsComp
 void ops_fft_r2c_cuda(const FftExecArgs& a, Stream s);
 void ops_fft_c2r_cpu(const FftExecArgs& a, Stream s);   // in OpsComplex (may be overwritten), out float
 void ops_fft_c2r_cuda(const FftExecArgs& a, Stream s);
+inline void ops_fft_exec_check(const char* k, const FftExecArgs& a, bool in_place_ok) {
+  kernel_require_data(a.plan, true, k, "plan");
+  kernel_require_data(a.in, true, k, "input");
+  kernel_require_data(a.out, true, k, "output");
+  if (!in_place_ok) ops_require_distinct(a.in, a.out, k);
+}
+inline void ops_fft_c2c_check(const FftExecArgs& a) {
+  ops_fft_exec_check("fft_c2c", a, true);
+  if (a.direction != -1 && a.direction != 1) kernel_arg_error("fft_c2c", "direction must be -1 or +1");
+}
+inline void ops_fft_r2c_check(const FftExecArgs& a) { ops_fft_exec_check("fft_r2c", a, false); }
+inline void ops_fft_c2r_check(const FftExecArgs& a) { ops_fft_exec_check("fft_c2r", a, false); }
+RD_KERNEL_DISPATCHER(ops_fft_c2c, FftExecArgs)
+RD_KERNEL_DISPATCHER(ops_fft_r2c, FftExecArgs)
+RD_KERNEL_DISPATCHER(ops_fft_c2r, FftExecArgs)
 
 }  // namespace reddiff

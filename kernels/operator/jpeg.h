@@ -71,6 +71,33 @@ struct JpegAnalysisArgs {
 };
 void ops_jpeg_analysis_cpu(const JpegAnalysisArgs& a, Stream s);
 void ops_jpeg_analysis_cuda(const JpegAnalysisArgs& a, Stream s);
+// The geometry both directions rely on; returns whether the batch has coefficients.
+inline bool jpeg_geom_check(const char* k, const JpegGeom& g) {
+  kernel_require_size(g.n, k, "batch");
+  kernel_require_size(g.h, k, "height");
+  kernel_require_size(g.w, k, "width");
+  kernel_require(g.c >= 1 && g.c <= 3, k, "an image has 1 to 3 channels");
+  kernel_require(g.ncomp >= 1 && g.ncomp <= 3, k, "a JPEG has 1 to 3 components");
+  kernel_require(g.m >= 0 && g.m % 64 == 0, k, "the coefficients per image are not whole 8x8 blocks");
+  return int64_t(g.n) * g.m > 0;
+}
+// The epilogue's inputs: the steps for every epilogue but None, the centres for Apply, Mask and Residual,
+// `in` for Mask and Residual.
+inline void bin_epilogue_check(const char* k, BinEpilogue e, bool work, const float* centre, const float* in) {
+  const bool bins = e == BinEpilogue::Apply || e == BinEpilogue::Mask || e == BinEpilogue::Residual;
+  kernel_require_data(centre, work && bins, k, "bin centre");
+  kernel_require_data(in, work && (e == BinEpilogue::Mask || e == BinEpilogue::Residual), k, "epilogue input");
+}
+inline void ops_jpeg_analysis_check(const JpegAnalysisArgs& a) {
+  const char* k = "jpeg_analysis";
+  const bool work = jpeg_geom_check(k, a.g);
+  kernel_require_data(a.x, work, k, "image");
+  kernel_require_data(a.out, work, k, "coefficient");
+  kernel_require_data(a.step, work && a.epilogue != BinEpilogue::None, k, "quantisation step");
+  bin_epilogue_check(k, a.epilogue, work, a.centre, a.in);
+  ops_require_distinct(a.x, a.out, k);
+}
+RD_KERNEL_DISPATCHER(ops_jpeg_analysis, JpegAnalysisArgs)
 
 struct JpegBlockDctArgs {
   const float* in = nullptr;
@@ -80,6 +107,12 @@ struct JpegBlockDctArgs {
 };
 void ops_jpeg_block_dct_cpu(const JpegBlockDctArgs& a, Stream s);
 void ops_jpeg_block_dct_cuda(const JpegBlockDctArgs& a, Stream s);
+inline void ops_jpeg_block_dct_check(const JpegBlockDctArgs& a) {
+  kernel_require_size(a.blocks, "jpeg_block_dct", "block count");
+  kernel_require_data(a.in, a.blocks > 0, "jpeg_block_dct", "input");
+  kernel_require_data(a.out, a.blocks > 0, "jpeg_block_dct", "output");
+}
+RD_KERNEL_DISPATCHER(ops_jpeg_block_dct, JpegBlockDctArgs)
 
 struct JpegSynthesisArgs {
   const float* samples = nullptr;  // [n, m] sample blocks
@@ -89,6 +122,14 @@ struct JpegSynthesisArgs {
 };
 void ops_jpeg_synthesis_cpu(const JpegSynthesisArgs& a, Stream s);
 void ops_jpeg_synthesis_cuda(const JpegSynthesisArgs& a, Stream s);
+inline void ops_jpeg_synthesis_check(const JpegSynthesisArgs& a) {
+  const char* k = "jpeg_synthesis";
+  const bool work = jpeg_geom_check(k, a.g);
+  kernel_require_data(a.samples, work, k, "sample");
+  kernel_require_data(a.x, work, k, "image");
+  ops_require_distinct(a.samples, a.x, k);
+}
+RD_KERNEL_DISPATCHER(ops_jpeg_synthesis, JpegSynthesisArgs)
 
 // Quantisation to N bits (levels = 2^N - 1): level k in 0..levels has the value 2k/levels - 1 and the bin
 // [value - 1/levels, value + 1/levels] (open below level 0 and above the top level: saturation). Element
@@ -105,6 +146,16 @@ struct QuantBinArgs {
 };
 void ops_quant_bins_cpu(const QuantBinArgs& a, Stream s);
 void ops_quant_bins_cuda(const QuantBinArgs& a, Stream s);
+inline void ops_quant_bins_check(const QuantBinArgs& a) {
+  const char* k = "quant_bins";
+  kernel_require_size(a.count, k, "element count");
+  kernel_require(a.levels >= 1, k, "fewer than 2 quantisation levels");
+  const bool work = a.count > 0;
+  kernel_require_data(a.x, work, k, "x");
+  kernel_require_data(a.out, work, k, "output");
+  bin_epilogue_check(k, a.epilogue, work, a.centre, a.in);
+}
+RD_KERNEL_DISPATCHER(ops_quant_bins, QuantBinArgs)
 
 // ---------------------------------------------------------------- shared element math
 

@@ -29,5 +29,18 @@ void ops_csr_along_w_cpu(const SeparableArgs& a, Stream s);
 void ops_csr_along_w_cuda(const SeparableArgs& a, Stream s);
 void ops_csr_along_h_cpu(const SeparableArgs& a, Stream s);
 void ops_csr_along_h_cuda(const SeparableArgs& a, Stream s);
+inline void ops_csr_check(const char* k, const SeparableArgs& a) {
+  kernel_require_size(a.m.rows, k, "matrix rows");
+  kernel_require_size(a.m.cols, k, "matrix columns");
+  const bool work = ops_require_planes(a.planes, a.extent, a.m.rows, k);
+  kernel_require_data(a.m.ptr, work, k, "matrix row pointer");
+  kernel_require_data(a.in, work, k, "input");
+  kernel_require_data(a.out, work, k, "output");
+  ops_require_distinct(a.in, a.out, k);
+}
+inline void ops_csr_along_w_check(const SeparableArgs& a) { ops_csr_check("csr_along_w", a); }
+inline void ops_csr_along_h_check(const SeparableArgs& a) { ops_csr_check("csr_along_h", a); }
+RD_KERNEL_DISPATCHER(ops_csr_along_w, SeparableArgs)
+RD_KERNEL_DISPATCHER(ops_csr_along_h, SeparableArgs)
 
 }  // namespace reddiff

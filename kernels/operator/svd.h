@@ -18,5 +18,16 @@ struct ChannelMatrixArgs {
 };
 void ops_channel_matrix_cpu(const ChannelMatrixArgs& a, Stream s);
 void ops_channel_matrix_cuda(const ChannelMatrixArgs& a, Stream s);
+inline void ops_channel_matrix_check(const ChannelMatrixArgs& a) {
+  const char* k = "channel_matrix";
+  kernel_require_size(a.rows, k, "matrix rows");
+  kernel_require_size(a.cols, k, "matrix columns");
+  const bool work = kernel_require_batch(a.n, a.rows, a.hw, k);
+  kernel_require_data(a.m, work, k, "matrix");
+  kernel_require_data(a.in, work, k, "input");
+  kernel_require_data(a.out, work, k, "output");
+  ops_require_distinct(a.in, a.out, k);
+}
+RD_KERNEL_DISPATCHER(ops_channel_matrix, ChannelMatrixArgs)
 
 }  // namespace reddiff

@@ -58,6 +58,16 @@ struct DdrmPrepareArgs {
 };
 void ddrm_prepare_cpu(const DdrmPrepareArgs& a, Stream s);
 void ddrm_prepare_cuda(const DdrmPrepareArgs& a, Stream s);
+inline void ddrm_prepare_check(const DdrmPrepareArgs& a) {
+  const char* k = "ddrm_prepare";
+  const bool work = kernel_require_batch(a.n, a.c, a.hw, k);
+  kernel_require_eps_hat(a.eps_hat_channels, a.c, k);
+  kernel_require_data(a.xt, work, k, "xt");
+  kernel_require_data(a.eps_hat, work, k, "eps_hat");
+  kernel_require_data(a.x0, work, k, "x0");
+  kernel_require_data(a.eps, work, k, "eps");
+}
+RD_KERNEL_DISPATCHER(ddrm_prepare, DdrmPrepareArgs)
 
 struct DdrmUpdateArgs {
   float* v = nullptr;              // in: V^T x0; out: sqrt(abar_next) * the next spectral value (in place)
@@ -74,6 +84,16 @@ struct DdrmUpdateArgs {
 };
 void ddrm_update_cpu(const DdrmUpdateArgs& a, Stream s);
 void ddrm_update_cuda(const DdrmUpdateArgs& a, Stream s);
+inline void ddrm_update_check(const DdrmUpdateArgs& a) {
+  const char* k = "ddrm_update";
+  const bool work = kernel_require_batch(a.n, 1, a.image_numel, k);
+  kernel_require_data(a.v, work, k, "v");
+  kernel_require_data(a.v_eps, work, k, "v_eps");
+  kernel_require_data(a.uty, work, k, "uty");
+  kernel_require_data(a.s, work, k, "s");
+  kernel_require_data(a.image_ids, work && !a.noise, k, "image id");
+}
+RD_KERNEL_DISPATCHER(ddrm_update, DdrmUpdateArgs)
 
 struct DdrmInitArgs {
   float* v = nullptr;              // out: the spectral x_T
@@ -88,5 +108,14 @@ struct DdrmInitArgs {
 };
 void ddrm_init_cpu(const DdrmInitArgs& a, Stream s);
 void ddrm_init_cuda(const DdrmInitArgs& a, Stream s);
+inline void ddrm_init_check(const DdrmInitArgs& a) {
+  const char* k = "ddrm_init";
+  const bool work = kernel_require_batch(a.n, 1, a.image_numel, k);
+  kernel_require_data(a.v, work, k, "v");
+  kernel_require_data(a.uty, work, k, "uty");
+  kernel_require_data(a.s, work, k, "s");
+  kernel_require_data(a.image_ids, work && !a.noise, k, "image id");
+}
+RD_KERNEL_DISPATCHER(ddrm_init, DdrmInitArgs)
 
 }  // namespace reddiff

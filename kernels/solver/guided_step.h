@@ -26,6 +26,14 @@ struct GuidedInitArgs {
 };
 void guided_init_cpu(const GuidedInitArgs& a, Stream s);
 void guided_init_cuda(const GuidedInitArgs& a, Stream s);
+inline void guided_init_check(const GuidedInitArgs& a) {
+  const char* k = "guided_init";
+  const bool work = kernel_require_batch(a.n, 1, a.image_numel, k);
+  kernel_require_data(a.x, work, k, "x");
+  kernel_require_data(a.image_ids, work, k, "image id");
+  kernel_require_data(a.base, work && a.a != 0.0f, k, "base");
+}
+RD_KERNEL_DISPATCHER(guided_init, GuidedInitArgs)
 
 struct GuidedX0Args {
   const float* x = nullptr;
@@ -39,6 +47,15 @@ struct GuidedX0Args {
 };
 void guided_x0_cpu(const GuidedX0Args& a, Stream s);
 void guided_x0_cuda(const GuidedX0Args& a, Stream s);
+inline void guided_x0_check(const GuidedX0Args& a) {
+  const char* k = "guided_x0";
+  const bool work = kernel_require_batch(a.n, a.c, a.hw, k);
+  kernel_require_eps_hat(a.eps_hat_channels, a.c, k);
+  kernel_require_data(a.x, work, k, "x");
+  kernel_require_data(a.eps_hat, work, k, "eps_hat");
+  kernel_require_data(a.x0, work, k, "x0");
+}
+RD_KERNEL_DISPATCHER(guided_x0, GuidedX0Args)
 
 struct ImageMomentsArgs {
   const float* a = nullptr;
@@ -50,6 +67,13 @@ struct ImageMomentsArgs {
 };
 void image_moments_cpu(const ImageMomentsArgs& a, Stream s);
 void image_moments_cuda(const ImageMomentsArgs& a, Stream s);
+inline void image_moments_check(const ImageMomentsArgs& a) {
+  const char* k = "image_moments";
+  kernel_require_batch(a.n, 1, a.image_numel, k);
+  kernel_require_data(a.a, int64_t(a.n) * a.image_numel > 0, k, "a");
+  kernel_require_data(a.sums, a.n > 0, k, "sums");
+}
+RD_KERNEL_DISPATCHER(image_moments, ImageMomentsArgs)
 
 // DPS (gradient of ||y - A(x0_hat(x))|| per image, through the clamp of x0_hat):
 //   g      <- [|u| <= 1] * g / max(||r||, tiny),  u the unclamped x0, g = J_A(x0)^T (A(x0) - y) on entry,
@@ -69,6 +93,17 @@ struct DpsCotangentArgs {
 };
 void dps_cotangent_cpu(const DpsCotangentArgs& a, Stream s);
 void dps_cotangent_cuda(const DpsCotangentArgs& a, Stream s);
+inline void dps_cotangent_check(const DpsCotangentArgs& a) {
+  const char* k = "dps_cotangent";
+  const bool work = kernel_require_batch(a.n, a.c, a.hw, k);
+  kernel_require_eps_hat(a.eps_hat_channels, a.c, k);
+  kernel_require_data(a.x, work, k, "x");
+  kernel_require_data(a.eps_hat, work, k, "eps_hat");
+  kernel_require_data(a.g, work, k, "g");
+  kernel_require_data(a.sums, work, k, "sums");
+  kernel_require_data(a.cot, work, k, "cotangent");
+}
+RD_KERNEL_DISPATCHER(dps_cotangent, DpsCotangentArgs)
 
 // x <- coef1 * x0 + coef2 * x + [noise] exp(0.5 logvar) z - zeta * (recip * g + gx),  z keyed by
 // (seed, image id, step, kNoiseSampler). logvar = frac * log_var_max + (1 - frac) * log_var_min with
@@ -91,6 +126,19 @@ struct DpsUpdateArgs {
 };
 void dps_update_cpu(const DpsUpdateArgs& a, Stream s);
 void dps_update_cuda(const DpsUpdateArgs& a, Stream s);
+inline void dps_update_check(const DpsUpdateArgs& a) {
+  const char* k = "dps_update";
+  const bool work = kernel_require_batch(a.n, a.c, a.hw, k);
+  const bool variance = a.noise && a.learned_sigma;
+  kernel_require_eps_hat(a.eps_hat_channels, variance ? 2 * a.c : a.c, k);
+  kernel_require_data(a.x, work, k, "x");
+  kernel_require_data(a.x0, work, k, "x0");
+  kernel_require_data(a.g, work, k, "g");
+  kernel_require_data(a.gx, work, k, "gx");
+  kernel_require_data(a.eps_hat, work && variance, k, "eps_hat");
+  kernel_require_data(a.image_ids, work && a.noise, k, "image id");
+}
+RD_KERNEL_DISPATCHER(dps_update, DpsUpdateArgs)
 
 // PiGDM (gradient of <sg(A+ y - A+ A(x0)), x0> + contrast * std(x0), per image):
 //   g   <- pinv_y - g + contrast * (x0 - mean) / ((N - 1) std)   (g = A+(A(x0)) on entry; mean, std from
@@ -110,6 +158,17 @@ struct PigdmCotangentArgs {
 };
 void pigdm_cotangent_cpu(const PigdmCotangentArgs& a, Stream s);
 void pigdm_cotangent_cuda(const PigdmCotangentArgs& a, Stream s);
+inline void pigdm_cotangent_check(const PigdmCotangentArgs& a) {
+  const char* k = "pigdm_cotangent";
+  const bool work = kernel_require_batch(a.n, a.c, a.hw, k);
+  kernel_require_eps_hat(a.eps_hat_channels, a.c, k);
+  kernel_require_data(a.pinv_y, work, k, "pinv_y");
+  kernel_require_data(a.g, work, k, "g");
+  kernel_require_data(a.cot, work, k, "cotangent");
+  kernel_require_data(a.x0, work && a.contrast != 0.0f, k, "x0");
+  kernel_require_data(a.x0_sums, work && a.contrast != 0.0f, k, "x0 sums");
+}
+RD_KERNEL_DISPATCHER(pigdm_cotangent, PigdmCotangentArgs)
 
 // grad = recip * g + gx; with a mask m ([n, 1, h, w], 1 = observed): x0 <- x0 (1 - m) + pinv_y m and
 // grad <- grad (1 - m). Then x <- sqrt_abar_s * x0 + c1 z + c2 eps_hat + coeff * grad, z keyed by
@@ -132,6 +191,19 @@ struct PigdmUpdateArgs {
 };
 void pigdm_update_cpu(const PigdmUpdateArgs& a, Stream s);
 void pigdm_update_cuda(const PigdmUpdateArgs& a, Stream s);
+inline void pigdm_update_check(const PigdmUpdateArgs& a) {
+  const char* k = "pigdm_update";
+  const bool work = kernel_require_batch(a.n, a.c, a.hw, k);
+  kernel_require_eps_hat(a.eps_hat_channels, a.c, k);
+  kernel_require_data(a.x, work, k, "x");
+  kernel_require_data(a.x0, work, k, "x0");
+  kernel_require_data(a.eps_hat, work, k, "eps_hat");
+  kernel_require_data(a.g, work, k, "g");
+  kernel_require_data(a.gx, work, k, "gx");
+  kernel_require_data(a.pinv_y, work && a.mask, k, "pinv_y");
+  kernel_require_data(a.image_ids, work && a.c1 != 0.0f, k, "image id");
+}
+RD_KERNEL_DISPATCHER(pigdm_update, PigdmUpdateArgs)
 
 // ---- shared element math
 

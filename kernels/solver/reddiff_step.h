@@ -34,6 +34,15 @@ struct RedDiffStepBeginArgs {
 };
 void reddiff_step_begin_cpu(const RedDiffStepBeginArgs& a, Stream s);
 void reddiff_step_begin_cuda(const RedDiffStepBeginArgs& a, Stream s);
+inline void reddiff_step_begin_check(const RedDiffStepBeginArgs& a) {
+  const char* k = "reddiff_step_begin";
+  kernel_require_size(a.n, k, "batch");
+  kernel_require_data(a.table, true, k, "table");
+  kernel_require_data(a.counter, true, k, "counter");
+  kernel_require_data(a.current, true, k, "current");
+  kernel_require_data(a.t_in, a.n > 0, k, "t_in");
+}
+RD_KERNEL_DISPATCHER(reddiff_step_begin, RedDiffStepBeginArgs)
 
 struct RedDiffNoiseArgs {
   const float* mu = nullptr;
@@ -49,6 +58,17 @@ struct RedDiffNoiseArgs {
 };
 void reddiff_noise_cpu(const RedDiffNoiseArgs& a, Stream s);
 void reddiff_noise_cuda(const RedDiffNoiseArgs& a, Stream s);
+inline void reddiff_noise_check(const RedDiffNoiseArgs& a) {
+  const char* k = "reddiff_noise";
+  const bool work = kernel_require_batch(a.n, 1, a.image_numel, k);
+  kernel_require_data(a.scalars, true, k, "step scalars");
+  kernel_require_data(a.mu, work, k, "mu");
+  kernel_require_data(a.eps, work, k, "eps");
+  kernel_require_data(a.xt, work, k, "xt");
+  kernel_require_data(a.image_ids, work, k, "image id");
+  kernel_require_data(a.x0, work && a.sigma_x0 != 0.0f, k, "x0");
+}
+RD_KERNEL_DISPATCHER(reddiff_noise, RedDiffNoiseArgs)
 
 struct AdamState {
   float lr = 0.1f, beta1 = 0.9f, beta2 = 0.99f, eps = 1e-8f;
@@ -72,6 +92,18 @@ struct RedDiffUpdateArgs {
 };
 void reddiff_update_cpu(const RedDiffUpdateArgs& a, Stream s);
 void reddiff_update_cuda(const RedDiffUpdateArgs& a, Stream s);
+inline void reddiff_update_check(const RedDiffUpdateArgs& a) {
+  const char* k = "reddiff_update";
+  const bool work = kernel_require_batch(a.n, a.c, a.hw, k);
+  kernel_require_eps_hat(a.eps_hat_channels, a.c, k);
+  kernel_require_data(a.scalars, true, k, "step scalars");
+  kernel_require_data(a.mu, work, k, "mu");
+  kernel_require_data(a.m, work, k, "Adam m");
+  kernel_require_data(a.v, work, k, "Adam v");
+  kernel_require_data(a.eps_hat, work, k, "eps_hat");
+  kernel_require_data(a.eps, work, k, "eps");
+}
+RD_KERNEL_DISPATCHER(reddiff_update, RedDiffUpdateArgs)
 
 // One Adam step for one element: the shared element math.
 RD_HD void adam_element(float* p, float* m, float* v, float g, float lr, float b1, float b2, float eps, float bc1,
@@ -94,5 +126,11 @@ struct NoiseFillArgs {
 };
 void noise_fill_cpu(const NoiseFillArgs& a, Stream s);
 void noise_fill_cuda(const NoiseFillArgs& a, Stream s);
+inline void noise_fill_check(const NoiseFillArgs& a) {
+  const bool work = kernel_require_batch(a.n, 1, a.image_numel, "noise_fill");
+  kernel_require_data(a.x, work, "noise_fill", "x");
+  kernel_require_data(a.image_ids, work, "noise_fill", "image id");
+}
+RD_KERNEL_DISPATCHER(noise_fill, NoiseFillArgs)
 
 }  // namespace reddiff

@@ -22,5 +22,14 @@ struct DdimStepArgs {
 };
 void ddim_step_cpu(const DdimStepArgs& a, Stream s);
 void ddim_step_cuda(const DdimStepArgs& a, Stream s);
+inline void ddim_step_check(const DdimStepArgs& a) {
+  const char* k = "ddim_step";
+  const bool work = kernel_require_batch(a.n, a.c, a.hw, k);
+  kernel_require_eps_hat(a.eps_hat_channels, a.c, k);
+  kernel_require_data(a.x, work, k, "x");
+  kernel_require_data(a.eps_hat, work, k, "eps_hat");
+  kernel_require_data(a.image_ids, work && a.sigma > 0.0f, k, "image id");
+}
+RD_KERNEL_DISPATCHER(ddim_step, DdimStepArgs)
 
 }  // namespace reddiff

@@ -18,47 +18,16 @@
 #include "operators/svd.h"
 #include "solvers/ddrm_solver.h"
 #include "test_util.h"
+#include "tests/cuda/gpu_test_util.h"
 
 using namespace reddiff;
 
 namespace {
 
-std::vector<float> rnd(size_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
-
+using reddiff_gpu_test::max_diff;
+using reddiff_gpu_test::max_rel;
 template <typename T>
-struct Dev {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit Dev(size_t count) : n(count) { REQUIRE(cudaMalloc(&p, n * sizeof(T)) == cudaSuccess); }
-  Dev(const std::vector<T>& v) : Dev(v.size()) {
-    REQUIRE(cudaMemcpy(p, v.data(), n * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess);
-  }
-  ~Dev() { cudaFree(p); }
-  std::vector<T> host() const {
-    std::vector<T> v(n);
-    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
-    REQUIRE(cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost) == cudaSuccess);
-    return v;
-  }
-};
-
-double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, double(std::fabs(a[i] - b[i])));
-  return m;
-}
-// max |a - b| / (1 + |b|): values such as (U^T y)/s reach 10^4 where s is small.
-double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, double(std::fabs(a[i] - b[i])) / (1.0 + std::fabs(b[i])));
-  return m;
-}
+using Dev = reddiff_gpu_test::DeviceArray<T>;
 
 }  // namespace
 
@@ -81,15 +50,15 @@ TEST_CASE("SVD views: CUDA matches CPU for V^T, V, U^T, U and the singular value
   add("deblur uniform", "deblur", [](OperatorOptions& o) { o.blur = "uniform", o.blur_size = 5; });
   for (auto& [name, o] : cases) {
     SECTION(name) {
-      auto cpu = make_svd_operator(o, xs, ids, Device::CPU);
-      auto gpu = make_svd_operator(o, xs, ids, Device::CUDA);
+      auto cpu = make_svd_operator(o, xs, ids, reddiff_test::cpu_backend());
+      auto gpu = make_svd_operator(o, xs, ids, reddiff_gpu_test::gpu_backend());
       REQUIRE(gpu->device() == Device::CUDA);
       CHECK(cpu->singulars_host() == gpu->singulars_host());
       std::vector<float> s_dev(size_t(xs.numel()));
       REQUIRE(cudaMemcpy(s_dev.data(), gpu->singulars(), s_dev.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
       CHECK(s_dev == cpu->singulars_host());
       const size_t nx = size_t(xs.numel()), ny = size_t(cpu->measurement_shape().numel());
-      auto x = rnd(nx, 1), y = rnd(ny, 2);
+      auto x = reddiff_gpu_test::uniform(nx, 1), y = reddiff_gpu_test::uniform(ny, 2);
       std::vector<float> c1(nx), c2(nx), c3(nx), c4(ny);
       cpu->vt(x.data(), c1.data());
       cpu->v(x.data(), c2.data());
@@ -116,7 +85,7 @@ TEST_CASE("DDRM step kernels: CUDA matches CPU, keyed noise included", "[gpu][dd
   Dev<uint64_t> dids(ids);
 
   // prepare, from a 6-channel network output
-  auto xt = rnd(size_t(nx), 3), eh = rnd(size_t(n * 2 * img), 4);
+  auto xt = reddiff_gpu_test::uniform(size_t(nx), 3), eh = reddiff_gpu_test::uniform(size_t(n * 2 * img), 4);
   std::vector<float> x0(static_cast<size_t>(nx)), ec(static_cast<size_t>(nx));
   DdrmPrepareArgs pa;
   pa.xt = xt.data(), pa.eps_hat = eh.data(), pa.eps_hat_channels = 2 * c, pa.x0 = x0.data(), pa.eps = ec.data();
@@ -130,9 +99,9 @@ TEST_CASE("DDRM step kernels: CUDA matches CPU, keyed noise included", "[gpu][dd
   CHECK(dec.host() == ec);
 
   // singular values in every case: 0, small (less noisy than y), large (noisier than y)
-  auto s = rnd(size_t(nx), 5);
+  auto s = reddiff_gpu_test::uniform(size_t(nx), 5);
   for (auto& v : s) v = v < -0.3f ? 0.0f : std::fabs(v) * 2.0f;
-  auto uty = rnd(size_t(nx), 6), vx0 = rnd(size_t(nx), 7), ve = rnd(size_t(nx), 8);
+  auto uty = reddiff_gpu_test::uniform(size_t(nx), 6), vx0 = reddiff_gpu_test::uniform(size_t(nx), 7), ve = reddiff_gpu_test::uniform(size_t(nx), 8);
   Dev<float> ds(s), duty(uty), dve(ve);
   for (float sigma_next : {30.0f, 0.4f, 0.05f, 0.0f}) {
     DdrmUpdateArgs ua;
@@ -175,16 +144,16 @@ TEST_CASE("DDRM solver: CUDA matches CPU on a small random network", "[gpu][ddrm
     SECTION(task) {
       OperatorOptions o;
       o.task = task, o.mask = "random", o.fraction = 0.5, o.scale = 2, o.sigma_y = 0.05;
-      auto A = make_operator(o, xs, ids, Device::CPU);
+      auto A = make_operator(o, xs, ids, *cpu);
       auto x = reddiff_test::random_normal(size_t(xs.numel()), 3, 0.5f);
       std::vector<float> y(size_t(A->measurement_shape().numel())), out_c(size_t(xs.numel()));
       A->apply(x.data(), y.data());
       DdrmOptions d;
       d.steps = 5, d.seed = 4;
       DdrmSolver sc(cnet, d), sg(gnet, d);
-      sc.solve(*make_svd_operator(o, xs, ids, Device::CPU), y.data(), out_c.data(), ids);
+      sc.solve(*make_svd_operator(o, xs, ids, *cpu), y.data(), out_c.data(), ids);
       Dev<float> dy(y), dout(static_cast<size_t>(xs.numel()));
-      sg.solve(*make_svd_operator(o, xs, ids, Device::CUDA), dy.p, dout.p, ids);
+      sg.solve(*make_svd_operator(o, xs, ids, *gpu), dy.p, dout.p, ids);
       const auto out_g = dout.host();
       const double err = reddiff_test::rel_l2(out_g.data(), out_c.data(), out_c.size());
       INFO(task << ": rel L2 CUDA vs CPU " << err);

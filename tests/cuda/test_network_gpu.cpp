@@ -22,20 +22,14 @@
 #include "engine/model.h"
 #include "engine/network.h"
 #include "test_util.h"
+#include "tests/cuda/gpu_test_util.h"
 
 using namespace reddiff;
 
 namespace {
 
-bool quick() {
-  const char* q = std::getenv("REDDIFF_GPU_QUICK");
-  return q && *q && std::strcmp(q, "0") != 0;
-}
-
-int cpu_threads() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n ? int(n) : 2;
-}
+using reddiff_gpu_test::cpu_threads;
+using reddiff_gpu_test::quick;
 
 // Device buffers from a backend, freed on scope exit.
 struct BackendBuf {
@@ -123,39 +117,6 @@ double eps_error(const Model& m, const Inputs& in, const std::vector<float>& a, 
 
 double bound_for(DType d) { return d == DType::F32 ? 1e-4 : d == DType::F16 ? 1e-2 : 8e-2; }
 
-ModelConfig small_config(int variant) {
-  ModelConfig c;
-  c.arch = "adm";
-  AdmConfig& a = c.adm;
-  a.image_size = 32;
-  a.in_channels = 3;
-  a.model_channels = 32;
-  a.channel_mult = {1, 2, 2};
-  a.num_res_blocks = 1;
-  a.attention_resolutions = {16, 8};
-  a.num_heads = 2;
-  a.learn_sigma = true;
-  a.out_channels = 6;
-  if (variant == 1) {  // new attention order, add-bias norm, conv resampling, classes, head channels
-    a.use_new_attention_order = true;
-    a.use_scale_shift_norm = false;
-    a.resblock_updown = false;
-    a.conv_resample = true;
-    a.num_head_channels = 16;
-    a.num_classes = 10;
-    a.learn_sigma = false;
-    a.out_channels = 3;
-  } else if (variant == 2) {  // avg-pool / nearest resampling without convs, two res blocks, upsample heads
-    a.resblock_updown = false;
-    a.conv_resample = false;
-    a.num_res_blocks = 2;
-    a.channel_mult = {1, 1, 2};
-    a.attention_resolutions = {8};
-    a.num_heads = 4;
-    a.num_heads_upsample = 2;
-  }
-  return c;
-}
 
 const char* variant_name(int v) { return v == 0 ? "legacy+scale-shift+resblock-updown" : v == 1 ? "new-order+add-bias+conv-resample+classes" : "avg/nearest+2 blocks"; }
 
@@ -186,7 +147,7 @@ TEST_CASE("UNet on CUDA matches the CPU backend on small random models", "[gpu][
   auto cpu = make_cpu_backend(cpu_threads());
   std::vector<DType> precisions = {DType::F32, DType::F16, DType::BF16};
   for (int variant = 0; variant < 3; ++variant) {
-    auto model = Model::random(small_config(variant), 1000 + uint64_t(variant));
+    auto model = Model::random(reddiff_gpu_test::small_adm_config(variant), 1000 + uint64_t(variant));
     auto gpu = make_cuda_backend(0);
     std::vector<std::pair<int, int>> sizes = {{32, 32}, {30, 22}};
     if (quick()) sizes.resize(1), sizes[0] = {30, 22};
@@ -225,7 +186,7 @@ TEST_CASE("UNet on CUDA with the direct-convolution fallback matches the CPU bac
   // REDDIFF_CONV_DIRECT=1 bypasses cuDNN (the path taken for a shape cuDNN cannot run); it also tells
   // a cuDNN problem apart from one in the other kernels when the test above fails.
   auto cpu = make_cpu_backend(cpu_threads());
-  auto model = Model::random(small_config(0), 1000);
+  auto model = Model::random(reddiff_gpu_test::small_adm_config(0), 1000);
   Inputs in = make_inputs(*model, 2, 30, 22, 77 + 30);
   Network cnet(*model, *cpu, DType::F32);
   std::vector<float> ref = run_cpu(cnet, in);
@@ -246,7 +207,7 @@ TEST_CASE("UNet on CUDA with the direct-convolution fallback matches the CPU bac
 }
 
 TEST_CASE("CUDA backend rejects a class label outside the table", "[gpu][network]") {
-  auto model = Model::random(small_config(1), 5);
+  auto model = Model::random(reddiff_gpu_test::small_adm_config(1), 5);
   auto gpu = make_cuda_backend(0);
   Network net(*model, *gpu, DType::F32);
   Inputs in = make_inputs(*model, 2, 32, 32, 3);

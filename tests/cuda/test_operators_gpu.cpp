@@ -16,45 +16,16 @@
 #include "engine/npy.h"
 #include "operators/bins.h"
 #include "operators/operator.h"
+#include "test_util.h"
+#include "tests/cuda/gpu_test_util.h"
 
 using namespace reddiff;
 
 namespace {
 
-std::vector<float> rnd(size_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
-
-struct Dev {
-  float* p = nullptr;
-  size_t n = 0;
-  explicit Dev(size_t count) : n(count) { REQUIRE(cudaMalloc(&p, n * sizeof(float)) == cudaSuccess); }
-  Dev(const std::vector<float>& v) : Dev(v.size()) {
-    REQUIRE(cudaMemcpy(p, v.data(), n * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess);
-  }
-  ~Dev() { cudaFree(p); }
-  std::vector<float> host() const {
-    std::vector<float> v(n);
-    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
-    REQUIRE(cudaMemcpy(v.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
-    return v;
-  }
-};
-
-double max_abs(const std::vector<float>& a) {
-  double m = 0;
-  for (float v : a) m = std::max(m, double(std::fabs(v)));
-  return m;
-}
-double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, double(std::fabs(a[i] - b[i])));
-  return m;
-}
+using reddiff_gpu_test::max_abs;
+using reddiff_gpu_test::max_diff;
+using Dev = reddiff_gpu_test::DeviceArray<float>;
 
 OperatorOptions opts(const std::string& task, std::function<void(OperatorOptions&)> f = nullptr) {
   OperatorOptions o;
@@ -68,7 +39,7 @@ std::string kernel_file() {
   const std::string dir = std::string(td ? td : REDDIFF_TESTDATA) + "/operators_gpu_tmp";
   std::filesystem::create_directories(dir);
   const std::string p = dir + "/k.npy";
-  auto k = rnd(7 * 4, 5);
+  auto k = reddiff_gpu_test::uniform(7 * 4, 5);
   for (auto& v : k) v = std::fabs(v);
   write_npy(p, {7, 4}, k.data());
   return p;
@@ -80,7 +51,7 @@ OperatorOptions jpeg_opts(const std::string& sub, int n, int h, int w, int quali
   o.data_term = data_term;
   const int c = sub == "grey" ? 1 : 3;
   for (int i = 0; i < n; ++i) {
-    const auto img = rnd(size_t(c) * h * w, 40 + uint32_t(i));
+    const auto img = reddiff_gpu_test::uniform(size_t(c) * h * w, 40 + uint32_t(i));
     JpegEncodeOptions e;
     e.quality = quality + 10 * i;
     e.subsampling = sub == "grey" ? "420" : sub;
@@ -93,7 +64,7 @@ OperatorOptions quant_opts(int bits, Shape4 s, const std::string& data_term) {
   OperatorOptions o = opts("quant");
   o.quant_bits = bits;
   o.data_term = data_term;
-  o.quant_image = std::make_shared<const std::vector<float>>(rnd(size_t(s.numel()), 50));
+  o.quant_image = std::make_shared<const std::vector<float>>(reddiff_gpu_test::uniform(size_t(s.numel()), 50));
   return o;
 }
 
@@ -147,12 +118,12 @@ TEST_CASE("operators: CUDA matches CPU for apply, vjp, pinv and residual_vjp", "
   REQUIRE(cudaStreamCreate(&stream) == cudaSuccess);
   for (const auto& c : cases()) {
     SECTION(c.name) {
-      auto cpu = make_operator(c.o, c.shape, {}, Device::CPU);
-      auto gpu = make_operator(c.o, c.shape, {}, Device::CUDA);
+      auto cpu = make_operator(c.o, c.shape, {}, reddiff_test::cpu_backend());
+      auto gpu = make_operator(c.o, c.shape, {}, reddiff_gpu_test::gpu_backend());
       REQUIRE(gpu->device() == Device::CUDA);
       REQUIRE(gpu->measurement_shape() == cpu->measurement_shape());
       const size_t nx = size_t(c.shape.numel()), ny = size_t(cpu->measurement_shape().numel());
-      const auto x = rnd(nx, 1), r = rnd(ny, 2);
+      const auto x = reddiff_gpu_test::uniform(nx, 1), r = reddiff_gpu_test::uniform(ny, 2);
       Dev dx(x), dr(r), dy(ny), dg(nx), dp(nx), dres(nx);
       void* s = c.name.find("bicubic") != std::string::npos ? static_cast<void*>(stream) : nullptr;
 
@@ -189,8 +160,8 @@ TEST_CASE("operators: CUDA matches CPU for apply, vjp, pinv and residual_vjp", "
 
 TEST_CASE("operators: CUDA residual_vjp repeated calls reuse scratch consistently", "[gpu][operators]") {
   auto gpu = make_operator(opts("sr", [](OperatorOptions& o) { o.sr_kernel = "bicubic"; }), Shape4{3, 3, 64, 64}, {},
-                           Device::CUDA);
-  const auto x = rnd(size_t(3 * 3 * 64 * 64), 9), y = rnd(size_t(3 * 3 * 16 * 16), 10);
+                           reddiff_gpu_test::gpu_backend());
+  const auto x = reddiff_gpu_test::uniform(size_t(3 * 3 * 64 * 64), 9), y = reddiff_gpu_test::uniform(size_t(3 * 3 * 16 * 16), 10);
   Dev dx(x), dy(y), g1(x.size()), g2(x.size());
   gpu->residual_vjp(dx.p, dy.p, g1.p);
   gpu->residual_vjp(dx.p, dy.p, g2.p);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "operators/operator.h"
+#include "test_util.h"
 #include "tool/operator_options.h"
 
 namespace reddiff::test {

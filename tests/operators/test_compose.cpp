@@ -13,7 +13,7 @@ std::unique_ptr<Operator> stage(const OperatorOptions& o, const std::string& tas
   OperatorOptions s = o;
   s.task = task;
   s.compose.clear();
-  return make_operator(s, x, {5, 6}, Device::CPU);
+  return make_operator(s, x, {5, 6}, reddiff_test::cpu_backend());
 }
 
 }  // namespace
@@ -22,7 +22,7 @@ TEST_CASE("a composition applies its stages in order and inverts them in reverse
   Shape4 xs{2, 3, 32, 24};
   auto o = options_for("sr", {"--compose", "deblur", "--scale", "2", "--blur", "gaussian", "--blur-sigma", "1.5"});
   REQUIRE(o.compose == std::vector<std::string>{"deblur"});
-  auto A = make_operator(o, xs, {5, 6}, Device::CPU);
+  auto A = make_operator(o, xs, {5, 6}, reddiff_test::cpu_backend());
   auto blur = stage(o, "deblur", xs);
   auto down = stage(o, "sr", xs);
   CHECK(A->measurement_shape() == down->measurement_shape());
@@ -44,7 +44,7 @@ TEST_CASE("a composition applies its stages in order and inverts them in reverse
 TEST_CASE("a nonlinear composition's VJP matches central finite differences", "[operators][compose]") {
   Shape4 xs{1, 3, 16, 16};
   auto o = options_for("sr", {"--compose", "inpaint,hdr", "--scale", "2", "--mask", "random", "--fraction", "0.3"});
-  auto A = make_operator(o, xs, {}, Device::CPU);
+  auto A = make_operator(o, xs, {}, reddiff_test::cpu_backend());
   CHECK_FALSE(A->is_linear());
   auto x = random_vec(size_t(xs.numel()), 3, -0.4f, 0.4f);  // inside hdr's unclipped range (|2x| < 1)
   auto r = random_vec(size_t(A->measurement_shape().numel()), 4);

@@ -71,7 +71,7 @@ std::vector<float> analysis(const JpegGeom& g, const std::vector<float>& x, Jpeg
   a.out = out.data();
   a.g = g;
   a.gather = gather;
-  ops_jpeg_analysis_cpu(a, nullptr);
+  ops_jpeg_analysis(Device::CPU, a, nullptr);
   return out;
 }
 std::vector<float> synthesis(const JpegGeom& g, const std::vector<float>& coef, JpegSynth mode) {
@@ -81,13 +81,13 @@ std::vector<float> synthesis(const JpegGeom& g, const std::vector<float>& coef, 
   d.out = s.data();
   d.blocks = g.m / 64;
   d.inverse = true;
-  ops_jpeg_block_dct_cpu(d, nullptr);
+  ops_jpeg_block_dct(Device::CPU, d, nullptr);
   JpegSynthesisArgs a;
   a.samples = s.data();
   a.x = x.data();
   a.g = g;
   a.mode = mode;
-  ops_jpeg_synthesis_cpu(a, nullptr);
+  ops_jpeg_synthesis(Device::CPU, a, nullptr);
   return x;
 }
 std::vector<float> sub(const std::vector<float>& a, const std::vector<float>& b) {
@@ -170,12 +170,6 @@ std::pair<int, std::string> error_of(F f) {
   return {0, ""};
 }
 
-std::vector<uint8_t> file_bytes(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  REQUIRE(f);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
 struct Geometry {
   std::string sub;  // 444|422|420|grey
   int c, h, w;
@@ -203,7 +197,7 @@ TEST_CASE("jpeg: the DCT basis is the orthonormal DCT-II of T.81", "[jpeg]") {
   a.in = b.data();
   a.out = out.data();
   a.blocks = 1;
-  ops_jpeg_block_dct_cpu(a, nullptr);
+  ops_jpeg_block_dct(Device::CPU, a, nullptr);
   const double pi = std::acos(-1.0);
   for (int u = 0; u < 8; ++u)
     for (int v = 0; v < 8; ++v) {
@@ -217,7 +211,7 @@ TEST_CASE("jpeg: the DCT basis is the orthonormal DCT-II of T.81", "[jpeg]") {
   a.in = out.data();
   a.out = back.data();
   a.inverse = true;
-  ops_jpeg_block_dct_cpu(a, nullptr);
+  ops_jpeg_block_dct(Device::CPU, a, nullptr);
   CHECK(max_abs_diff(back, b) < 1e-3);
 }
 
@@ -341,7 +335,7 @@ TEST_CASE("jpeg: the interval data term's gradient matches finite differences", 
       const JpegCoefficients f = file_for(gm, 30, 11);
       const Shape4 xs{1, gm.c, gm.h, gm.w};
       const OperatorOptions o = jpeg_options({f});
-      auto A = make_operator(o, xs, {}, Device::CPU);
+      auto A = make_operator(o, xs, {}, reddiff_test::cpu_backend());
       const std::vector<float> y = bound_measurement(o, xs);
       REQUIRE(int64_t(y.size()) == A->measurement_shape().numel());
       // a point with many coefficients outside their bins
@@ -376,7 +370,7 @@ TEST_CASE("jpeg: l2 data term is the official formulation with straight-through 
   const JpegCoefficients f = file_for(gm, 30, 12);
   const Shape4 xs{1, 3, gm.h, gm.w};
   const OperatorOptions o = jpeg_options({f}, "l2");
-  auto A = make_operator(o, xs, {}, Device::CPU);
+  auto A = make_operator(o, xs, {}, reddiff_test::cpu_backend());
   REQUIRE(A->measurement_shape() == xs);
   const std::vector<float> y = bound_measurement(o, xs);
   const JpegGeom g = geom(f, 3);
@@ -418,7 +412,7 @@ TEST_CASE("jpeg: images driven by the data term re-encode into the file's bins",
     const std::vector<uint8_t> bytes = encode_jpeg(photo.data(), 3, h, w, enc(q, "420"));
     const JpegCoefficients f = read_jpeg_memory(bytes.data(), bytes.size());
     const OperatorOptions o = jpeg_options({f});
-    auto A = make_operator(o, xs, {}, Device::CPU);
+    auto A = make_operator(o, xs, {}, reddiff_test::cpu_backend());
     const std::vector<float> y = bound_measurement(o, xs);
     const JpegEncodeOptions re = same_tables(f);
     auto reencode = [&](const std::vector<float>& x) {
@@ -549,7 +543,7 @@ TEST_CASE("jpeg: an image of 1x1 pixels restores through the operator", "[jpeg]"
     CHECK(f.height == 1);
     const Shape4 xs{1, 3, 1, 1};
     const OperatorOptions o = jpeg_options({f});
-    auto A = make_operator(o, xs, {}, Device::CPU);
+    auto A = make_operator(o, xs, {}, reddiff_test::cpu_backend());
     const std::vector<float> y = bound_measurement(o, xs);
     const auto p = op_pinv(*A, y);
     // one pixel is constant over the block: its DCT has only DC terms, so pinv restores it to a DC step
@@ -568,7 +562,7 @@ TEST_CASE("jpeg: batches, option checks, and DDRM's refusal", "[jpeg]") {
   const Shape4 xs{2, 3, 23, 37};
   // a batch of two files with different tables equals the two operators one by one
   const OperatorOptions ob = jpeg_options({a, b});
-  auto AB = make_operator(ob, xs, {}, Device::CPU);
+  auto AB = make_operator(ob, xs, {}, reddiff_test::cpu_backend());
   const auto yb = bound_measurement(ob, xs);
   auto x = x1;
   x.insert(x.end(), x2.begin(), x2.end());
@@ -580,7 +574,7 @@ TEST_CASE("jpeg: batches, option checks, and DDRM's refusal", "[jpeg]") {
   size_t off = 0;
   for (const JpegCoefficients* f : {&a, &b}) {
     const OperatorOptions o = jpeg_options({*f});
-    auto A = make_operator(o, x1s, {}, Device::CPU);
+    auto A = make_operator(o, x1s, {}, reddiff_test::cpu_backend());
     const auto y = bound_measurement(o, x1s);
     const std::vector<float> xi(x.begin() + ptrdiff_t(off), x.begin() + ptrdiff_t(off + x1.size()));
     std::vector<float> g(xi.size());
@@ -590,11 +584,11 @@ TEST_CASE("jpeg: batches, option checks, and DDRM's refusal", "[jpeg]") {
   }
   // mismatches are one-line errors
   const JpegCoefficients c444 = encode_read(x1, 3, 23, 37, enc(30, "444"));
-  CHECK(error_of([&] { make_operator(jpeg_options({a, c444}), xs, {}, Device::CPU); }).second.find("cannot share a batch") !=
+  CHECK(error_of([&] { make_operator(jpeg_options({a, c444}), xs, {}, reddiff_test::cpu_backend()); }).second.find("cannot share a batch") !=
         std::string::npos);
-  CHECK(error_of([&] { make_operator(jpeg_options({a}), xs, {}, Device::CPU); }).first != 0);
-  CHECK(error_of([&] { make_operator(jpeg_options({a}), Shape4{1, 3, 24, 37}, {}, Device::CPU); }).first != 0);
-  CHECK(error_of([&] { make_operator(jpeg_options({a}), Shape4{1, 1, 23, 37}, {}, Device::CPU); }).second.find("3 image channels") !=
+  CHECK(error_of([&] { make_operator(jpeg_options({a}), xs, {}, reddiff_test::cpu_backend()); }).first != 0);
+  CHECK(error_of([&] { make_operator(jpeg_options({a}), Shape4{1, 3, 24, 37}, {}, reddiff_test::cpu_backend()); }).first != 0);
+  CHECK(error_of([&] { make_operator(jpeg_options({a}), Shape4{1, 1, 23, 37}, {}, reddiff_test::cpu_backend()); }).second.find("3 image channels") !=
         std::string::npos);
   // the command-line options
   CHECK(options_for("jpeg", {"--data-term", "l2"}).data_term == "l2");

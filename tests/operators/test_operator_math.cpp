@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/npy.h"
+#include "kernels/operator/pointwise.h"
 #include "operators/op_impl.h"
 #include "tests/operators/op_test_util.h"
 
@@ -66,7 +67,7 @@ std::string label(const std::string& task, const std::vector<std::string>& args)
 TEST_CASE("linear operators: <Ax, y> = <x, A^T y>", "[operators][adjoint]") {
   for (const auto& c : linear_cases()) {
     SECTION(label(c.task, c.args)) {
-      auto op = make_operator(options_for(c.task, c.args), c.shape, {}, Device::CPU);
+      auto op = make_operator(options_for(c.task, c.args), c.shape, {}, reddiff_test::cpu_backend());
       REQUIRE(op->is_linear());
       const auto xs = op->input_shape(), ys = op->measurement_shape();
       for (uint32_t seed : {1u, 2u}) {
@@ -90,7 +91,7 @@ TEST_CASE("exact pseudo-inverses: A A+ A = A and A+ A A+ = A+", "[operators][pin
   for (const auto& c : linear_cases()) {
     if (!c.exact_pinv) continue;
     SECTION(label(c.task, c.args)) {
-      auto op = make_operator(options_for(c.task, c.args), c.shape, {}, Device::CPU);
+      auto op = make_operator(options_for(c.task, c.args), c.shape, {}, reddiff_test::cpu_backend());
       const auto x = random_vec(size_t(op->input_shape().numel()), 5);
       const auto ax = op_apply(*op, x);
       const auto aapax = op_apply(*op, op_pinv(*op, ax));
@@ -130,7 +131,7 @@ TEST_CASE("sr pool pseudo-inverse is nearest upsampling; bicubic pinv is the Moo
     for (int k = m.ptr[size_t(r)]; k < m.ptr[size_t(r) + 1]; ++k) s += m.val[size_t(k)];
     CHECK(s == Approx(1.0).margin(1e-6));
   }
-  auto op = make_operator(options_for("sr", {"--scale", "4"}), Shape4{1, 1, 8, 8}, {}, Device::CPU);
+  auto op = make_operator(options_for("sr", {"--scale", "4"}), Shape4{1, 1, 8, 8}, {}, reddiff_test::cpu_backend());
   std::vector<float> y = {1, 2, 3, 4};
   const auto x = op_pinv(*op, y);
   CHECK(x[0] == 1.0f);
@@ -150,7 +151,7 @@ TEST_CASE("nonlinear operators: VJP against central finite differences", "[opera
                                       {"phase-retrieval", {"--oversample", "1"}, {1, 3, 24, 16}},
                                       {"phase-retrieval", {"--oversample", "0"}, {1, 1, 9, 7}}}) {
     SECTION(label(c.task, c.args)) {
-      auto op = make_operator(options_for(c.task, c.args), c.shape, {}, Device::CPU);
+      auto op = make_operator(options_for(c.task, c.args), c.shape, {}, reddiff_test::cpu_backend());
       REQUIRE_FALSE(op->is_linear());
       auto x = random_vec(size_t(c.shape.numel()), 11, -0.9f, 0.9f);
       if (c.task == "hdr")  // keep every entry at least 0.02 away from the kinks at +-0.5
@@ -176,7 +177,7 @@ TEST_CASE("nonlinear operators: VJP against central finite differences", "[opera
 }
 
 TEST_CASE("hdr VJP passes the gradient where -1 <= 2x <= 1 only", "[operators][vjp]") {
-  auto op = make_operator(options_for("hdr", {}), Shape4{1, 1, 1, 5}, {}, Device::CPU);
+  auto op = make_operator(options_for("hdr", {}), Shape4{1, 1, 1, 5}, {}, reddiff_test::cpu_backend());
   const std::vector<float> x = {-0.7f, -0.5f, 0.1f, 0.5f, 0.9f}, r = {1, 1, 1, 1, 1};
   const auto g = op_vjp(*op, x, r);
   CHECK(g == std::vector<float>{0, 2, 2, 2, 0});
@@ -190,7 +191,7 @@ TEST_CASE("residual_vjp equals J^T (A(x) - y) for every operator", "[operators][
   cases.push_back({"phase-retrieval", {}, false});
   for (const auto& c : cases) {
     SECTION(label(c.task, c.args)) {
-      auto op = make_operator(options_for(c.task, c.args), c.shape, {}, Device::CPU);
+      auto op = make_operator(options_for(c.task, c.args), c.shape, {}, reddiff_test::cpu_backend());
       const auto x = random_vec(size_t(op->input_shape().numel()), 31);
       const auto y = random_vec(size_t(op->measurement_shape().numel()), 32);
       auto r = op_apply(*op, x);
@@ -209,13 +210,13 @@ TEST_CASE("residual_vjp equals J^T (A(x) - y) for every operator", "[operators][
 
 TEST_CASE("measurement shapes", "[operators]") {
   const Shape4 x{2, 3, 64, 48};
-  CHECK(make_operator(options_for("sr", {"--scale", "8"}), x, {}, Device::CPU)->measurement_shape() == Shape4{2, 3, 8, 6});
-  CHECK(make_operator(options_for("colorize", {}), x, {}, Device::CPU)->measurement_shape() == Shape4{2, 1, 64, 48});
-  CHECK(make_operator(options_for("phase-retrieval", {}), x, {}, Device::CPU)->measurement_shape() ==
+  CHECK(make_operator(options_for("sr", {"--scale", "8"}), x, {}, reddiff_test::cpu_backend())->measurement_shape() == Shape4{2, 3, 8, 6});
+  CHECK(make_operator(options_for("colorize", {}), x, {}, reddiff_test::cpu_backend())->measurement_shape() == Shape4{2, 1, 64, 48});
+  CHECK(make_operator(options_for("phase-retrieval", {}), x, {}, reddiff_test::cpu_backend())->measurement_shape() ==
         Shape4{2, 3, 96, 72});
-  CHECK(make_operator(options_for("phase-retrieval", {}), Shape4{1, 3, 256, 256}, {}, Device::CPU)->measurement_shape() ==
+  CHECK(make_operator(options_for("phase-retrieval", {}), Shape4{1, 3, 256, 256}, {}, reddiff_test::cpu_backend())->measurement_shape() ==
         Shape4{1, 3, 384, 384});
-  CHECK(make_operator(options_for("deblur", {}), x, {}, Device::CPU)->measurement_shape() == x);
+  CHECK(make_operator(options_for("deblur", {}), x, {}, reddiff_test::cpu_backend())->measurement_shape() == x);
 }
 
 TEST_CASE("batch independence: an image's measurement depends on (seed, id) only", "[operators][batch]") {
@@ -227,14 +228,14 @@ TEST_CASE("batch independence: an image's measurement depends on (seed, id) only
     SECTION(label(c.first, c.second)) {
       const auto o = options_for(c.first, c.second);
       const Shape4 one{1, 3, 24, 20}, two{2, 3, 24, 20};
-      auto pair = make_operator(o, two, {17, 42}, Device::CPU);
-      auto solo = make_operator(o, one, {42}, Device::CPU);
+      auto pair = make_operator(o, two, {17, 42}, reddiff_test::cpu_backend());
+      auto solo = make_operator(o, one, {42}, reddiff_test::cpu_backend());
       const auto x = random_vec(size_t(two.numel()), 3);
       const std::vector<float> x42(x.begin() + one.numel(), x.end());
       const auto y = op_apply(*pair, x), y42 = op_apply(*solo, x42);
       CHECK(std::vector<float>(y.begin() + one.numel(), y.end()) == y42);
       // and the two images of the batch differ
-      auto twin = make_operator(o, one, {17}, Device::CPU);
+      auto twin = make_operator(o, one, {17}, reddiff_test::cpu_backend());
       CHECK(op_apply(*twin, x42) != y42);
     }
   }
@@ -242,8 +243,12 @@ TEST_CASE("batch independence: an image's measurement depends on (seed, id) only
 
 TEST_CASE("Device::CUDA without CUDA support is an error", "[operators]") {
 #ifndef REDDIFF_HAVE_CUDA
-  CHECK_THROWS_WITH(make_operator(options_for("hdr", {}), Shape4{1, 3, 8, 8}, {}, Device::CUDA),
-                    "this build has no CUDA support");
+  // A CUDA operator needs a CUDA backend, which such a build cannot make; its kernels refuse the device too
+  // (tests/kernels/test_kernel_checks.cpp).
+  CHECK_THROWS_AS(make_cuda_backend(0), Error);
+  PointwiseArgs a;
+  a.kind = PointwiseKind::Hdr;
+  CHECK_THROWS_WITH(ops_pointwise(Device::CUDA, a, nullptr), "this build has no CUDA support");
 #else
   SUCCEED("CUDA build");
 #endif

@@ -59,7 +59,7 @@ TEST_CASE("quant: the interval data term and its gradient", "[quant][gradient]")
   for (int bits : {1, 3, 4}) {
     SECTION("bits " + std::to_string(bits)) {
       const OperatorOptions o = quant_options(bits, clean);
-      auto A = make_operator(o, xs, {}, Device::CPU);
+      auto A = make_operator(o, xs, {}, reddiff_test::cpu_backend());
       const std::vector<float> y = bound_measurement(o, xs);
       CHECK_FALSE(A->is_linear());
       CHECK(A->measurement_shape() == xs);
@@ -99,7 +99,7 @@ TEST_CASE("quant: l2 is the official formulation with straight-through rounding"
   const Shape4 xs{1, 3, 5, 6};
   const auto clean = random_vec(size_t(xs.numel()), 5);
   const OperatorOptions o = quant_options(4, clean, "l2");
-  auto A = make_operator(o, xs, {}, Device::CPU);
+  auto A = make_operator(o, xs, {}, reddiff_test::cpu_backend());
   const std::vector<float> y = bound_measurement(o, xs);
   const auto x = random_vec(clean.size(), 6);
   const auto ax = op_apply(*A, x);
@@ -118,7 +118,7 @@ TEST_CASE("quant: option checks", "[quant]") {
   CHECK_THROWS_WITH(options_for("quant", {"--bits", "x"}), Catch::Contains("--bits: 'x' is not a number"));
   OperatorOptions o;
   o.task = "quant";
-  CHECK_THROWS_WITH(make_operator(o, Shape4{1, 3, 4, 4}, {}, Device::CPU), Catch::Contains("needs its measured image"));
+  CHECK_THROWS_WITH(make_operator(o, Shape4{1, 3, 4, 4}, {}, reddiff_test::cpu_backend()), Catch::Contains("needs its measured image"));
   o.quant_image = std::make_shared<const std::vector<float>>(std::vector<float>(10, 0.0f));
-  CHECK_THROWS_WITH(make_operator(o, Shape4{1, 3, 4, 4}, {}, Device::CPU), Catch::Contains("has 10 values"));
+  CHECK_THROWS_WITH(make_operator(o, Shape4{1, 3, 4, 4}, {}, reddiff_test::cpu_backend()), Catch::Contains("has 10 values"));
 }

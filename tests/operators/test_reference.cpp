@@ -48,7 +48,7 @@ TEST_CASE("operators match the NumPy/torch references", "[reference]") {
     const std::string name = c["name"];
     SECTION(name) {
       const auto args = c["args"].get<std::vector<std::string>>();
-      auto op = make_operator(options_for(c["task"], args), xs, {}, Device::CPU);
+      auto op = make_operator(options_for(c["task"], args), xs, {}, reddiff_test::cpu_backend());
       const NpyArray input = read_npy(dir() + "/" + c["input"].get<std::string>());
       const NpyArray expected = read_npy(dir() + "/" + c["expected"].get<std::string>());
       const std::string kind = c["kind"];

@@ -80,8 +80,8 @@ TEST_CASE("SVD views reproduce every operator that has one, with orthogonal U an
       OperatorOptions o;
       c.set(o);
       o.seed = 4;
-      auto A = make_operator(o, xs, ids, Device::CPU);
-      auto S = make_svd_operator(o, xs, ids, Device::CPU, exact);
+      auto A = make_operator(o, xs, ids, reddiff_test::cpu_backend());
+      auto S = make_svd_operator(o, xs, ids, reddiff_test::cpu_backend(), exact);
       REQUIRE(S->input_shape() == xs);
       REQUIRE(S->measurement_shape() == A->measurement_shape());
       const size_t nx = size_t(xs.numel()), ny = size_t(A->measurement_shape().numel());
@@ -143,18 +143,18 @@ TEST_CASE("SVD views have the known singular values", "[svd]") {
   };
   OperatorOptions o;
   o.task = "sr", o.scale = 4;
-  auto sr = make_svd_operator(o, xs, ids, Device::CPU);
+  auto sr = make_svd_operator(o, xs, ids, reddiff_test::cpu_backend());
   CHECK(count(sr->singulars_host(), 0.25f, 1e-6f) == size_t(2 * 3 * 4 * 3));
   CHECK(count(sr->singulars_host(), 0.0f, 0.0f) == size_t(xs.numel() - 2 * 3 * 4 * 3));
 
   o = OperatorOptions();
   o.task = "colorize";
-  auto col = make_svd_operator(o, xs, ids, Device::CPU);
+  auto col = make_svd_operator(o, xs, ids, reddiff_test::cpu_backend());
   CHECK(count(col->singulars_host(), float(1 / std::sqrt(3.0)), 1e-6f) == size_t(2 * 16 * 12));
 
   o = OperatorOptions();
   o.task = "inpaint", o.mask = "random", o.fraction = 0.5, o.seed = 2;
-  auto inp = make_svd_operator(o, xs, ids, Device::CPU);
+  auto inp = make_svd_operator(o, xs, ids, reddiff_test::cpu_backend());
   auto m = make_inpaint_masks(o, xs, ids);
   const auto& s = inp->singulars_host();
   for (int i = 0; i < 2; ++i)
@@ -166,8 +166,8 @@ TEST_CASE("SVD views have the known singular values", "[svd]") {
   o.task = "deblur", o.blur = "gaussian", o.blur_sigma = 2.0;
   SvdOptions exact;
   exact.zero_threshold = 0.0;
-  auto thr = make_svd_operator(o, Shape4{1, 3, 32, 32}, {0}, Device::CPU);
-  auto all = make_svd_operator(o, Shape4{1, 3, 32, 32}, {0}, Device::CPU, exact);
+  auto thr = make_svd_operator(o, Shape4{1, 3, 32, 32}, {0}, reddiff_test::cpu_backend());
+  auto all = make_svd_operator(o, Shape4{1, 3, 32, 32}, {0}, reddiff_test::cpu_backend(), exact);
   size_t z_thr = count(thr->singulars_host(), 0.0f, 0.0f), z_all = count(all->singulars_host(), 0.0f, 0.0f);
   CHECK(z_all == 0);
   CHECK(z_thr > 0);
@@ -194,7 +194,7 @@ TEST_CASE("operators without an SVD are a one-line error", "[svd]") {
     CHECK(why.find("DDRM needs an SVD of the operator") == 0);
     CHECK(why.find(word) != std::string::npos);
     CHECK(why.find('\n') == std::string::npos);
-    CHECK_THROWS_AS(make_svd_operator(o, xs, {}, Device::CPU), Error);
+    CHECK_THROWS_AS(make_svd_operator(o, xs, {}, reddiff_test::cpu_backend()), Error);
   }
   for (std::string t : {"denoise", "inpaint", "colorize", "sr", "deblur"}) {
     OperatorOptions o;
@@ -203,5 +203,5 @@ TEST_CASE("operators without an SVD are a one-line error", "[svd]") {
   }
   OperatorOptions o;
   o.task = "sr", o.scale = 4;
-  CHECK_THROWS_WITH(make_svd_operator(o, Shape4{1, 3, 18, 16}, {}, Device::CPU), Catch::Contains("does not divide"));
+  CHECK_THROWS_WITH(make_svd_operator(o, Shape4{1, 3, 18, 16}, {}, reddiff_test::cpu_backend()), Catch::Contains("does not divide"));
 }

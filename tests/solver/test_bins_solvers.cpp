@@ -99,7 +99,7 @@ TEST_CASE("RED-diff, DPS and PiGDM restore into the measured bins", "[solver][jp
       o.quant_bits = 3;
       o.quant_image = std::make_shared<const std::vector<float>>(x_true);
     }
-    auto A = make_operator(o, xs, {0}, Device::CPU);
+    auto A = make_operator(o, xs, {0}, reddiff_test::cpu_backend());
     const std::vector<float> y = bound_measurement(o, xs);
     const double loss_m = interval_loss(*A, m, y), dist_m = dist(m, x_true);
     REQUIRE(loss_m > 0.0);

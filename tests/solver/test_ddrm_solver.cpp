@@ -73,7 +73,7 @@ TEST_CASE("DDRM matches a NumPy transcription of the official efficient_generali
       SvdOptions so;
       so.zero_threshold = 0.0;  // the reference keeps every singular value
       const std::vector<uint64_t> ids{0, 1};
-      auto A = make_svd_operator(o, xs, ids, Device::CPU, so);
+      auto A = make_svd_operator(o, xs, ids, reddiff_test::cpu_backend(), so);
       REQUIRE(y.numel() == A->measurement_shape().numel());
 
       DdrmOptions d;
@@ -126,8 +126,8 @@ TEST_CASE("DDRM's output has the closed-form mean and variance under a standard 
       const std::vector<uint64_t> ids{0, 1, 2, 3};
       OperatorOptions o;
       o.task = st.task, o.mask = "random", o.fraction = 0.5, o.scale = 2, o.sigma_y = st.sigma_y, o.seed = 1;
-      auto A = make_operator(o, xs, ids, Device::CPU);
-      auto S = make_svd_operator(o, xs, ids, Device::CPU);
+      auto A = make_operator(o, xs, ids, reddiff_test::cpu_backend());
+      auto S = make_svd_operator(o, xs, ids, reddiff_test::cpu_backend());
       const size_t nx = size_t(xs.numel());
       auto x = reddiff_test::random_normal(nx, 5, 1.0f);
       std::vector<float> y(size_t(A->measurement_shape().numel()));
@@ -195,8 +195,8 @@ TEST_CASE("an image's DDRM result does not depend on its batch neighbours", "[dd
   d.steps = 4, d.seed = 3;
   auto run = [&](std::vector<uint64_t> ids, const float* x, int n) {
     Shape4 xs{n, 3, 16, 16};
-    auto A = make_operator(oo, xs, ids, Device::CPU);
-    auto S = make_svd_operator(oo, xs, ids, Device::CPU);
+    auto A = make_operator(oo, xs, ids, reddiff_test::cpu_backend());
+    auto S = make_svd_operator(oo, xs, ids, reddiff_test::cpu_backend());
     std::vector<float> y(size_t(A->measurement_shape().numel())), out(size_t(xs.numel()));
     A->apply(x, y.data());
     DdrmSolver s(*tn.net, d);

@@ -169,7 +169,7 @@ TEST_CASE("one DPS step matches the hand computation, and its gradient the finit
       OperatorOptions oo;
       oo.task = "sr", oo.scale = 2;
       std::vector<uint64_t> ids{5, 6};
-      auto A = make_operator(oo, xs, ids, Device::CPU);
+      auto A = make_operator(oo, xs, ids, reddiff_test::cpu_backend());
       auto x_true = reddiff_test::random_normal(size_t(xs.numel()), 32, 0.5f);
       std::vector<float> y(size_t(A->measurement_shape().numel())), x(size_t(xs.numel()));
       A->apply(x_true.data(), y.data());
@@ -271,7 +271,7 @@ TEST_CASE("one PiGDM step matches the hand computation", "[solver][pigdm]") {
       OperatorOptions oo;
       oo.task = task, oo.scale = 2, oo.mask = "random", oo.fraction = 0.5;
       std::vector<uint64_t> ids{11, 12};
-      auto A = make_operator(oo, xs, ids, Device::CPU);
+      auto A = make_operator(oo, xs, ids, reddiff_test::cpu_backend());
       auto x_true = reddiff_test::random_normal(size_t(xs.numel()), 52, 0.5f);
       std::vector<float> y(size_t(A->measurement_shape().numel())), x(size_t(xs.numel()));
       A->apply(x_true.data(), y.data());
@@ -352,7 +352,7 @@ TEST_CASE("DPS and PiGDM: an image's result does not depend on its batch neighbo
   auto imgs = reddiff_test::random_normal(size_t(2 * img), 62, 0.5f);
   auto run = [&](const std::string& algo, std::vector<uint64_t> ids, const float* xin) {
     Shape4 xs{int(ids.size()), 3, 8, 8};
-    auto A = make_operator(oo, xs, ids, Device::CPU);
+    auto A = make_operator(oo, xs, ids, reddiff_test::cpu_backend());
     std::vector<float> y(size_t(A->measurement_shape().numel())), x(size_t(xs.numel()));
     A->apply(xin, y.data());
     if (algo == "dps") {

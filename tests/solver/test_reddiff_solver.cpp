@@ -34,7 +34,7 @@ TEST_CASE("the update kernel's Adam matches torch.optim.Adam(betas=(0.9, 0.99), 
     RedDiffStepScalars sc;  // prior weight 0
     adam_bias_corrections(a.adam, int(k) + 1, sc);
     a.scalars = &sc;
-    reddiff_update_cpu(a, nullptr);
+    reddiff_update(Device::CPU, a, nullptr);
     double err = reddiff_test::rel_l2(mu.data(), traj.data.data() + k * P, size_t(P));
     INFO("step " << k + 1);
     REQUIRE(err < 1e-6);
@@ -101,7 +101,7 @@ TEST_CASE("RED-diff reaches the closed-form fixed point of a Gaussian prior", "[
       oo.mask = "box";
       oo.box_size = 8;
       std::vector<uint64_t> ids{3, 4};
-      auto A = make_operator(oo, xs, ids, Device::CPU);
+      auto A = make_operator(oo, xs, ids, reddiff_test::cpu_backend());
       std::vector<float> y(size_t(A->measurement_shape().numel())), mu(size_t(xs.numel()));
       A->apply(x_true.data(), y.data());
       RedDiffOptions o;
@@ -149,7 +149,7 @@ TEST_CASE("an image's result does not depend on its batch neighbours", "[solver]
 
   auto run = [&](std::vector<uint64_t> ids, const float* x, int n) {
     Shape4 xs{n, 3, 16, 16};
-    auto A = make_operator(oo, xs, ids, Device::CPU);
+    auto A = make_operator(oo, xs, ids, reddiff_test::cpu_backend());
     std::vector<float> y(size_t(A->measurement_shape().numel())), mu(size_t(xs.numel()));
     A->apply(x, y.data());
     RedDiffSolver s(net, o);
