@@ -23,6 +23,25 @@ struct OpTensors {
   Tensor out;
 };
 
+// What a backend's device is, for reports (reddiff bench's "device"); empty fields where they do not apply.
+struct DeviceProperties {
+  std::string name;                // "NVIDIA H100 80GB HBM3"; empty for the CPU backend
+  std::string compute_capability;  // "9.0"
+  size_t memory_bytes = 0;         // the device's global memory
+  int multiprocessors = 0;
+  std::string driver_version, runtime_version;  // CUDA's, "12.4"
+};
+
+// Times work queued on a backend's stream: start() marks the stream, stop_ms() marks it again, waits for the
+// mark and returns the milliseconds between the two (CUDA: events, GPU time with host launch gaps included;
+// elsewhere: steady_clock after a synchronize()).
+class StreamTimer {
+ public:
+  virtual ~StreamTimer() = default;
+  virtual void start() = 0;
+  virtual double stop_ms() = 0;
+};
+
 // Work recorded once and replayed as a whole (a CUDA graph): one launch instead of one per kernel.
 class CapturedWork {
  public:
@@ -73,6 +92,16 @@ class Backend {
   // CUDA, for `ncu --profile-from-start off` (reddiff bench --profile-forward, scripts/profile-gpu);
   // nothing elsewhere.
   virtual void profile_range(bool open) { (void)open; }
+
+  // Free and total bytes of the device's memory as its driver reports them (every process on the device);
+  // false where the backend has no such query (the CPU backend).
+  virtual bool memory_info(size_t* free_bytes, size_t* total_bytes) {
+    (void)free_bytes, (void)total_bytes;
+    return false;
+  }
+  // A timer on stream() (see StreamTimer); the default synchronizes and reads steady_clock.
+  virtual std::unique_ptr<StreamTimer> make_timer();
+  virtual DeviceProperties properties() const { return {}; }
 };
 
 // CPU backend (always available).

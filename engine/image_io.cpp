@@ -7,6 +7,7 @@
 #include "engine/image_io.h"
 
 #include <stb_image.h>
+#include <png.h>
 #include <stb_image_write.h>
 #include <unistd.h>
 
@@ -299,9 +300,61 @@ Image load_image_rgb(const std::string& path, bool quiet) {
   return out;
 }
 
-void save_png(const std::string& path, const float* chw, int c, int h, int w, float lo, float hi) {
+namespace {
+
+// A 16-bit PNG through libpng (stb_image_write writes 8 bits only): samples big-endian, interleaved.
+std::vector<unsigned char> encode_png16(const std::string& path, const float* chw, int c, int h, int w, float lo, float hi) {
+  const size_t hw = size_t(h) * w;
+  std::vector<unsigned char> px(hw * c * 2);
+  const float scale = 65535.0f / (hi - lo);
+  for (int k = 0; k < c; ++k)
+    for (size_t i = 0; i < hw; ++i) {
+      float v = (chw[size_t(k) * hw + i] - lo) * scale;
+      if (!(v > 0.0f)) v = 0.0f;  // also maps NaN to 0
+      if (v > 65535.0f) v = 65535.0f;
+      const unsigned q = unsigned(std::floor(v + 0.5f));
+      px[(i * c + k) * 2] = static_cast<unsigned char>(q >> 8);
+      px[(i * c + k) * 2 + 1] = static_cast<unsigned char>(q & 0xff);
+    }
+  std::vector<unsigned char> encoded;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  if (!png || !info) {
+    png_destroy_write_struct(&png, &info);
+    throw Error("cannot encode PNG " + quoted(path), 1);
+  }
+  if (setjmp(png_jmpbuf(png))) {  // libpng's errors land here
+    png_destroy_write_struct(&png, &info);
+    throw Error("cannot encode PNG " + quoted(path), 1);
+  }
+  png_set_write_fn(
+      png, &encoded,
+      [](png_structp p, png_bytep data, png_size_t size) {
+        auto* v = static_cast<std::vector<unsigned char>*>(png_get_io_ptr(p));
+        v->insert(v->end(), data, data + size);
+      },
+      nullptr);
+  const int type = c == 1 ? PNG_COLOR_TYPE_GRAY : c == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_RGB_ALPHA;
+  png_set_IHDR(png, info, png_uint_32(w), png_uint_32(h), 16, type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (int y = 0; y < h; ++y) png_write_row(png, px.data() + size_t(y) * size_t(w) * size_t(c) * 2);
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  return encoded;
+}
+
+}  // namespace
+
+void save_png(const std::string& path, const float* chw, int c, int h, int w, float lo, float hi, int bits) {
   if (c != 1 && c != 3 && c != 4) throw Error("cannot write " + quoted(path) + ": " + std::to_string(c) + " channels");
   if (h <= 0 || w <= 0) throw Error("cannot write " + quoted(path) + ": empty image");
+  if (bits != 8 && bits != 16) throw Error("cannot write " + quoted(path) + ": " + std::to_string(bits) + " bits per channel");
+  if (bits == 16) {
+    const std::vector<unsigned char> encoded = encode_png16(path, chw, c, h, w, lo, hi);
+    write_file_atomic(path, encoded.data(), encoded.size());
+    return;
+  }
   const size_t hw = size_t(h) * w;
   std::vector<unsigned char> px(hw * c);
   const float scale = 255.0f / (hi - lo);

@@ -1,5 +1,5 @@
-// Image files: PNG/JPEG/BMP (and the other formats stb_image reads), 8 or 16 bits per channel, in; 8-bit PNG
-// out. Pixel data is float, planar (C x H x W).
+// Image files: PNG/JPEG/BMP (and the other formats stb_image reads), 8 or 16 bits per channel, in; 8- or 16-bit
+// PNG out. Pixel data is float, planar (C x H x W).
 #pragma once
 #include <string>
 #include <vector>
@@ -27,9 +27,11 @@ Image load_image_rgb(const std::string& path, bool quiet = false);
 // checked first (probe_image): an image over the pixel limit is refused before its pixels are allocated.
 Image load_image_raw(const std::string& path);
 
-// Writes an 8-bit PNG (c = 1 grey, 3 RGB or 4 RGBA) atomically (temporary file in the same folder, then
-// rename). Values are mapped from [lo, hi] to [0, 255] with clamping and rounding to nearest.
-void save_png(const std::string& path, const float* chw, int c, int h, int w, float lo = -1.0f, float hi = 1.0f);
+// Writes a PNG (c = 1 grey, 3 RGB or 4 RGBA) of 8 or 16 bits per channel atomically (temporary file in the
+// same folder, then rename). Values are mapped from [lo, hi] to [0, 2^bits - 1] with clamping and rounding to
+// nearest. 8 bits through stb_image_write, 16 through libpng.
+void save_png(const std::string& path, const float* chw, int c, int h, int w, float lo = -1.0f, float hi = 1.0f,
+              int bits = 8);
 
 // Writes bytes to path atomically (a temporary file in the same folder, then rename); a one-line
 // reddiff::Error on failure. save_png and the JPEG writer (operators/jpeg_file.h) use it.

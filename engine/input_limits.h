@@ -8,13 +8,14 @@
 
 namespace reddiff {
 
-// Bytes a restoration needs per pixel of its image (measured with the bundled model on two CPU cores:
-// peak RSS / pixels is 3.7 KB for --algo dps at 512x512, which back-propagates through the network, and
-// 1.4 KB for RED-diff; docs/security.md). Network attention grows faster than the pixel count, so this is a
-// guard against absurd sizes, not a promise that every image under the limit fits.
-constexpr int64_t kRestoreBytesPerPixel = 4096;
+// Bytes a restoration needs per pixel of its image. Large images are tiled (--tile auto), so the network's
+// memory is one batch of tiles and only image-sized buffers grow: peak RSS / pixels was 160 bytes for a
+// tiled 4096x4096 sr x4 with the bundled model (docs/benchmarks.md, "Large photos: tiling"). Untiled runs
+// (--tile off) need more (3.7 KB for --algo dps at 512x512); this is a guard against absurd sizes, not a
+// promise that every image under the limit fits.
+constexpr int64_t kRestoreBytesPerPixel = 256;
 // Bytes `reddiff degrade` needs per pixel: the decoded image, x and y as float, the operator's work.
-constexpr int64_t kDegradeBytesPerPixel = 256;
+constexpr int64_t kDegradeBytesPerPixel = 128;
 
 // MemAvailable (from /proc/meminfo; physical memory where that is unreadable), in bytes.
 int64_t available_memory_bytes();

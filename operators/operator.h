@@ -54,6 +54,9 @@ struct OperatorOptions {
   std::vector<std::shared_ptr<const JpegCoefficients>> jpeg_files;  // jpeg: one file per image, one geometry
   int quant_bits = 4;                                      // quant: bits per channel, 1..8
   std::shared_ptr<const std::vector<float>> quant_image;   // quant: the measured image [N, C, H, W] in [-1, 1]
+  // jpeg --measure and `reddiff degrade jpeg`: how a clean image is encoded (libjpeg, the IJG tables).
+  int jpeg_quality = 20;                  // 1..100 (the official benchmark's jpeg20)
+  std::string jpeg_subsampling = "420";  // 444|422|420
 
   // measurement noise (reddiff degrade; solvers only read sigma_y)
   double sigma_y = 0.0;         // on the [0,1] scale; the noise std in [-1,1] is 2*sigma_y

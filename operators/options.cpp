@@ -83,6 +83,10 @@ void validate_operator_options(const OperatorOptions& o) {
       throw Error("--data-term: unknown value '" + o.data_term + "' (expected interval or l2)");
     if (o.task == "quant" && (o.quant_bits < 1 || o.quant_bits > 8))
       throw Error("--bits must be in 1..8, got " + std::to_string(o.quant_bits));
+    if (o.task == "jpeg" && (o.jpeg_quality < 1 || o.jpeg_quality > 100))
+      throw Error("--quality must be in 1..100, got " + std::to_string(o.jpeg_quality));
+    if (o.task == "jpeg" && o.jpeg_subsampling != "444" && o.jpeg_subsampling != "422" && o.jpeg_subsampling != "420")
+      throw Error("--subsampling: unknown value '" + o.jpeg_subsampling + "' (expected 444, 422 or 420)");
   }
   if (!finite(o.sigma_y) || o.sigma_y < 0.0) throw Error("--sigma-y must be >= 0, got " + std::to_string(o.sigma_y));
   if (o.noise != "gaussian" && o.noise != "poisson")

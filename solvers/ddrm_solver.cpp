@@ -39,6 +39,7 @@ void DdrmSolver::solve(const SvdOperator& A, const float* y, float* x, const std
     throw Error("solver: test noise of the wrong size (or not on the CPU)", 1);
   const double sigma_0 = 2.0 * A.sigma_y();
   if (!(sigma_0 >= 0) || !std::isfinite(sigma_0)) throw Error("--sigma-y must be >= 0");
+  last_sigma_0_ = sigma_0;
 
   const size_t nx = size_t(xs.numel());
   DeviceBuffer uty(b, nx * 4), vx0(b, nx * 4), veps(b, nx * 4), x0(b, nx * 4), eps(b, nx * 4),
@@ -96,6 +97,34 @@ void DdrmSolver::solve(const SvdOperator& A, const float* y, float* x, const std
     if (on_step) on_step({int(i) + 1, int(ts.size()), t});
   }
   b.synchronize();
+}
+
+void DdrmSolver::solve(const Problem& p, const float* y, float* x, const std::vector<uint64_t>& ids,
+                       const StepCallback& on_step) {
+  if (!p.svd) throw Error("solver: DDRM needs the problem's SVD view (make_problem with_svd)", 1);
+  solve(*p.svd, y, x, ids, on_step);
+}
+
+// Mirrors solve()'s buffers: U^T y, V^T x0, V^T eps, x0, eps, the network output, ids, labels and the
+// timestep table.
+size_t DdrmSolver::workspace_bytes(Shape4 xs, Shape4 ys) const {
+  (void)ys;
+  const size_t nx = size_t(xs.numel()), n = size_t(xs.n);
+  const size_t out_c = size_t(eps_fn_ ? eps_channels_ : net_.model().config.adm.out_channels);
+  return 5 * nx * 4 + n * out_c * size_t(xs.h) * size_t(xs.w) * 4 + n * 8 + n * 4 + size_t(o_.steps) * n * 4;
+}
+
+nlohmann::json to_json(const DdrmOptions& o) {
+  using json = nlohmann::json;
+  return {{"algo", "ddrm"}, {"steps", o.steps}, {"eta", o.eta}, {"eta_b", o.eta_b}, {"sigma_0", nullptr},
+          {"svd_zero_threshold", SvdOptions{}.zero_threshold}, {"seed", o.seed},
+          {"class", o.class_label >= 0 ? json(o.class_label) : json(nullptr)}};
+}
+
+nlohmann::json DdrmSolver::describe() const {
+  nlohmann::json j = to_json(o_);
+  if (last_sigma_0_ >= 0) j["sigma_0"] = last_sigma_0_;
+  return j;
 }
 
 }  // namespace reddiff

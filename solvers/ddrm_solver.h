@@ -22,6 +22,7 @@
 
 #include "engine/network.h"
 #include "solvers/reddiff_solver.h"
+#include "solvers/solver.h"
 
 namespace reddiff {
 
@@ -36,14 +37,24 @@ struct DdrmOptions {
   int class_label = -1;  // class-conditional models only
 };
 void validate(const DdrmOptions& o);
+// The options as DdrmSolver::describe() reports them before a solve ("sigma_0" null).
+nlohmann::json to_json(const DdrmOptions& o);
 
 // True when DDRM can run these operator options (the operator has an SVD view); otherwise false with a
 // one-line reason in *why. (operators/svd.h svd_supported.)
 bool ddrm_supported(const OperatorOptions& o, std::string* why = nullptr);
 
-class DdrmSolver {
+class DdrmSolver : public Solver {
  public:
   DdrmSolver(Network& net, const DdrmOptions& o);
+  Algorithm algorithm() const override { return Algorithm::Ddrm; }
+  int steps() const override { return o_.steps; }
+  bool needs_svd() const override { return true; }
+  size_t workspace_bytes(Shape4 x_shape, Shape4 y_shape) const override;
+  nlohmann::json describe() const override;  // with "sigma_0" of the last solve (null before one)
+  // Solves on p.svd (make_problem(..., with_svd = true)).
+  void solve(const Problem& p, const float* y, float* x, const std::vector<uint64_t>& ids,
+             const StepCallback& on_step = nullptr) override;
   // Restores a batch. A: the SVD view of this batch's operator (make_svd_operator, on the network's device;
   // sigma_0 = 2 A.sigma_y()); y: measurements on the device; x: output [n, c, h, w] on the device; ids: one
   // stable id per image.
@@ -52,6 +63,9 @@ class DdrmSolver {
   // The network evaluation used by each step, replaceable for tests (e.g. an analytic eps-predictor).
   using EpsFn = std::function<void(const float* xt, int t, float* out, int n, int h, int w)>;
   void set_eps_function(EpsFn f, int out_channels) { eps_fn_ = std::move(f), eps_channels_ = out_channels; }
+  void set_tiling(TiledNetwork* t) override {
+    set_eps_function(t ? t->eps_function() : nullptr, t ? t->out_channels() : 0);
+  }
   // Tests only: host buffers [steps + 1][n * c * h * w] of N(0, 1) noise used instead of the keyed draws
   // (row 0 for x_T, row i + 1 for step i); CPU only.
   void set_noise_for_tests(const std::vector<float>* noise) { test_noise_ = noise; }
@@ -63,6 +77,7 @@ class DdrmSolver {
   int eps_channels_ = 0;
   std::vector<double> abar_;
   const std::vector<float>* test_noise_ = nullptr;
+  double last_sigma_0_ = -1;  // of the last solve; < 0 before one
 };
 
 }  // namespace reddiff

@@ -130,4 +130,22 @@ void DpsSolver::solve(const Operator& A, const float* y, float* x, const std::ve
   b.synchronize();
 }
 
+// Mirrors solve()'s buffers: x0, g, grad_x, A(x0), the network output and its cotangent, per-image sums, ids,
+// and GuidedNetwork's timestep table and labels (none with replacement network functions).
+size_t DpsSolver::workspace_bytes(Shape4 xs, Shape4 ys) const {
+  const size_t nx = size_t(xs.numel()), n = size_t(xs.n);
+  const size_t out_c = size_t(has_custom_ ? custom_.out_channels : net_.model().config.adm.out_channels);
+  const size_t nout = n * out_c * size_t(xs.h) * size_t(xs.w);
+  const size_t guided = has_custom_ ? 0 : sched_.t.size() * n * 4 + (net_.model().config.adm.num_classes > 0 ? n * 4 : 0);
+  return 3 * nx * 4 + size_t(ys.numel()) * 4 + 2 * nout * 4 + n * 16 + n * 8 + guided;
+}
+
+nlohmann::json to_json(const DpsOptions& o) {
+  using json = nlohmann::json;
+  return {{"algo", "dps"}, {"steps", o.steps}, {"zeta", o.zeta}, {"seed", o.seed},
+          {"class", o.class_label >= 0 ? json(o.class_label) : json(nullptr)}};
+}
+
+nlohmann::json DpsSolver::describe() const { return to_json(o_); }
+
 }  // namespace reddiff

@@ -20,6 +20,7 @@
 #include "engine/network.h"
 #include "solvers/guided_network.h"
 #include "solvers/reddiff_solver.h"
+#include "solvers/solver.h"
 
 namespace reddiff {
 
@@ -32,6 +33,7 @@ struct DpsOptions {
   int class_label = -1;
 };
 void validate(const DpsOptions& o);
+nlohmann::json to_json(const DpsOptions& o);  // as DpsSolver::describe()
 
 // guided-diffusion's space_timesteps(T, [count]): `count` timesteps from [0, T), evenly strided with
 // round-half-to-even (Python's round), ascending.
@@ -47,13 +49,25 @@ struct DpsSchedule {
 };
 DpsSchedule dps_schedule(const std::vector<double>& alphas_cumprod, int steps);
 
-class DpsSolver {
+class DpsSolver : public Solver {
  public:
   DpsSolver(Network& net, const DpsOptions& o);
+  Algorithm algorithm() const override { return Algorithm::Dps; }
+  int steps() const override { return o_.steps; }
+  size_t workspace_bytes(Shape4 x_shape, Shape4 y_shape) const override;
+  nlohmann::json describe() const override;
+  void solve(const Problem& p, const float* y, float* x, const std::vector<uint64_t>& ids,
+             const StepCallback& on_step = nullptr) override {
+    solve(*p.op, y, x, ids, on_step);
+  }
   // As RedDiffSolver::solve; x: the output [n, c, h, w] on the device (x_t during the run).
   void solve(const Operator& A, const float* y, float* x, const std::vector<uint64_t>& ids,
              const std::function<void(const SolverStep&)>& on_step = nullptr);
   void set_network_functions(EpsVjpFunctions f) { custom_ = std::move(f), has_custom_ = true; }
+  void set_tiling(TiledNetwork* t) override {
+    if (t) set_network_functions(t->vjp_functions());
+    else custom_ = EpsVjpFunctions{}, has_custom_ = false;
+  }
   const DpsSchedule& schedule() const { return sched_; }
 
  private:

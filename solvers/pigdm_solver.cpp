@@ -90,4 +90,22 @@ void PigdmSolver::solve(const Operator& A, const float* y, float* x, const std::
   b.synchronize();
 }
 
+// Mirrors solve()'s buffers: A+(y), x0, g, grad_x, A(x0), the network output and its cotangent, per-image
+// sums, ids, and GuidedNetwork's timestep table and labels (none with replacement network functions).
+size_t PigdmSolver::workspace_bytes(Shape4 xs, Shape4 ys) const {
+  const size_t nx = size_t(xs.numel()), n = size_t(xs.n);
+  const size_t out_c = size_t(has_custom_ ? custom_.out_channels : net_.model().config.adm.out_channels);
+  const size_t nout = n * out_c * size_t(xs.h) * size_t(xs.w);
+  const size_t guided = has_custom_ ? 0 : size_t(o_.steps) * n * 4 + (net_.model().config.adm.num_classes > 0 ? n * 4 : 0);
+  return 4 * nx * 4 + size_t(ys.numel()) * 4 + 2 * nout * 4 + n * 16 + n * 8 + guided;
+}
+
+nlohmann::json to_json(const PigdmOptions& o) {
+  using json = nlohmann::json;
+  return {{"algo", "pigdm"}, {"steps", o.steps}, {"zeta", o.weight}, {"eta", o.eta}, {"contrast", o.contrast},
+          {"seed", o.seed}, {"class", o.class_label >= 0 ? json(o.class_label) : json(nullptr)}};
+}
+
+nlohmann::json PigdmSolver::describe() const { return to_json(o_); }
+
 }  // namespace reddiff

@@ -22,6 +22,7 @@
 #include "engine/network.h"
 #include "solvers/guided_network.h"
 #include "solvers/reddiff_solver.h"
+#include "solvers/solver.h"
 
 namespace reddiff {
 
@@ -36,14 +37,27 @@ struct PigdmOptions {
   int class_label = -1;
 };
 void validate(const PigdmOptions& o);
+nlohmann::json to_json(const PigdmOptions& o);  // as PigdmSolver::describe()
 
-class PigdmSolver {
+class PigdmSolver : public Solver {
  public:
   PigdmSolver(Network& net, const PigdmOptions& o);
+  Algorithm algorithm() const override { return Algorithm::Pigdm; }
+  int steps() const override { return o_.steps; }
+  size_t workspace_bytes(Shape4 x_shape, Shape4 y_shape) const override;
+  nlohmann::json describe() const override;
+  void solve(const Problem& p, const float* y, float* x, const std::vector<uint64_t>& ids,
+             const StepCallback& on_step = nullptr) override {
+    solve(*p.op, y, x, ids, on_step);
+  }
   // As RedDiffSolver::solve; x: the output [n, c, h, w] on the device (x_t during the run).
   void solve(const Operator& A, const float* y, float* x, const std::vector<uint64_t>& ids,
              const std::function<void(const SolverStep&)>& on_step = nullptr);
   void set_network_functions(EpsVjpFunctions f) { custom_ = std::move(f), has_custom_ = true; }
+  void set_tiling(TiledNetwork* t) override {
+    if (t) set_network_functions(t->vjp_functions());
+    else custom_ = EpsVjpFunctions{}, has_custom_ = false;
+  }
 
  private:
   Network& net_;

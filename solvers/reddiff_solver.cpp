@@ -48,6 +48,7 @@ void validate(const RedDiffOptions& o) {
 
 RedDiffSolver::RedDiffSolver(Network& net, const RedDiffOptions& o) : net_(net), o_(o) {
   validate(o_);
+  t_start_given_ = o_.t_start;
   abar_ = net.model().config.schedule.alphas_cumprod();
   int T = int(abar_.size());
   if (o_.t_start < 0) o_.t_start = T;
@@ -165,6 +166,31 @@ void RedDiffSolver::solve(const Operator& A, const float* y, float* mu, const st
     if (on_step) on_step({int(i) + 1, int(ts.size()), ts[i]});
   }
   b.synchronize();
+}
+
+// Mirrors solve()'s buffers: m, v, eps, x_t, the data gradient, x0 (sigma_x0 > 0), the network output, ids
+// and labels, the per-step scalar table with its current row and counter, and the timestep input.
+size_t RedDiffSolver::workspace_bytes(Shape4 xs, Shape4 ys) const {
+  (void)ys;
+  const size_t nx = size_t(xs.numel()), n = size_t(xs.n);
+  const size_t out_c = size_t(eps_fn_ ? eps_channels_ : net_.model().config.adm.out_channels);
+  return nx * 4 * (5 + (o_.sigma_x0 > 0 ? 1 : 0)) + n * out_c * size_t(xs.h) * size_t(xs.w) * 4 + n * 8 + n * 4 +
+         size_t(o_.steps) * sizeof(RedDiffStepScalars) + sizeof(RedDiffStepScalars) + sizeof(int32_t) + n * 4;
+}
+
+nlohmann::json to_json(const RedDiffOptions& o) {
+  using json = nlohmann::json;
+  return {{"algo", "reddiff"}, {"steps", o.steps}, {"lr", o.lr}, {"lambda", o.lambda}, {"weighting", o.weighting},
+          {"sigma_x0", o.sigma_x0}, {"init", o.init}, {"seed", o.seed},
+          {"class", o.class_label >= 0 ? json(o.class_label) : json(nullptr)},
+          {"t_start", o.t_start >= 0 ? json(o.t_start) : json(nullptr)}, {"t_end", o.t_end}, {"cuda_graph", nullptr}};
+}
+
+nlohmann::json RedDiffSolver::describe() const {
+  nlohmann::json j = to_json(o_);
+  j["t_start"] = t_start_given_ >= 0 ? nlohmann::json(t_start_given_) : nlohmann::json(nullptr);  // null: the model's T
+  j["cuda_graph"] = graph_note_;
+  return j;
 }
 
 }  // namespace reddiff

@@ -15,6 +15,7 @@
 #include "base/tensor.h"
 #include "engine/device_buffer.h"
 #include "engine/network.h"
+#include "solvers/solver.h"
 
 namespace reddiff {
 
@@ -34,10 +35,6 @@ struct RedDiffOptions {
   bool graph = true;                 // CUDA: capture one step as a CUDA graph and replay it for the rest
 };
 
-struct SolverStep {
-  int index = 0, steps = 0, t = 0;
-};
-
 // Descending timesteps: t_end + floor(i * (t_start - t_end) / steps), i = steps-1 ... 0 -- exactly
 // `steps` values; equal to the official range(t_end, t_start, (t_start - t_end) / steps) when steps divides.
 std::vector<int> reddiff_timesteps(int t_start, int t_end, int steps);
@@ -48,10 +45,20 @@ DeviceBuffer timestep_table(Backend& b, const std::vector<int>& ts, int n);
 // f(snr_inv) of the weighting variant; throws on an unknown name.
 double reddiff_weighting(const std::string& name, double snr_inv);
 void validate(const RedDiffOptions& o);
+// The options as RedDiffSolver::describe() reports them (before a solve).
+nlohmann::json to_json(const RedDiffOptions& o);
 
-class RedDiffSolver {
+class RedDiffSolver : public Solver {
  public:
   RedDiffSolver(Network& net, const RedDiffOptions& o);
+  Algorithm algorithm() const override { return Algorithm::RedDiff; }
+  int steps() const override { return o_.steps; }
+  size_t workspace_bytes(Shape4 x_shape, Shape4 y_shape) const override;
+  nlohmann::json describe() const override;  // with "cuda_graph": graph_note() of the last solve
+  void solve(const Problem& p, const float* y, float* mu, const std::vector<uint64_t>& ids,
+             const StepCallback& on_step = nullptr) override {
+    solve(*p.op, y, mu, ids, on_step);
+  }
   // Restores a batch. A: the operator for this batch (on the network's device); y: measurements on the
   // device [n, ...]; mu: output [n, c, h, w] on the device; ids: one stable id per image.
   void solve(const Operator& A, const float* y, float* mu, const std::vector<uint64_t>& ids,
@@ -59,6 +66,9 @@ class RedDiffSolver {
   // The network evaluation used by each step, replaceable for tests (e.g. an analytic eps-predictor).
   using EpsFn = std::function<void(const float* xt, int t, float* out, int n, int h, int w)>;
   void set_eps_function(EpsFn f, int out_channels) { eps_fn_ = std::move(f), eps_channels_ = out_channels; }
+  void set_tiling(TiledNetwork* t) override {
+    set_eps_function(t ? t->eps_function() : nullptr, t ? t->out_channels() : 0);
+  }
 
   // How the last solve() ran its steps: replayed from a captured CUDA graph (after one eager warm-up step,
   // which also builds the plan and the operators' scratch), or launch by launch, and why.
@@ -73,6 +83,7 @@ class RedDiffSolver {
   std::vector<double> abar_;
   bool used_graph_ = false;
   std::string graph_note_;
+  int t_start_given_ = -1;  // o_.t_start before the model's T replaced -1
 };
 
 }  // namespace reddiff

@@ -1,3 +1,4 @@
+// Option parsing errors, the default model's location, precision names (tool/cli_common.h).
 #include "tool/cli_common.h"
 
 #include <sys/stat.h>
@@ -11,11 +12,11 @@
 
 namespace reddiff {
 
-cxxopts::ParseResult parse_or_throw(cxxopts::Options& opts, int argc, char** argv) {
+cxxopts::ParseResult parse_or_throw(cxxopts::Options& opts, int argc, char** argv, const std::string& see) {
   try {
     return opts.parse(argc, argv);
   } catch (const cxxopts::exceptions::exception& e) {
-    throw Error(std::string(e.what()) + " (see --help)");
+    throw Error(std::string(e.what()) + " (see " + see + ")");
   }
 }
 
@@ -46,21 +47,24 @@ std::string default_model_path() {
   return installed;  // neither exists: name the installed location in the error
 }
 
-std::string model_path_option(const cxxopts::ParseResult& r) {
-  if (r.count("model")) return r["model"].as<std::string>();
+std::string existing_default_model() {
   std::string p = default_model_path();
   if (!file_exists(p)) throw Error("no --model given and the bundled model " + p + " is missing");
   return p;
 }
 
-std::unique_ptr<Backend> make_backend(const std::string& device, int cpu_threads) {
-  if (device == "cpu") return make_cpu_backend(cpu_threads);
-  if (device == "cuda") {
-    if (!cuda_available()) throw Error("--device cuda: no usable CUDA device (or this build has no CUDA support)");
-    return make_cuda_backend(0);
+std::vector<std::string> comma_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s + ",") {
+    if (c == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else if (c != ' ') {
+      cur += c;
+    }
   }
-  if (device == "auto") return cuda_available() ? make_cuda_backend(0) : make_cpu_backend(cpu_threads);
-  throw Error("--device must be auto, cpu or cuda (got '" + device + "')");
+  return out;
 }
 
 DType parse_precision(const std::string& s) {

@@ -1,21 +1,25 @@
 // Helpers shared by the sub-commands: option parsing that turns cxxopts errors into one-line
-// reddiff::Errors, the default model, and backend/precision selection.
+// reddiff::Errors, the default model, and the precision names.
 #pragma once
 #include <cxxopts.hpp>
-#include <memory>
 #include <string>
+#include <vector>
 
 #include "base/dtype.h"
-#include "engine/backend.h"
 
 namespace reddiff {
 
-cxxopts::ParseResult parse_or_throw(cxxopts::Options& opts, int argc, char** argv);
-// --model if given, else $REDDIFF_MODEL, else the bundled model.
-std::string model_path_option(const cxxopts::ParseResult& r);
+// opts.parse, with a cxxopts error turned into a one-line reddiff::Error ending in "(see `see`)".
+cxxopts::ParseResult parse_or_throw(cxxopts::Options& opts, int argc, char** argv, const std::string& see = "--help");
+// $REDDIFF_MODEL, else the bundled model (beside an installed reddiff, else in the source tree); it may not
+// exist.
 std::string default_model_path();
-// "auto" picks CUDA when a device is usable, else the CPU.
-std::unique_ptr<Backend> make_backend(const std::string& device, int cpu_threads);
+// default_model_path(), or a reddiff::Error when the file is missing ("no --model given and the bundled
+// model ... is missing").
+std::string existing_default_model();
+// "a, b,c" -> {"a", "b", "c"} (spaces dropped, empty items skipped).
+std::vector<std::string> comma_list(const std::string& s);
+// f32, f16 or bf16; a reddiff::Error naming --precision otherwise.
 DType parse_precision(const std::string& s);
 
 // --max-pixels N in `group`: the largest image (or mask, kernel, .npy measurement) a command reads, checked

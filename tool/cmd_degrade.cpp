@@ -1,11 +1,12 @@
 // reddiff degrade TASK [options] IN OUT: apply a degradation operator (and measurement noise) to an image,
-// to build test measurements for the restoration commands.
+// to build test measurements for the restoration commands. TASK is an entry of the task table (tool/tasks.h):
+// its formula for --help, how its measurement is written, what else it can save (a mask, a kernel).
 #include <cxxopts.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <optional>
+#include <sstream>
 
 #include "base/error.h"
 #include "engine/backend.h"
@@ -16,31 +17,40 @@
 #include "tool/cli_common.h"
 #include "tool/command.h"
 #include "tool/operator_options.h"
+#include "tool/tasks.h"
 
 namespace reddiff {
 namespace {
 
-const char* kEpilog = R"(
-Tasks (x, y in [-1, 1]):
-  inpaint          y = m * x (holes are 0, mid-grey); --mask box|random|half|freeform|FILE
-  sr               y = x downsampled by --scale (the small image): --sr-kernel pool|bicubic
-  deblur           y = k * x, a 2-D convolution with reflect boundaries: --blur gaussian|uniform|motion|FILE
-  colorize         y = mean of the colour channels (a grey image)
-  denoise          y = x (add noise with --sigma-y)
-  phase-retrieval  y = |orthonormal centred FFT of x zero-padded by round(oversample/8 * size) per side|
-  hdr              y = clip(2x, -1, 1)
-
+std::string epilog() {
+  std::ostringstream s;
+  s << "\nTasks (x, y in [-1, 1]):\n";
+  for (const auto& t : tasks()) s << "  " << t.name << std::string(t.name.size() < 17 ? 17 - t.name.size() : 1, ' ') << t.formula << "\n";
+  return s.str() + R"(
 Outputs:
   OUT ending in .npy is written as float32 [1, C, H, W] in [-1, 1], unclamped (noise included).
   Otherwise OUT is an 8-bit PNG: values are clamped to [-1, 1] (i.e. [0, 1] pixels) when written.
   phase-retrieval as PNG is for viewing only: log(1 + y) / log(1 + p), p the 99.5th percentile of y,
   clamped to [0, 1]; restore from the .npy.
+  jpeg writes the JPEG file itself (OUT ending in .jpg or .jpeg): libjpeg, --quality, --subsampling.
+  quant as PNG: the N-bit levels rounded to 8 bits (reddiff quant snaps them back to the levels).
   --save-mask FILE   inpaint: the mask (PNG: white = keep; .npy: [1, 1, H, W], 1 = keep)
   --save-kernel FILE deblur: the blur kernel (PNG: scaled to its maximum; .npy: [kh, kw], sum 1)
 
 Masks, motion kernels and noise are drawn from (--seed, --image-id): the same pair gives the same
 measurement in every run and in every batch. See docs/tasks.md.
 )";
+}
+
+// OUT's extension: the task's file (.jpg) or .png/.npy.
+void check_out(const TaskSpec& spec, const std::string& out) {
+  if (spec.view == MeasurementView::File) {
+    if (!has_extension(out, spec.file_extension) && !has_extension(out, ".jpeg"))
+      throw Error("OUT '" + out + "' must end in " + spec.file_extension + " (the " + spec.name + " measurement is a file)");
+  } else if (!has_extension(out, ".npy") && !has_extension(out, ".png")) {
+    throw Error("OUT '" + out + "' must end in .png or .npy");
+  }
+}
 
 int run_degrade(int argc, char** argv) {
   cxxopts::Options opts("reddiff degrade", "Apply a degradation operator and measurement noise to an image.");
@@ -60,31 +70,25 @@ int run_degrade(int argc, char** argv) {
   add_max_pixels_option(opts, "", kDegradeBytesPerPixel);
   opts.parse_positional({"task", "in", "out"});
 
-  std::optional<cxxopts::ParseResult> parsed;
-  try {
-    parsed.emplace(opts.parse(argc, argv));
-  } catch (const cxxopts::exceptions::exception& e) {
-    throw Error(std::string(e.what()) + " (see reddiff degrade --help)");
-  }
-  const cxxopts::ParseResult& r = *parsed;
+  const cxxopts::ParseResult r = parse_or_throw(opts, argc, argv, "reddiff degrade --help");
   if (r.count("help")) {
-    std::printf("%s%s", opts.help({"", "Degradation"}).c_str(), kEpilog);
+    std::printf("%s%s", opts.help({"", "Degradation"}).c_str(), epilog().c_str());
     return 0;
   }
   if (!r.unmatched().empty()) throw Error("unexpected argument '" + r.unmatched().front() + "' (see reddiff degrade --help)");
   if (!r.count("task")) throw Error("missing TASK (see reddiff degrade --help)");
   if (!r.count("in") || !r.count("out")) throw Error("missing IN or OUT image (see reddiff degrade --help)");
   const std::string task = r["task"].as<std::string>(), in = r["in"].as<std::string>(), out = r["out"].as<std::string>();
-  const bool out_npy = has_extension(out, ".npy");
-  if (!out_npy && !has_extension(out, ".png")) throw Error("OUT '" + out + "' must end in .png or .npy");
 
   const std::string dev_name = r["device"].as<std::string>();
   if (dev_name != "cpu" && dev_name != "cuda") throw Error("--device: unknown value '" + dev_name + "' (expected cpu or cuda)");
 
   apply_max_pixels(r, kDegradeBytesPerPixel);
+  const TaskSpec& spec = task_spec(task);
+  check_out(spec, out);
   OperatorOptions o = operator_options_from(r, task);
-  if (r.count("save-mask") && task != "inpaint") throw Error("--save-mask is for task inpaint");
-  if (r.count("save-kernel") && task != "deblur") throw Error("--save-kernel is for task deblur");
+  if (r.count("save-mask") && spec.degrade_extra != DegradeExtra::Mask) throw Error("--save-mask is for task inpaint");
+  if (r.count("save-kernel") && spec.degrade_extra != DegradeExtra::Kernel) throw Error("--save-kernel is for task deblur");
   for (const char* opt : {"save-mask", "save-kernel"})
     if (r.count(opt)) {
       const std::string f = r[opt].as<std::string>();
@@ -95,25 +99,23 @@ int run_degrade(int argc, char** argv) {
 
   Image img = load_image_rgb(in);
   const Shape4 xs{1, 3, img.h, img.w};
-  auto backend = make_backend(dev_name, 0);
+  if (spec.view == MeasurementView::File) {  // jpeg: the file itself
+    const std::vector<uint8_t> bytes = spec.encode(o, img.data.data(), xs.h, xs.w);
+    write_file_atomic(out, bytes.data(), bytes.size());
+    if (!r.count("quiet"))
+      std::printf("%s: %s -> %s (quality %d, %s)\n", task.c_str(), xs.str().c_str(), out.c_str(), o.jpeg_quality,
+                  o.jpeg_subsampling.c_str());
+    return 0;
+  }
+  if (spec.bind) spec.bind(o, {in}, img.data.data(), xs, true);
+  const std::unique_ptr<Backend> backend = dev_name == "cuda" ? make_cuda_backend(0) : make_cpu_backend();
   auto op = make_operator(o, xs, ids, *backend);
   const Shape4 ys = op->measurement_shape();
   std::vector<float> y(size_t(ys.numel()));
   apply_on_host(*op, img.data.data(), y.data());
   add_noise(y.data(), ys, o, ids);
 
-  if (out_npy) {
-    write_npy(out, {ys.n, ys.c, ys.h, ys.w}, y.data());
-  } else if (task == "phase-retrieval") {
-    std::vector<float> v(y);
-    std::sort(v.begin(), v.end());
-    const float white = std::max(v[size_t(0.995 * double(v.size() - 1))], 1e-12f);  // 99.5th percentile
-    const float den = std::log1p(white);
-    for (size_t i = 0; i < y.size(); ++i) v[i] = std::log1p(std::max(y[i], 0.0f)) / den;
-    save_png(out, v.data(), ys.c, ys.h, ys.w, 0.0f, 1.0f);
-  } else {
-    save_png(out, y.data(), ys.c, ys.h, ys.w);
-  }
+  write_measurement(out, y.data(), ys, spec.view);
 
   if (r.count("save-mask")) {
     const std::string f = r["save-mask"].as<std::string>();

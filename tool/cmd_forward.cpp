@@ -10,6 +10,7 @@
 #include "engine/npy.h"
 #include "tool/cli_common.h"
 #include "tool/command.h"
+#include "tool/model_settings.h"
 
 namespace reddiff {
 namespace {
@@ -18,7 +19,6 @@ int run_forward(int argc, char** argv) {
   cxxopts::Options opts(argv[0], "Run the network once: eps = model(x, t). Reads x as float32 (N,C,H,W) .npy\n"
                                  "(float16/float64 are converted), writes the full output (N,out_channels,H,W) as float32 .npy.");
   opts.add_options()
-      ("model", "model file (.safetensors from reddiff convert); default: the bundled model", cxxopts::value<std::string>())
       ("x,input", "input array, .npy (N, C, H, W); also accepted as --x", cxxopts::value<std::string>())
       ("t,timestep", "timestep index in [0, T), for every image; also accepted as --t", cxxopts::value<int>())
       ("class", "class label for class-conditional models", cxxopts::value<int>())
@@ -26,10 +26,8 @@ int run_forward(int argc, char** argv) {
       ("vjp", "cotangent v, .npy shaped like the output: also write J^T v (the gradient of <v, out> w.r.t. x) to --grad-out",
        cxxopts::value<std::string>())
       ("grad-out", "output .npy of the VJP (N, C, H, W), with --vjp", cxxopts::value<std::string>())
-      ("device", "auto, cpu or cuda", cxxopts::value<std::string>()->default_value("auto"))
-      ("precision", "f32, f16 or bf16 (f16 needs cuda; bf16: cuda, or a CPU with AVX512-BF16 or AMX)", cxxopts::value<std::string>()->default_value("f32"))
-      ("threads", "CPU threads (0: all)", cxxopts::value<int>()->default_value("0"))
       ("h,help", "show this help");
+  ModelSettings::declare(opts, "Model and device");
   // The documented spelling is `--x in.npy --t T`; cxxopts takes one-letter names only as short options.
   std::vector<std::string> args(argv, argv + argc);
   for (auto& a : args) {
@@ -48,7 +46,8 @@ int run_forward(int argc, char** argv) {
   }
   for (const char* req : {"x", "t", "out"})
     if (!r.count(req)) throw Error(std::string("missing --") + req + " (see --help)");
-  auto model = Model::load(model_path_option(r));
+  const ModelSettings ms = ModelSettings::from(r);
+  auto model = ms.load_model();
   const AdmConfig& cfg = model->config.adm;
   NpyArray x = read_npy(r["x"].as<std::string>());
   if (x.is_integer) throw Error(r["x"].as<std::string>() + ": dtype " + x.descr + " is not a float array");
@@ -79,8 +78,8 @@ int run_forward(int argc, char** argv) {
       throw Error(r["vjp"].as<std::string>() + ": expected a float array of shape " + shape_string(want) + ", got " +
                   (cot.is_integer ? "dtype " + cot.descr : "shape " + shape_string(cot.shape)));
   }
-  auto backend = make_backend(r["device"].as<std::string>(), r["threads"].as<int>());
-  Network net(*model, *backend, parse_precision(r["precision"].as<std::string>()));
+  auto backend = ms.make_backend();
+  Network net(*model, *backend, ms.precision());
   std::vector<float> tv(static_cast<size_t>(n), static_cast<float>(t));
   std::vector<float> out(size_t(n) * cfg.out_channels * h * w);
   DeviceBuffer dx(*backend, x.data.size() * 4), dt(*backend, tv.size() * 4), dl(*backend, std::max<size_t>(4, labels.size() * 4)),

@@ -10,6 +10,7 @@
 #include "solvers/ddim_sampler.h"
 #include "tool/cli_common.h"
 #include "tool/command.h"
+#include "tool/model_settings.h"
 #include "tool/progress_bar.h"
 
 namespace reddiff {
@@ -20,7 +21,6 @@ int run_sample(int argc, char** argv) {
                                  "as one PNG grid (OUT.png) of --count images, --columns wide.");
   opts.positional_help("OUT.png");
   opts.add_options()
-      ("model", "model file; default: the bundled model", cxxopts::value<std::string>())
       ("count", "number of images", cxxopts::value<int>()->default_value("4"))
       ("columns", "images per row of the grid", cxxopts::value<int>()->default_value("4"))
       ("size", "image height and width (any size; the model pads to its multiple)", cxxopts::value<int>()->default_value("256"))
@@ -28,12 +28,10 @@ int run_sample(int argc, char** argv) {
       ("eta", "DDIM eta in [0, 1]", cxxopts::value<double>()->default_value("0"))
       ("seed", "random seed", cxxopts::value<uint64_t>()->default_value("0"))
       ("class", "class label (class-conditional models)", cxxopts::value<int>()->default_value("-1"))
-      ("device", "auto, cpu or cuda", cxxopts::value<std::string>()->default_value("auto"))
-      ("precision", "f32, f16 or bf16", cxxopts::value<std::string>()->default_value("f32"))
-      ("threads", "CPU threads (0: all)", cxxopts::value<int>()->default_value("0"))
       ("quiet", "no progress bar")
       ("out", "output PNG", cxxopts::value<std::string>())
       ("h,help", "show this help");
+  ModelSettings::declare(opts, "Model and device");
   opts.parse_positional({"out"});
   auto r = parse_or_throw(opts, argc, argv);
   if (r.count("help")) {
@@ -45,9 +43,10 @@ int run_sample(int argc, char** argv) {
   if (count < 1 || count > 256) throw Error("--count must be between 1 and 256");
   if (cols < 1) throw Error("--columns must be positive");
   if (size < 8 || size > 4096) throw Error("--size must be between 8 and 4096");
-  auto model = Model::load(model_path_option(r));
-  auto backend = make_backend(r["device"].as<std::string>(), r["threads"].as<int>());
-  Network net(*model, *backend, parse_precision(r["precision"].as<std::string>()));
+  const ModelSettings ms = ModelSettings::from(r);
+  auto model = ms.load_model();
+  auto backend = ms.make_backend();
+  Network net(*model, *backend, ms.precision());
   DdimOptions o;
   o.steps = r["steps"].as<int>(), o.eta = r["eta"].as<double>(), o.seed = r["seed"].as<uint64_t>();
   o.class_label = r["class"].as<int>();

@@ -55,11 +55,24 @@ void add_operator_options(cxxopts::Options& opts) {
        cxxopts::value<std::string>()->default_value(d.data_term), "T")
       ("bits", "quant: bits per channel of the measured image, 1..8", cxxopts::value<std::string>()->default_value(
                    std::to_string(d.quant_bits)), "N")
+      ("quality", "jpeg --measure, degrade jpeg: the JPEG quality the clean image is encoded at (libjpeg, IJG tables), "
+                  "1..100", cxxopts::value<std::string>()->default_value(std::to_string(d.jpeg_quality)), "QF")
+      ("subsampling", "jpeg --measure, degrade jpeg: chroma subsampling of the encoding, 444|422|420",
+       cxxopts::value<std::string>()->default_value(d.jpeg_subsampling), "S")
       ("compose", "apply these operators first, in order (comma list of inpaint, deblur, hdr), then the task's own: "
                   "y = A_task(A_k(...A_1(x))), e.g. sr --compose deblur for a blurred, then downsampled image",
        cxxopts::value<std::string>()->default_value(""), "OPS")
       ("seed", "seed of masks, motion kernels and noise (each image draws from (seed, image id))",
        cxxopts::value<std::string>()->default_value("0"), "N");
+}
+
+nlohmann::json operator_options_json(const OperatorOptions& o) {
+  return {{"task", o.task}, {"mask", o.mask}, {"box_size", o.box_size}, {"fraction", o.fraction}, {"side", o.side},
+          {"invert", o.invert}, {"random_position", o.random_position}, {"scale", o.scale}, {"sr_kernel", o.sr_kernel},
+          {"blur", o.blur}, {"blur_sigma", o.blur_sigma}, {"blur_size", o.blur_size},
+          {"motion_intensity", o.motion_intensity}, {"wiener_reg", o.wiener_reg}, {"oversample", o.oversample},
+          {"data_term", o.data_term}, {"bits", o.quant_bits}, {"quality", o.jpeg_quality},
+          {"subsampling", o.jpeg_subsampling}, {"sigma_y", o.sigma_y}, {"noise", o.noise}, {"seed", o.seed}};
 }
 
 // Numbers are registered as strings and converted here, so that a bad value names its option.
@@ -81,6 +94,14 @@ static int integer(const cxxopts::ParseResult& r, const char* name) {
   const double d = option_number(r, name);
   if (d != std::floor(d) || std::fabs(d) > 1e9) throw Error(std::string("--") + name + ": '" + v + "' is not an integer");
   return int(d);
+}
+int64_t option_integer(const cxxopts::ParseResult& r, const char* name, int64_t lo, int64_t hi) {
+  const std::string v = r[name].as<std::string>();
+  const double d = option_number(r, name);
+  if (d != std::floor(d)) throw Error(std::string("--") + name + ": '" + v + "' is not an integer");
+  if (d < double(lo) || d > double(hi))
+    throw Error(std::string("--") + name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + v);
+  return int64_t(d);
 }
 uint64_t option_unsigned(const cxxopts::ParseResult& r, const char* name) {
   const std::string v = r[name].as<std::string>();
@@ -114,6 +135,8 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
   o.oversample = option_number(r, "oversample");
   o.data_term = r["data-term"].as<std::string>();
   o.quant_bits = integer(r, "bits");
+  o.jpeg_quality = integer(r, "quality");
+  o.jpeg_subsampling = r["subsampling"].as<std::string>();
   o.sigma_y = option_number(r, "sigma-y");
   if (r.count("noise-std")) {
     if (r.count("sigma-y")) throw Error("--sigma-y and --noise-std give the same noise level: use one of them");
@@ -136,7 +159,8 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
       {"mask", {"inpaint"}}, {"box-size", {"inpaint"}}, {"random-position", {"inpaint"}}, {"fraction", {"inpaint"}},
       {"side", {"inpaint"}}, {"invert", {"inpaint"}}, {"scale", {"sr"}}, {"sr-kernel", {"sr"}}, {"blur", {"deblur"}},
       {"blur-sigma", {"deblur"}}, {"blur-size", {"deblur"}}, {"motion-intensity", {"deblur"}}, {"wiener-reg", {"deblur"}},
-      {"oversample", {"phase-retrieval"}}, {"data-term", {"jpeg", "quant"}}, {"bits", {"quant"}}};
+      {"oversample", {"phase-retrieval"}}, {"data-term", {"jpeg", "quant"}}, {"bits", {"quant"}},
+      {"quality", {"jpeg"}}, {"subsampling", {"jpeg"}}};
   auto uses = [&](const std::string& t) {
     return t == task || std::find(o.compose.begin(), o.compose.end(), t) != o.compose.end();
   };

@@ -19,6 +19,7 @@
 #include "base/error.h"
 #include "engine/backend.h"
 #include "engine/cuda/conv_direct.h"
+#include "engine/cuda/cuda_device_info.h"
 #include "engine/cuda/cuda_graph.h"
 #include "engine/model.h"
 #include "engine/op_args.h"
@@ -168,6 +169,12 @@ class CudaBackend : public Backend {
     RD_CUDA_CHECK(cudaStreamSynchronize(stream_));
     RD_CUDA_CHECK(open ? cudaProfilerStart() : cudaProfilerStop());
   }
+
+  bool memory_info(size_t* free_bytes, size_t* total_bytes) override {
+    return cuda_memory_info(dev_, free_bytes, total_bytes);
+  }
+  std::unique_ptr<StreamTimer> make_timer() override { return make_cuda_event_timer(dev_, stream_); }
+  DeviceProperties properties() const override { return cuda_device_properties(dev_); }
 
   void release_weights(const ModelWeights& w) override {
     cudaStreamSynchronize(stream_);

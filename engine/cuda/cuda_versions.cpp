@@ -6,12 +6,11 @@
 #include <string>
 
 #include "engine/backend.h"
+#include "engine/cuda/cuda_device_info.h"
 
 namespace reddiff {
 
 namespace {
-// CUDA encodes versions as 1000*major + 10*minor.
-std::string cuda_version_string(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
 // cuDNN 9 encodes 10000*major + 100*minor + patch; cuDNN 8 and older 1000*major + 100*minor + patch.
 std::string cudnn_version_string(size_t v) {
   const size_t major_unit = v >= 90000 ? 10000 : 1000;

@@ -508,3 +508,147 @@ TEST_CASE("--algo dps and pigdm restore an image and report their settings", "[c
   CHECK(j["solver"]["preset"]["eta_b"] == Approx(1.0));
   CHECK(j["solver"]["preset"]["steps"] == 20);
 }
+
+// ------------------------------------------------------------------------------------------- jpeg, quant
+
+namespace {
+std::string read_bytes(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+// The one line of a failed run: exit status 2, a single line naming `what`, and no output written.
+void check_refused(const RunResult& r, const std::string& what, const std::string& out) {
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK(lines(r.output) == 1);
+  CHECK(r.output.find(what) != std::string::npos);
+  CHECK(!fs::exists(out));
+}
+}  // namespace
+
+TEST_CASE("jpeg and quant: the help is complete", "[cli][jpeg]") {
+  const RunResult top = rd("--help");
+  CHECK(top.output.find("  jpeg ") != std::string::npos);
+  CHECK(top.output.find("  quant ") != std::string::npos);
+  const RunResult j = rd("jpeg --help"), q = rd("quant --help");
+  CHECK(j.exit_code == 0);
+  CHECK(q.exit_code == 0);
+  for (const char* opt : {"--quality", "--subsampling", "--data-term", "--out-bits", "--measure", "Preset for jpeg",
+                          "IN is the JPEG file", "reddiff degrade jpeg"})
+    CHECK(j.output.find(opt) != std::string::npos);
+  for (const char* opt : {"--bits", "--data-term", "--out-bits", "--measure", "Preset for quant", "IN is the banded image"})
+    CHECK(q.output.find(opt) != std::string::npos);
+  CHECK(rd("degrade --help").output.find("jpeg writes the JPEG file itself") != std::string::npos);
+}
+
+TEST_CASE("jpeg: degrade writes the file, jpeg restores it; --measure encodes at --quality", "[cli][jpeg]") {
+  const std::string d = dir("jpeg");
+  write_image(d + "/clean.png", 23, 29);
+  // degrade jpeg: a real JPEG file (libjpeg), smaller at lower quality
+  REQUIRE(rd("degrade jpeg -q --quality 10 " + d + "/clean.png " + d + "/q10.jpg").exit_code == 0);
+  REQUIRE(rd("degrade jpeg -q --quality 95 --subsampling 444 " + d + "/clean.png " + d + "/q95.jpg").exit_code == 0);
+  const std::string q10 = read_bytes(d + "/q10.jpg"), q95 = read_bytes(d + "/q95.jpg");
+  REQUIRE(q10.size() > 4);
+  CHECK((uint8_t(q10[0]) == 0xFF && uint8_t(q10[1]) == 0xD8));
+  CHECK(q10.size() < q95.size());
+  const Png dec = read_png(d + "/q10.jpg");  // stb decodes it: the same size
+  CHECK((dec.h == 23 && dec.w == 29));
+  check_refused(rd("degrade jpeg --quality 10 " + d + "/clean.png " + d + "/y.png"), "must end in .jpg", d + "/y.png");
+
+  // the file's coefficients are the measurement; OUT has its size
+  RunResult r = rd("jpeg " + fast() + d + "/q10.jpg " + d + "/out.png");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  Png p = read_png(d + "/out.png");
+  CHECK((p.c == 3 && p.h == 23 && p.w == 29));
+
+  // --measure: encoded here at --quality and --subsampling, scored, reported
+  r = rd("jpeg " + fast() + "--measure --quality 10 --subsampling 422 --json " + d + "/r.json " + d + "/clean.png " + d +
+         "/m.png");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  nlohmann::json j = nlohmann::json::parse(slurp(d + "/r.json"));
+  CHECK(j["task"] == "jpeg");
+  CHECK(j["operator"]["quality"] == 10);
+  CHECK(j["operator"]["subsampling"] == "422");
+  CHECK(j["metrics"]["psnr"].is_number());
+
+  // a PIL-made progressive 4:2:2 file (tests/python/gen_jpeg_cases.py) and a grey one restore too
+  for (const char* f : {"pil_q10_422_progressive", "pil_q50_grey"}) {
+    INFO(f);
+    RunResult rp = rd("jpeg -q " + fast(1) + reddiff_test::testdata(std::string("jpeg_cases/") + f + ".jpg") + " " + d +
+                      "/" + f + ".png");
+    INFO(rp.output);
+    CHECK(rp.exit_code == 0);
+    CHECK(read_png(d + "/" + f + ".png").c == 3);
+  }
+  // a 1x1 image: a valid JPEG, read; the model cannot restore it (one line, exit 2)
+  write_image(d + "/one.png", 1, 1);
+  REQUIRE(rd("degrade jpeg -q " + d + "/one.png " + d + "/one.jpg").exit_code == 0);
+  check_refused(rd("jpeg -q " + fast(1) + d + "/one.jpg " + d + "/one_out.png"), "1x1 is too small", d + "/one_out.png");
+}
+
+TEST_CASE("jpeg: bad files and options are one line and exit status 2; DDRM refuses", "[cli][jpeg]") {
+  const std::string d = dir("jpeg_bad");
+  write_image(d + "/clean.png", 24, 24);
+  REQUIRE(rd("degrade jpeg -q " + d + "/clean.png " + d + "/good.jpg").exit_code == 0);
+  const std::string good = read_bytes(d + "/good.jpg");
+  {
+    std::ofstream f(d + "/truncated.jpg", std::ios::binary);
+    f << good.substr(0, good.size() / 2);
+  }
+  write_text(d + "/text.jpg", "not a JPEG at all");
+  check_refused(rd("jpeg " + fast(1) + d + "/truncated.jpg " + d + "/o1.png"), "truncated.jpg", d + "/o1.png");
+  check_refused(rd("jpeg " + fast(1) + d + "/text.jpg " + d + "/o2.png"), "text.jpg", d + "/o2.png");
+  check_refused(rd("jpeg " + fast(1) + reddiff_test::testdata("jpeg_cases/pil_q50_cmyk.jpg") + " " + d + "/o3.png"),
+                "CMYK", d + "/o3.png");
+  check_refused(rd("jpeg " + fast(1) + "--measure --quality 0 " + d + "/clean.png " + d + "/o4.png"), "--quality",
+                d + "/o4.png");
+  check_refused(rd("jpeg " + fast(1) + "--measure --subsampling 411 " + d + "/clean.png " + d + "/o5.png"),
+                "--subsampling", d + "/o5.png");
+  check_refused(rd("jpeg " + fast(1) + "--algo ddrm " + d + "/good.jpg " + d + "/o6.png"), "DDRM", d + "/o6.png");
+  check_refused(rd("quant " + fast(1) + "--algo ddrm --bits 4 " + d + "/clean.png " + d + "/o7.png"), "DDRM",
+                d + "/o7.png");
+  check_refused(rd("jpeg " + fast(1) + "--measure --save-measurement " + d + "/y.jpg " + d + "/clean.png " + d + "/o8.png"),
+                "reddiff degrade jpeg", d + "/o8.png");
+}
+
+TEST_CASE("quant: restores a banded image; --out-bits 16 writes 16-bit PNGs for any task", "[cli][jpeg]") {
+  const std::string d = dir("quant");
+  write_image(d + "/clean.png", 24, 32);
+  REQUIRE(rd("degrade quant -q --bits 3 " + d + "/clean.png " + d + "/banded.png").exit_code == 0);
+  // the degraded image has at most 2^3 levels per channel
+  const Png b = read_png(d + "/banded.png");
+  std::set<int> levels;
+  for (float v : b.data) levels.insert(int(std::lround(v * 255.0f)));
+  CHECK(levels.size() <= 8);
+  CHECK(levels.size() >= 3);
+
+  RunResult r = rd("quant " + fast() + "--bits 3 --out-bits 16 " + d + "/banded.png " + d + "/out.png");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // a 16-bit PNG: IHDR's bit depth (byte 24) is 16, and it reads back with the right size
+  const std::string png = read_bytes(d + "/out.png");
+  REQUIRE(png.size() > 25);
+  CHECK(int(uint8_t(png[24])) == 16);
+  const Png p = read_png(d + "/out.png");
+  CHECK((p.c == 3 && p.h == 24 && p.w == 32));
+
+  r = rd("quant " + fast() + "--measure --bits 4 --json " + d + "/r.json " + d + "/clean.png " + d + "/m.png");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  nlohmann::json j = nlohmann::json::parse(slurp(d + "/r.json"));
+  CHECK(j["operator"]["bits"] == 4);
+  CHECK(j["settings"]["out_bits"] == 8);
+  CHECK(int(uint8_t(read_bytes(d + "/m.png")[24])) == 8);
+
+  // --out-bits for another task, and its bad values
+  REQUIRE(rd("denoise -q " + fast(1) + "--out-bits 16 " + d + "/clean.png " + d + "/dn.png").exit_code == 0);
+  CHECK(int(uint8_t(read_bytes(d + "/dn.png")[24])) == 16);
+  check_refused(rd("denoise " + fast(1) + "--out-bits 12 " + d + "/clean.png " + d + "/o1.png"), "--out-bits",
+                d + "/o1.png");
+  check_refused(rd("quant " + fast(1) + "--bits 9 " + d + "/clean.png " + d + "/o2.png"), "--bits", d + "/o2.png");
+  // a 1x1 image: one line, exit 2
+  write_image(d + "/one.png", 1, 1);
+  check_refused(rd("quant -q " + fast(1) + d + "/one.png " + d + "/one_out.png"), "1x1 is too small", d + "/one_out.png");
+}
