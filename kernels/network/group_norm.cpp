@@ -109,10 +109,37 @@ RD_ISA_CLONES void apply_bf16_f32(const uint16_t* x, float* y, int64_t rows, int
   apply_rows<uint16_t, float, load_bf16, store_f32>(x, y, rows, c, add, M, A, B, silu_on);
 }
 
+// Image n's per-channel M (group mean), A, B from the threads' partial sums (part: per thread, C sums then
+// C sums of squares), GroupNorm's affine and the ScaleShift modulation folded in; both CPU paths use it.
+void fold_stats(const GroupNormArgs& a, int n, const std::vector<double>& part, int threads, float* M, float* A,
+                float* B) {
+  const int cpg = a.c / a.groups;
+  const double count = double(a.hw) * cpg;
+  for (int g = 0; g < a.groups; ++g) {
+    double sum = 0, sq = 0;
+    for (int t = 0; t < threads; ++t)
+      for (int c = g * cpg; c < (g + 1) * cpg; ++c) {
+        sum += part[size_t(t) * 2 * a.c + c];
+        sq += part[size_t(t) * 2 * a.c + a.c + c];
+      }
+    const double mean = sum / count, var = std::max(0.0, sq / count - mean * mean);
+    const double inv = 1.0 / std::sqrt(var + a.eps);
+    for (int c = g * cpg; c < (g + 1) * cpg; ++c) {
+      double ac = inv * a.gamma[c], bc = a.beta[c];
+      M[c] = float(mean);
+      if (a.mode == NormMod::ScaleShift) {
+        const float* mod = a.mod + int64_t(n) * 2 * a.c;
+        ac *= 1.0 + mod[c];
+        bc = bc * (1.0 + mod[c]) + mod[a.c + c];
+      }
+      A[c] = float(ac), B[c] = float(bc);
+    }
+  }
+}
+
 // The per-channel statistics of one image and the folded M, A, B, for any storage (the generic path reads
 // through the storage type; f32 and bf16 take the vectorised rows above).
 void group_norm_cpu_fast(const GroupNormArgs& a) {
-  const int cpg = a.c / a.groups;
   const int threads = omp_get_max_threads();
   std::vector<double> part(size_t(threads) * 2 * a.c);
   std::vector<float> M(size_t(a.c)), A(size_t(a.c)), B(size_t(a.c)), zeros(size_t(a.c), 0.0f);
@@ -135,27 +162,7 @@ void group_norm_cpu_fast(const GroupNormArgs& a) {
           stats_bf16(reinterpret_cast<const uint16_t*>(xn) + r0 * a.c, r1 - r0, a.c, add, s, s + a.c);
       }
     }
-    const double count = double(a.hw) * cpg;
-    for (int g = 0; g < a.groups; ++g) {
-      double sum = 0, sq = 0;
-      for (int t = 0; t < threads; ++t)
-        for (int c = g * cpg; c < (g + 1) * cpg; ++c) {
-          sum += part[size_t(t) * 2 * a.c + c];
-          sq += part[size_t(t) * 2 * a.c + a.c + c];
-        }
-      const double mean = sum / count, var = std::max(0.0, sq / count - mean * mean);
-      const double inv = 1.0 / std::sqrt(var + a.eps);
-      for (int c = g * cpg; c < (g + 1) * cpg; ++c) {
-        double ac = inv * a.gamma[c], bc = a.beta[c];
-        M[size_t(c)] = float(mean);
-        if (a.mode == NormMod::ScaleShift) {
-          const float* mod = a.mod + int64_t(n) * 2 * a.c;
-          ac *= 1.0 + mod[c];
-          bc = bc * (1.0 + mod[c]) + mod[a.c + c];
-        }
-        A[size_t(c)] = float(ac), B[size_t(c)] = float(bc);
-      }
-    }
+    fold_stats(a, n, part, threads, M.data(), A.data(), B.data());
 #pragma omp parallel
     {
       const int t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -189,7 +196,6 @@ void group_norm_cpu(const GroupNormArgs& a, Stream) {
       using YS = decltype(ys);
       const auto* x = static_cast<const typename XS::T*>(a.x);
       auto* y = static_cast<typename YS::T*>(a.y);
-      int cpg = a.c / a.groups;
       int threads = omp_get_max_threads();
       std::vector<double> part(size_t(threads) * 2 * a.c);
       std::vector<float> M(size_t(a.c)), A(size_t(a.c)), B(size_t(a.c));
@@ -210,27 +216,7 @@ void group_norm_cpu(const GroupNormArgs& a, Stream) {
               s2[c] += v * v;
             }
         }
-        double count = double(a.hw) * cpg;
-        for (int g = 0; g < a.groups; ++g) {
-          double sum = 0, sq = 0;
-          for (int t = 0; t < threads; ++t)
-            for (int c = g * cpg; c < (g + 1) * cpg; ++c) {
-              sum += part[size_t(t) * 2 * a.c + c];
-              sq += part[size_t(t) * 2 * a.c + a.c + c];
-            }
-          double mean = sum / count, var = std::max(0.0, sq / count - mean * mean);
-          double inv = 1.0 / std::sqrt(var + a.eps);
-          for (int c = g * cpg; c < (g + 1) * cpg; ++c) {
-            double ac = inv * a.gamma[c], bc = a.beta[c];
-            M[size_t(c)] = float(mean);
-            if (a.mode == NormMod::ScaleShift) {
-              const float* mod = a.mod + int64_t(n) * 2 * a.c;
-              ac *= 1.0 + mod[c];
-              bc = bc * (1.0 + mod[c]) + mod[a.c + c];
-            }
-            A[size_t(c)] = float(ac), B[size_t(c)] = float(bc);
-          }
-        }
+        fold_stats(a, n, part, threads, M.data(), A.data(), B.data());
 #pragma omp parallel for schedule(static)
         for (int64_t p = 0; p < a.hw; ++p)
           for (int c = 0; c < a.c; ++c) {
