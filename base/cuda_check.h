@@ -36,25 +36,25 @@ inline unsigned grid_for(int64_t n, int block = 256) {
 
 }  // namespace reddiff
 
-#define RD_CUDA_CHECK(call)                                                                       \
-  do {                                                                                            \
-    cudaError_t rd_err_ = (call);                                                                 \
+#define RD_CUDA_CHECK(call)                                                                                           \
+  do {                                                                                                                \
+    cudaError_t rd_err_ = (call);                                                                                     \
     if (rd_err_ != cudaSuccess) ::reddiff::cuda_fail("CUDA", #call, cudaGetErrorString(rd_err_), __FILE__, __LINE__); \
   } while (0)
 
 // After a kernel launch: reports launch-configuration errors (and any earlier asynchronous error), naming
 // the kernel: "CUDA kernel call failed: <name>: <what> (<file>:<line>)".
-#define RD_CUDA_CHECK_LAUNCH(name)                                                                \
-  do {                                                                                            \
-    cudaError_t rd_err_ = cudaGetLastError();                                                     \
-    if (rd_err_ != cudaSuccess)                                                                   \
+#define RD_CUDA_CHECK_LAUNCH(name)                                                                  \
+  do {                                                                                              \
+    cudaError_t rd_err_ = cudaGetLastError();                                                       \
+    if (rd_err_ != cudaSuccess)                                                                     \
       ::reddiff::cuda_fail("CUDA kernel", (name), cudaGetErrorString(rd_err_), __FILE__, __LINE__); \
   } while (0)
 
-#define RD_CUBLAS_CHECK(call)                                                                     \
-  do {                                                                                            \
-    cublasStatus_t rd_st_ = (call);                                                               \
-    if (rd_st_ != CUBLAS_STATUS_SUCCESS)                                                          \
+#define RD_CUBLAS_CHECK(call)                                                                             \
+  do {                                                                                                    \
+    cublasStatus_t rd_st_ = (call);                                                                       \
+    if (rd_st_ != CUBLAS_STATUS_SUCCESS)                                                                  \
       ::reddiff::cuda_fail("cuBLAS", #call, ::reddiff::cublas_status_string(rd_st_), __FILE__, __LINE__); \
   } while (0)
 
@@ -72,11 +72,17 @@ __device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162flo
 template <typename T>
 __device__ __forceinline__ T from_f32(float v);
 template <>
-__device__ __forceinline__ float from_f32<float>(float v) { return v; }
+__device__ __forceinline__ float from_f32<float>(float v) {
+  return v;
+}
 template <>
-__device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
+__device__ __forceinline__ __half from_f32<__half>(float v) {
+  return __float2half_rn(v);
+}
 template <>
-__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
 
 template <typename T>
 struct TypeTag {
@@ -87,10 +93,17 @@ struct TypeTag {
 template <typename F>
 void dispatch_cuda_storage(DType t, const char* kernel, F&& f) {
   switch (t) {
-    case DType::F32: f(TypeTag<float>{}); return;
-    case DType::F16: f(TypeTag<__half>{}); return;
-    case DType::BF16: f(TypeTag<__nv_bfloat16>{}); return;
-    default: throw Error(std::string(kernel) + ": unsupported dtype " + dtype_name(t), 1);
+    case DType::F32:
+      f(TypeTag<float>{});
+      return;
+    case DType::F16:
+      f(TypeTag<__half>{});
+      return;
+    case DType::BF16:
+      f(TypeTag<__nv_bfloat16>{});
+      return;
+    default:
+      throw Error(std::string(kernel) + ": unsupported dtype " + dtype_name(t), 1);
   }
 }
 

@@ -10,8 +10,8 @@ namespace reddiff {
 enum class DType { F32, F16, BF16, F64 };
 
 size_t dtype_size(DType t);
-const char* dtype_name(DType t);          // "f32", "f16", "bf16", "f64"
-const char* dtype_safetensors_name(DType t);  // "F32", "F16", "BF16", "F64"
+const char* dtype_name(DType t);                     // "f32", "f16", "bf16", "f64"
+const char* dtype_safetensors_name(DType t);         // "F32", "F16", "BF16", "F64"
 bool parse_dtype(const std::string& s, DType* out);  // accepts both spellings, any case
 
 inline float half_to_float(uint16_t h) {
@@ -21,7 +21,10 @@ inline float half_to_float(uint16_t h) {
       bits = sign;
     } else {  // subnormal: renormalise
       exp = 127 - 15 + 1;
-      while (!(man & 0x400)) { man <<= 1; --exp; }
+      while (!(man & 0x400)) {
+        man <<= 1;
+        --exp;
+      }
       man &= 0x3ff;
       bits = sign | (exp << 23) | (man << 13);
     }
@@ -44,7 +47,7 @@ inline uint16_t float_to_half(float f) {
   uint32_t man = x & 0x7fffff;
   if (((x >> 23) & 0xff) == 0xff) return uint16_t(sign | 0x7c00 | (man ? 0x200 : 0));  // inf / nan
   if (exp >= 31) return uint16_t(sign | 0x7c00);                                       // overflow
-  if (exp <= 0) {                                                                       // subnormal or zero
+  if (exp <= 0) {                                                                      // subnormal or zero
     if (exp < -10) return uint16_t(sign);
     man |= 0x800000;
     uint32_t shift = uint32_t(14 - exp);

@@ -30,7 +30,9 @@ struct Tensor {
   int64_t dim(int i) const { return shape[size_t(i < 0 ? int(shape.size()) + i : i)]; }
   int rank() const { return int(shape.size()); }
   template <typename T>
-  T* as() const { return static_cast<T*>(data); }
+  T* as() const {
+    return static_cast<T*>(data);
+  }
 };
 
 // NCHW image-batch shape, the currency of operators and solvers.

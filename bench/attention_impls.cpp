@@ -26,13 +26,13 @@ struct Case {
   int t, c, heads;
 };
 
-#define CK(x)                                                                      \
-  do {                                                                             \
-    cudaError_t e_ = (x);                                                          \
-    if (e_ != cudaSuccess) {                                                       \
+#define CK(x)                                                                        \
+  do {                                                                               \
+    cudaError_t e_ = (x);                                                            \
+    if (e_ != cudaSuccess) {                                                         \
       std::fprintf(stderr, "bench_attention: %s: %s\n", #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                \
-    }                                                                              \
+      std::exit(1);                                                                  \
+    }                                                                                \
   } while (0)
 
 double median_ms(AttentionArgs a, cudaStream_t s) {
@@ -61,7 +61,8 @@ double median_ms(AttentionArgs a, cudaStream_t s) {
 int main(int argc, char** argv) {
   std::string json_path;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[++i];
+    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+      json_path = argv[++i];
     else {
       std::fprintf(stderr, "usage: bench_attention [--json FILE]\n");
       return 2;
@@ -81,8 +82,8 @@ int main(int argc, char** argv) {
   cudaStream_t s;
   CK(cudaStreamCreate(&s));
   std::printf("device: %s\n", prop.name);
-  std::printf("%-12s %6s %6s %5s %5s %5s %10s %10s %8s\n", "model", "tokens", "ch", "heads", "batch", "dtype", "gemm ms", "fused ms",
-              "speedup");
+  std::printf("%-12s %6s %6s %5s %5s %5s %10s %10s %8s\n", "model", "tokens", "ch", "heads", "batch", "dtype",
+              "gemm ms", "fused ms", "speedup");
   std::string json = "{\"device\": \"" + std::string(prop.name) + "\", \"rows\": [";
   bool first = true;
   for (const Case& c : cases)
@@ -104,12 +105,14 @@ int main(int argc, char** argv) {
         CK(cudaFree(qkv));
         CK(cudaFree(out));
         CK(cudaFree(ws));
-        std::printf("%-12s %6d %6d %5d %5d %5s %10.4f %10.4f %8.2f\n", c.model, c.t, c.c, c.heads, n, dtype_name(dt), g, f, g / f);
+        std::printf("%-12s %6d %6d %5d %5d %5s %10.4f %10.4f %8.2f\n", c.model, c.t, c.c, c.heads, n, dtype_name(dt), g,
+                    f, g / f);
         char row[256];
-        std::snprintf(row, sizeof row,
-                      "%s{\"model\": \"%s\", \"tokens\": %d, \"channels\": %d, \"heads\": %d, \"batch\": %d, \"dtype\": \"%s\", "
-                      "\"gemm_ms\": %.5f, \"fused_ms\": %.5f}",
-                      first ? "" : ", ", c.model, c.t, c.c, c.heads, n, dtype_name(dt), g, f);
+        std::snprintf(
+            row, sizeof row,
+            "%s{\"model\": \"%s\", \"tokens\": %d, \"channels\": %d, \"heads\": %d, \"batch\": %d, \"dtype\": \"%s\", "
+            "\"gemm_ms\": %.5f, \"fused_ms\": %.5f}",
+            first ? "" : ", ", c.model, c.t, c.c, c.heads, n, dtype_name(dt), g, f);
         json += row;
         first = false;
       }

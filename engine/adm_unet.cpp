@@ -11,8 +11,9 @@ void adm_padded_size(const AdmConfig& c, int h, int w, int* hp, int* wp) {
   *hp = (h + m - 1) / m * m;
   *wp = (w + m - 1) / m * m;
   if (*hp - h >= h || *wp - w >= w)
-    throw Error("image of " + std::to_string(h) + "x" + std::to_string(w) + " is too small for this model (reflect padding to a multiple of " +
-                std::to_string(m) + " needs at least " + std::to_string(m / 2 + 1) + " pixels per side)");
+    throw Error("image of " + std::to_string(h) + "x" + std::to_string(w) +
+                " is too small for this model (reflect padding to a multiple of " + std::to_string(m) +
+                " needs at least " + std::to_string(m / 2 + 1) + " pixels per side)");
 }
 
 namespace {
@@ -29,7 +30,8 @@ struct Builder {
   int64_t W(int v) const { return g.value(v).shape[2]; }
   int64_t C(int v) const { return g.value(v).shape.back(); }
 
-  int conv(int x, const std::string& p, int stride, int residual = -1, DType out_dtype = DType::F32, bool keep_dtype = true) {
+  int conv(int x, const std::string& p, int stride, int residual = -1, DType out_dtype = DType::F32,
+           bool keep_dtype = true) {
     const Param& wt = w.get(p + ".weight");
     int k = wt.shape.size() == 4 ? int(wt.shape[2]) : 1;
     int pad = k / 2;
@@ -100,7 +102,9 @@ struct Builder {
     Op& op = g.add_op(OpKind::Attention, {qkv}, att, p + ".attention");
     op.heads = c.heads_for(ch, upsample);
     op.legacy_order = !c.use_new_attention_order;
-    if (op.heads <= 0 || ch % op.heads) throw Error("attention " + p + ": " + std::to_string(ch) + " channels do not split into " + std::to_string(op.heads) + " heads");
+    if (op.heads <= 0 || ch % op.heads)
+      throw Error("attention " + p + ": " + std::to_string(ch) + " channels do not split into " +
+                  std::to_string(op.heads) + " heads");
     return conv(att, p + ".proj_out", 1, x);
   }
 

@@ -53,7 +53,7 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual Device device() const = 0;
-  virtual std::string name() const = 0;       // "cpu (2 threads, OpenBLAS)", "cuda (NVIDIA H100 ...)"
+  virtual std::string name() const = 0;        // "cpu (2 threads, OpenBLAS)", "cuda (NVIDIA H100 ...)"
   virtual bool supports(DType act) const = 0;  // activation precision
 
   // Memory: every device buffer of the engine and of the operators comes from here. upload and download

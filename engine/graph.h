@@ -15,28 +15,28 @@ namespace reddiff {
 struct Param;  // model.h
 
 enum class OpKind {
-  InputPad,        // in: x (external NCHW f32)                    -> NHWC, reflect-padded to the plan size
-  OutputCrop,      // in: h                                         -> out (external NCHW f32), cropped
-  TimestepEmbed,   // in: t (external f32 [N])                      -> [N, model_channels] f32
-  LabelEmbedAdd,   // in: emb, labels (external int32 [N])         -> emb + table[labels] (new value)
-  Linear,          // in: x [N, in] f32                             -> [N, out] f32; silu on the input if silu
-  Conv2d,          // in: x, (residual)                             -> conv(x) + bias (+ residual)
-  GroupNorm,       // in: x, (mod [N,2C] or [N,C] f32)              -> GN with modulation, optional SiLU
-  Attention,       // in: qkv [N, T, 3C]                            -> [N, T, C]
-  AvgPool2,        // in: x                                         -> 2x2 average pool
-  Upsample2,       // in: x                                         -> nearest 2x
-  Concat,          // in: a, b                                      -> [a, b] along channels
+  InputPad,       // in: x (external NCHW f32)                    -> NHWC, reflect-padded to the plan size
+  OutputCrop,     // in: h                                         -> out (external NCHW f32), cropped
+  TimestepEmbed,  // in: t (external f32 [N])                      -> [N, model_channels] f32
+  LabelEmbedAdd,  // in: emb, labels (external int32 [N])         -> emb + table[labels] (new value)
+  Linear,         // in: x [N, in] f32                             -> [N, out] f32; silu on the input if silu
+  Conv2d,         // in: x, (residual)                             -> conv(x) + bias (+ residual)
+  GroupNorm,      // in: x, (mod [N,2C] or [N,C] f32)              -> GN with modulation, optional SiLU
+  Attention,      // in: qkv [N, T, 3C]                            -> [N, T, C]
+  AvgPool2,       // in: x                                         -> 2x2 average pool
+  Upsample2,      // in: x                                         -> nearest 2x
+  Concat,         // in: a, b                                      -> [a, b] along channels
   // Backward ops of the vector-Jacobian product (engine/vjp_graph.h). Each writes the gradient of one
   // forward input; with `accumulate` set it adds to that gradient instead of overwriting it.
-  Conv2dBackwardData,   // in: gy                                   -> gx (conv transposed, weights of the forward op)
-  GroupNormBackward,    // in: x, (mod), gy                         -> gx (modulation and SiLU of the forward op)
-  AttentionBackward,    // in: qkv, gy                              -> gqkv
-  AvgPool2Backward,     // in: gy                                   -> gx (each input pixel gets gy / 4)
-  Upsample2Backward,    // in: gy                                   -> gx (sum of the 2x2 block)
-  ChannelSlice,         // in: gy                                   -> gy[..., offset : offset + C(gx)] (Concat backward)
-  GradAdd,              // in: g                                    -> out += g
-  InputPadBackward,     // in: gy (NHWC, padded)                    -> gx (external NCHW f32): reflected pixels summed
-  OutputCropBackward,   // in: cotangent (external NCHW f32)        -> gy (NHWC, padded): zero outside the crop
+  Conv2dBackwardData,  // in: gy                                   -> gx (conv transposed, weights of the forward op)
+  GroupNormBackward,   // in: x, (mod), gy                         -> gx (modulation and SiLU of the forward op)
+  AttentionBackward,   // in: qkv, gy                              -> gqkv
+  AvgPool2Backward,    // in: gy                                   -> gx (each input pixel gets gy / 4)
+  Upsample2Backward,   // in: gy                                   -> gx (sum of the 2x2 block)
+  ChannelSlice,        // in: gy                                   -> gy[..., offset : offset + C(gx)] (Concat backward)
+  GradAdd,             // in: g                                    -> out += g
+  InputPadBackward,    // in: gy (NHWC, padded)                    -> gx (external NCHW f32): reflected pixels summed
+  OutputCropBackward,  // in: cotangent (external NCHW f32)        -> gy (NHWC, padded): zero outside the crop
 };
 const char* op_kind_name(OpKind k);
 
@@ -44,7 +44,7 @@ struct Op {
   OpKind kind;
   std::vector<int> inputs;
   int output = -1;
-  std::string name;             // module path, e.g. "input_blocks.1.0.in_layers.2"
+  std::string name;  // module path, e.g. "input_blocks.1.0.in_layers.2"
   const Param* weight = nullptr;
   const Param* bias = nullptr;
   // Conv2d
@@ -81,8 +81,8 @@ struct Graph {
   // where the backward ops start (ops [0, forward_ops) are the forward pass).
   int cot_in = -1, grad_x = -1;
   size_t forward_ops = 0;
-  int n = 0, h = 0, w = 0;    // caller's shape
-  int hp = 0, wp = 0;         // padded network shape
+  int n = 0, h = 0, w = 0;  // caller's shape
+  int hp = 0, wp = 0;       // padded network shape
   DType act_dtype = DType::F32;
 
   int add_value(std::vector<int64_t> shape, DType dtype, const std::string& name, ValueKind kind = ValueKind::Arena);

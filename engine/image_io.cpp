@@ -59,8 +59,7 @@ bool looks_like_jpeg(FILE* f) {
   int c = std::fgetc(f);
   bool jpeg = false;
   if (c == 0xFF) {
-    while ((c = std::fgetc(f)) == 0xFF) {
-    }
+    while ((c = std::fgetc(f)) == 0xFF) {}
     jpeg = c == 0xD8;
   }
   std::rewind(f);
@@ -197,7 +196,9 @@ bool png_declared_size(FILE* f, int64_t* h, int64_t* w) {
   const bool got = std::fread(b, 1, sizeof b, f) == sizeof b;
   std::rewind(f);
   if (!got || std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0 || std::memcmp(b + 12, "IHDR", 4) != 0) return false;
-  auto be32 = [&](int o) { return int64_t(b[o]) << 24 | int64_t(b[o + 1]) << 16 | int64_t(b[o + 2]) << 8 | int64_t(b[o + 3]); };
+  auto be32 = [&](int o) {
+    return int64_t(b[o]) << 24 | int64_t(b[o + 1]) << 16 | int64_t(b[o + 2]) << 8 | int64_t(b[o + 3]);
+  };
   *w = be32(16);
   *h = be32(20);
   return true;
@@ -221,8 +222,8 @@ ImageInfo probe_open_file(FILE* f, const std::string& path) {
   }
   std::rewind(f);
   if (info.w <= 0 || info.h <= 0 || info.c < 1 || info.c > 4)
-    throw Error("cannot read image " + quoted(path) + ": bad header (" + std::to_string(info.w) + "x" + std::to_string(info.h) +
-                ", " + std::to_string(info.c) + " channels)");
+    throw Error("cannot read image " + quoted(path) + ": bad header (" + std::to_string(info.w) + "x" +
+                std::to_string(info.h) + ", " + std::to_string(info.c) + " channels)");
   check_pixels("image " + quoted(path), info.h, info.w);
   return info;
 }
@@ -267,13 +268,17 @@ Image load_image_raw(const std::string& path) {
   auto decode = [&](auto* pixels, float max_value) {
     using T = std::remove_pointer_t<decltype(pixels)>;
     std::unique_ptr<T, StbFree> px(pixels);
-    if (!px) throw Error("cannot read image " + quoted(path) + ": " + (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));
+    if (!px)
+      throw Error("cannot read image " + quoted(path) + ": " +
+                  (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));
     if (w != info.w || h != info.h || c != info.c)
       throw Error("cannot read image " + quoted(path) + ": its pixels do not match its header");
     to_planar(px.get(), c, h, w, max_value, &img);
   };
-  if (info.is16) decode(stbi_load_from_file_16(f, &w, &h, &c, 0), 65535.0f);
-  else decode(stbi_load_from_file(f, &w, &h, &c, 0), 255.0f);
+  if (info.is16)
+    decode(stbi_load_from_file_16(f, &w, &h, &c, 0), 65535.0f);
+  else
+    decode(stbi_load_from_file(f, &w, &h, &c, 0), 255.0f);
   return img;
 }
 
@@ -292,7 +297,7 @@ Image load_image_rgb(const std::string& path, bool quiet) {
     for (size_t i = 0; i < hw; ++i) dst[i] = 2.0f * src[i] - 1.0f;
   }
   if (!quiet && raw.c != 3) {
-    const char* what = raw.c == 1 ? "grey image replicated to RGB"
+    const char* what = raw.c == 1   ? "grey image replicated to RGB"
                        : raw.c == 2 ? "grey+alpha image: alpha dropped, grey replicated to RGB"
                                     : "RGBA image: alpha channel dropped";
     std::fprintf(stderr, "reddiff: note: %s: %s\n", path.c_str(), what);
@@ -303,7 +308,8 @@ Image load_image_rgb(const std::string& path, bool quiet) {
 namespace {
 
 // A 16-bit PNG through libpng (stb_image_write writes 8 bits only): samples big-endian, interleaved.
-std::vector<unsigned char> encode_png16(const std::string& path, const float* chw, int c, int h, int w, float lo, float hi) {
+std::vector<unsigned char> encode_png16(const std::string& path, const float* chw, int c, int h, int w, float lo,
+                                        float hi) {
   const size_t hw = size_t(h) * w;
   std::vector<unsigned char> px(hw * c * 2);
   const float scale = 65535.0f / (hi - lo);
@@ -349,7 +355,8 @@ std::vector<unsigned char> encode_png16(const std::string& path, const float* ch
 void save_png(const std::string& path, const float* chw, int c, int h, int w, float lo, float hi, int bits) {
   if (c != 1 && c != 3 && c != 4) throw Error("cannot write " + quoted(path) + ": " + std::to_string(c) + " channels");
   if (h <= 0 || w <= 0) throw Error("cannot write " + quoted(path) + ": empty image");
-  if (bits != 8 && bits != 16) throw Error("cannot write " + quoted(path) + ": " + std::to_string(bits) + " bits per channel");
+  if (bits != 8 && bits != 16)
+    throw Error("cannot write " + quoted(path) + ": " + std::to_string(bits) + " bits per channel");
   if (bits == 16) {
     const std::vector<unsigned char> encoded = encode_png16(path, chw, c, h, w, lo, hi);
     write_file_atomic(path, encoded.data(), encoded.size());

@@ -22,7 +22,8 @@ const std::vector<double>& gaussian_taps() {
   static const std::vector<double> taps = [] {
     std::vector<double> t(2 * kRadius + 1);
     double sum = 0.0;
-    for (int k = -kRadius; k <= kRadius; ++k) sum += t[size_t(k + kRadius)] = std::exp(-0.5 * k * k / (kSigma * kSigma));
+    for (int k = -kRadius; k <= kRadius; ++k)
+      sum += t[size_t(k + kRadius)] = std::exp(-0.5 * k * k / (kSigma * kSigma));
     for (auto& v : t) v /= sum;
     return t;
   }();

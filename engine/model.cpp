@@ -31,7 +31,8 @@ std::string check_tensor_table(const std::vector<TensorSpec>& expected,
   for (const auto& e : expected) exp[e.name] = &e;
   for (const auto& e : expected) {
     auto it = found.find(e.name);
-    if (it == found.end()) missing.push_back(e.name);
+    if (it == found.end())
+      missing.push_back(e.name);
     else if (it->second != e.shape)
       misshaped.push_back(e.name + " " + shape_string(it->second) + " (expected " + shape_string(e.shape) + ")");
   }
@@ -59,10 +60,12 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   auto meta = [&](const char* key) -> const std::string& {
     auto it = m->metadata.find(key);
     if (it == m->metadata.end())
-      throw Error(path + ": not a reddiff model file (no '" + key + "' in its metadata; convert checkpoints with reddiff convert)");
+      throw Error(path + ": not a reddiff model file (no '" + key +
+                  "' in its metadata; convert checkpoints with reddiff convert)");
     return it->second;
   };
-  if (meta("format") != "reddiff") throw Error(path + ": not a reddiff model file (format is '" + meta("format") + "')");
+  if (meta("format") != "reddiff")
+    throw Error(path + ": not a reddiff model file (format is '" + meta("format") + "')");
   if (meta("format_version") != "1")
     throw Error(path + ": model format version " + meta("format_version") + " is not supported by this reddiff (1)");
   m->config.arch = meta("arch");
@@ -125,7 +128,8 @@ std::unique_ptr<Model> Model::random(const ModelConfig& config, uint64_t seed) {
     for (auto d : spec.shape) n *= d;
     for (size_t i = 1; i < spec.shape.size(); ++i) fan_in *= spec.shape[i];
     p.data.resize(size_t(n));
-    bool gain = spec.shape.size() == 1 && spec.name.size() > 7 && spec.name.compare(spec.name.size() - 7, 7, ".weight") == 0;
+    bool gain =
+        spec.shape.size() == 1 && spec.name.size() > 7 && spec.name.compare(spec.name.size() - 7, 7, ".weight") == 0;
     float scale = spec.shape.size() > 1 ? 1.0f / std::sqrt(float(fan_in)) : 0.05f, offset = gain ? 1.0f : 0.0f;
     uint64_t key = mix64(seed ^ (++index << 40));
     float* d = p.data.data();
@@ -145,13 +149,26 @@ bool named_architecture(const std::string& name, ModelConfig* out) {
   c.arch = "adm";
   AdmConfig& a = c.adm;
   if (name == "imagenet256-uncond" || name == "imagenet256") {
-    a.image_size = 256; a.model_channels = 256; a.channel_mult = {1, 1, 2, 2, 4, 4}; a.num_res_blocks = 2;
-    a.attention_resolutions = {32, 16, 8}; a.num_head_channels = 64; a.learn_sigma = true; a.out_channels = 6;
+    a.image_size = 256;
+    a.model_channels = 256;
+    a.channel_mult = {1, 1, 2, 2, 4, 4};
+    a.num_res_blocks = 2;
+    a.attention_resolutions = {32, 16, 8};
+    a.num_head_channels = 64;
+    a.learn_sigma = true;
+    a.out_channels = 6;
     a.use_fp16 = true;
     if (name == "imagenet256") a.num_classes = 1000;
   } else if (name == "ffhq256") {
-    a.image_size = 256; a.model_channels = 128; a.channel_mult = {1, 1, 2, 2, 4, 4}; a.num_res_blocks = 1;
-    a.attention_resolutions = {16}; a.num_heads = 4; a.num_head_channels = 64; a.learn_sigma = true; a.out_channels = 6;
+    a.image_size = 256;
+    a.model_channels = 128;
+    a.channel_mult = {1, 1, 2, 2, 4, 4};
+    a.num_res_blocks = 1;
+    a.attention_resolutions = {16};
+    a.num_heads = 4;
+    a.num_head_channels = 64;
+    a.learn_sigma = true;
+    a.out_channels = 6;
   } else {
     return false;
   }

@@ -35,7 +35,8 @@ void AdmConfig::validate() const {
   if (num_res_blocks < 1) bad("num_res_blocks must be at least 1");
   for (double m : channel_mult) {
     int ch = int(m * model_channels);
-    if (m <= 0 || ch % 32) bad("channel_mult gives " + std::to_string(ch) + " channels, not a multiple of 32 (GroupNorm)");
+    if (m <= 0 || ch % 32)
+      bad("channel_mult gives " + std::to_string(ch) + " channels, not a multiple of 32 (GroupNorm)");
   }
   for (int r : attention_resolutions)
     if (r <= 0 || image_size % r) bad("attention resolution " + std::to_string(r) + " does not divide image_size");
@@ -56,7 +57,10 @@ std::vector<double> Schedule::betas() const {
     for (int i = 0; i < num_timesteps; ++i)
       b[size_t(i)] = num_timesteps == 1 ? lo : lo + (hi - lo) * i / double(num_timesteps - 1);
   } else if (kind == "cosine") {
-    auto f = [](double t) { double c = std::cos((t + 0.008) / 1.008 * M_PI / 2); return c * c; };
+    auto f = [](double t) {
+      double c = std::cos((t + 0.008) / 1.008 * M_PI / 2);
+      return c * c;
+    };
     for (int i = 0; i < num_timesteps; ++i) {
       double t1 = double(i) / num_timesteps, t2 = double(i + 1) / num_timesteps;
       b[size_t(i)] = std::min(1 - f(t2) / f(t1), 0.999);
@@ -103,25 +107,44 @@ AdmConfig adm_config_from_json(const nlohmann::json& j) {
     for (auto it = j.begin(); it != j.end(); ++it) {
       const std::string& k = it.key();
       const auto& v = it.value();
-      if (k == "image_size") c.image_size = v.get<int>();
-      else if (k == "in_channels") c.in_channels = v.get<int>();
-      else if (k == "model_channels") c.model_channels = v.get<int>();
-      else if (k == "out_channels") c.out_channels = v.get<int>();
-      else if (k == "num_res_blocks") c.num_res_blocks = v.get<int>();
-      else if (k == "attention_resolutions") c.attention_resolutions = v.get<std::vector<int>>();
-      else if (k == "channel_mult") c.channel_mult = v.get<std::vector<double>>();
-      else if (k == "num_classes") c.num_classes = v.get<int>();
-      else if (k == "num_heads") c.num_heads = v.get<int>();
-      else if (k == "num_head_channels") c.num_head_channels = v.get<int>();
-      else if (k == "num_heads_upsample") c.num_heads_upsample = v.get<int>();
-      else if (k == "use_scale_shift_norm") c.use_scale_shift_norm = v.get<bool>();
-      else if (k == "resblock_updown") c.resblock_updown = v.get<bool>();
-      else if (k == "conv_resample") c.conv_resample = v.get<bool>();
-      else if (k == "use_new_attention_order") c.use_new_attention_order = v.get<bool>();
-      else if (k == "learn_sigma") c.learn_sigma = v.get<bool>();
-      else if (k == "use_fp16") c.use_fp16 = v.get<bool>();
-      else if (k == "dropout") c.dropout = v.get<double>();
-      else throw Error("model config: unknown key '" + k + "'");
+      if (k == "image_size")
+        c.image_size = v.get<int>();
+      else if (k == "in_channels")
+        c.in_channels = v.get<int>();
+      else if (k == "model_channels")
+        c.model_channels = v.get<int>();
+      else if (k == "out_channels")
+        c.out_channels = v.get<int>();
+      else if (k == "num_res_blocks")
+        c.num_res_blocks = v.get<int>();
+      else if (k == "attention_resolutions")
+        c.attention_resolutions = v.get<std::vector<int>>();
+      else if (k == "channel_mult")
+        c.channel_mult = v.get<std::vector<double>>();
+      else if (k == "num_classes")
+        c.num_classes = v.get<int>();
+      else if (k == "num_heads")
+        c.num_heads = v.get<int>();
+      else if (k == "num_head_channels")
+        c.num_head_channels = v.get<int>();
+      else if (k == "num_heads_upsample")
+        c.num_heads_upsample = v.get<int>();
+      else if (k == "use_scale_shift_norm")
+        c.use_scale_shift_norm = v.get<bool>();
+      else if (k == "resblock_updown")
+        c.resblock_updown = v.get<bool>();
+      else if (k == "conv_resample")
+        c.conv_resample = v.get<bool>();
+      else if (k == "use_new_attention_order")
+        c.use_new_attention_order = v.get<bool>();
+      else if (k == "learn_sigma")
+        c.learn_sigma = v.get<bool>();
+      else if (k == "use_fp16")
+        c.use_fp16 = v.get<bool>();
+      else if (k == "dropout")
+        c.dropout = v.get<double>();
+      else
+        throw Error("model config: unknown key '" + k + "'");
     }
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("model config: wrong value type (") + e.what() + ")");
@@ -157,8 +180,7 @@ static int parse_int(const std::string& key, const std::string& v) {
     size_t pos;
     int r = std::stoi(v, &pos);
     if (pos == v.size()) return r;
-  } catch (...) {
-  }
+  } catch (...) {}
   throw Error("--set " + key + ": expected an integer, got '" + v + "'");
 }
 
@@ -176,12 +198,18 @@ static std::vector<std::string> split_commas(const std::string& v) {
 
 bool set_flag(ModelConfig& mc, const std::string& key, const std::string& v) {
   AdmConfig& c = mc.adm;
-  if (key == "image_size") c.image_size = parse_int(key, v);
-  else if (key == "num_channels" || key == "model_channels") c.model_channels = parse_int(key, v);
-  else if (key == "num_res_blocks") c.num_res_blocks = parse_int(key, v);
-  else if (key == "num_heads") c.num_heads = parse_int(key, v);
-  else if (key == "num_head_channels") c.num_head_channels = parse_int(key, v);
-  else if (key == "num_heads_upsample") c.num_heads_upsample = parse_int(key, v);
+  if (key == "image_size")
+    c.image_size = parse_int(key, v);
+  else if (key == "num_channels" || key == "model_channels")
+    c.model_channels = parse_int(key, v);
+  else if (key == "num_res_blocks")
+    c.num_res_blocks = parse_int(key, v);
+  else if (key == "num_heads")
+    c.num_heads = parse_int(key, v);
+  else if (key == "num_head_channels")
+    c.num_head_channels = parse_int(key, v);
+  else if (key == "num_heads_upsample")
+    c.num_heads_upsample = parse_int(key, v);
   else if (key == "attention_resolutions") {
     c.attention_resolutions.clear();
     for (auto& s : split_commas(v)) c.attention_resolutions.push_back(parse_int(key, s));
@@ -194,25 +222,35 @@ bool set_flag(ModelConfig& mc, const std::string& key, const std::string& v) {
         throw Error("--set channel_mult: expected numbers like 1,1,2,2,4,4, got '" + v + "'");
       }
     }
-  } else if (key == "use_scale_shift_norm") c.use_scale_shift_norm = parse_bool(key, v);
-  else if (key == "resblock_updown") c.resblock_updown = parse_bool(key, v);
-  else if (key == "conv_resample") c.conv_resample = parse_bool(key, v);
-  else if (key == "use_new_attention_order") c.use_new_attention_order = parse_bool(key, v);
+  } else if (key == "use_scale_shift_norm")
+    c.use_scale_shift_norm = parse_bool(key, v);
+  else if (key == "resblock_updown")
+    c.resblock_updown = parse_bool(key, v);
+  else if (key == "conv_resample")
+    c.conv_resample = parse_bool(key, v);
+  else if (key == "use_new_attention_order")
+    c.use_new_attention_order = parse_bool(key, v);
   else if (key == "learn_sigma") {
     c.learn_sigma = parse_bool(key, v);
     c.out_channels = c.learn_sigma ? 2 * c.in_channels : c.in_channels;
-  } else if (key == "class_cond") c.num_classes = parse_bool(key, v) ? 1000 : 0;
-  else if (key == "num_classes") c.num_classes = parse_int(key, v);
-  else if (key == "use_fp16") c.use_fp16 = parse_bool(key, v);
-  else if (key == "dropout") c.dropout = std::atof(v.c_str());
+  } else if (key == "class_cond")
+    c.num_classes = parse_bool(key, v) ? 1000 : 0;
+  else if (key == "num_classes")
+    c.num_classes = parse_int(key, v);
+  else if (key == "use_fp16")
+    c.use_fp16 = parse_bool(key, v);
+  else if (key == "dropout")
+    c.dropout = std::atof(v.c_str());
   else if (key == "noise_schedule") {
     if (v != "linear" && v != "cosine") throw Error("--set noise_schedule: linear or cosine, got '" + v + "'");
     mc.schedule.kind = v;
-  } else if (key == "diffusion_steps") mc.schedule.num_timesteps = parse_int(key, v);
-  else if (key == "use_checkpoint" || key == "rescale_learned_sigmas" || key == "use_kl" ||
-           key == "predict_xstart" || key == "rescale_timesteps" || key == "timestep_respacing")
+  } else if (key == "diffusion_steps")
+    mc.schedule.num_timesteps = parse_int(key, v);
+  else if (key == "use_checkpoint" || key == "rescale_learned_sigmas" || key == "use_kl" || key == "predict_xstart" ||
+           key == "rescale_timesteps" || key == "timestep_respacing")
     ;  // accepted for copy-paste compatibility; they do not change the network
-  else return false;
+  else
+    return false;
   return true;
 }
 
@@ -278,8 +316,10 @@ std::vector<TensorSpec> expected_tensors(const AdmConfig& c) {
     }
     if (level != c.levels() - 1) {
       std::string p = "input_blocks." + std::to_string(blk++);
-      if (c.resblock_updown) t.resblock(p + ".0", ch, ch);
-      else if (c.conv_resample) t.conv(p + ".0.op", ch, ch, 3);
+      if (c.resblock_updown)
+        t.resblock(p + ".0", ch, ch);
+      else if (c.conv_resample)
+        t.conv(p + ".0.op", ch, ch, 3);
       chans.push_back(ch);
       ds *= 2;
     }
@@ -300,8 +340,10 @@ std::vector<TensorSpec> expected_tensors(const AdmConfig& c) {
       if (has_attn(ds)) t.attention(p + "." + std::to_string(sub++), ch);
       if (level && i == c.num_res_blocks) {
         std::string q = p + "." + std::to_string(sub);
-        if (c.resblock_updown) t.resblock(q, ch, ch);
-        else if (c.conv_resample) t.conv(q + ".conv", ch, ch, 3);
+        if (c.resblock_updown)
+          t.resblock(q, ch, ch);
+        else if (c.conv_resample)
+          t.conv(q + ".conv", ch, ch, 3);
         ds /= 2;
       }
     }
@@ -346,8 +388,10 @@ double forward_flops(const AdmConfig& c, int h, int w) {
       chans.push_back(ch);
     }
     if (level != c.levels() - 1) {
-      if (c.resblock_updown) resblock(ch, ch, hh, ww, hh / 2, ww / 2);
-      else if (c.conv_resample) conv(ch, ch, 3, hh / 2, ww / 2);
+      if (c.resblock_updown)
+        resblock(ch, ch, hh, ww, hh / 2, ww / 2);
+      else if (c.conv_resample)
+        conv(ch, ch, 3, hh / 2, ww / 2);
       hh /= 2, ww /= 2, ds *= 2;
       chans.push_back(ch);
     }
@@ -364,8 +408,10 @@ double forward_flops(const AdmConfig& c, int h, int w) {
       ch = out;
       if (has_attn(ds)) attention(ch, hh, ww);
       if (level && i == c.num_res_blocks) {
-        if (c.resblock_updown) resblock(ch, ch, hh, ww, hh * 2, ww * 2);
-        else if (c.conv_resample) conv(ch, ch, 3, hh * 2, ww * 2);
+        if (c.resblock_updown)
+          resblock(ch, ch, hh, ww, hh * 2, ww * 2);
+        else if (c.conv_resample)
+          conv(ch, ch, 3, hh * 2, ww * 2);
         hh *= 2, ww *= 2, ds /= 2;
       }
     }

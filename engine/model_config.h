@@ -11,24 +11,24 @@
 namespace reddiff {
 
 struct AdmConfig {
-  int image_size = 256;          // native resolution (attention_resolutions are relative to it)
+  int image_size = 256;  // native resolution (attention_resolutions are relative to it)
   int in_channels = 3;
   int model_channels = 128;
-  int out_channels = 3;          // 6 when learn_sigma
+  int out_channels = 3;  // 6 when learn_sigma
   int num_res_blocks = 2;
   std::vector<int> attention_resolutions;  // pixel sizes, as the user-facing flag ("32,16,8")
   std::vector<double> channel_mult{1, 1, 2, 2, 4, 4};
-  int num_classes = 0;           // 0: unconditional
+  int num_classes = 0;  // 0: unconditional
   int num_heads = 4;
-  int num_head_channels = -1;    // != -1 overrides num_heads
-  int num_heads_upsample = -1;   // -1: same as num_heads
+  int num_head_channels = -1;   // != -1 overrides num_heads
+  int num_heads_upsample = -1;  // -1: same as num_heads
   bool use_scale_shift_norm = true;
   bool resblock_updown = true;
   bool conv_resample = true;
   bool use_new_attention_order = false;
   bool learn_sigma = true;
-  bool use_fp16 = false;         // the reference precision of the released model (informative)
-  double dropout = 0.0;          // training only
+  bool use_fp16 = false;  // the reference precision of the released model (informative)
+  double dropout = 0.0;   // training only
 
   // Derived.
   std::vector<int> attention_ds() const;  // image_size / res for each attention resolution
@@ -37,7 +37,7 @@ struct AdmConfig {
   int time_embed_dim() const { return 4 * model_channels; }
   int heads_for(int channels, bool upsample) const;
   int size_multiple() const { return 1 << (levels() - 1); }  // H and W must be multiples of this
-  void validate() const;  // throws reddiff::Error on an impossible configuration
+  void validate() const;                                     // throws reddiff::Error on an impossible configuration
 };
 
 struct Schedule {

@@ -11,8 +11,10 @@ Network::Network(const Model& model, Backend& backend, DType precision)
   if (!backend.supports(precision)) {
     std::string why;
     if (backend.device() == Device::CPU)
-      why = precision == DType::BF16 ? " (bf16 on the CPU needs AVX512-BF16 or AMX; f16 needs CUDA)" : " (f16 needs CUDA)";
-    throw Error(std::string("precision ") + dtype_name(precision) + " is not supported by the " + backend.name() + " backend" + why);
+      why = precision == DType::BF16 ? " (bf16 on the CPU needs AVX512-BF16 or AMX; f16 needs CUDA)"
+                                     : " (f16 needs CUDA)";
+    throw Error(std::string("precision ") + dtype_name(precision) + " is not supported by the " + backend.name() +
+                " backend" + why);
   }
 }
 
@@ -71,7 +73,9 @@ void Network::forward_for_vjp(const float* x, const float* t, const int32_t* lab
 }
 
 void Network::vjp(const float* cotangent, float* grad_x) {
-  if (!vjp_ready_) throw Error("vjp: run forward_for_vjp first (once per vjp: the backward pass reuses the memory of what it has read)");
+  if (!vjp_ready_)
+    throw Error(
+        "vjp: run forward_for_vjp first (once per vjp: the backward pass reuses the memory of what it has read)");
   const Compiled& c = *vjp_ready_;
   vjp_ready_ = nullptr;
   Externals e;
@@ -87,13 +91,20 @@ void Network::run_ops(const Compiled& c, size_t begin, size_t end, const Externa
     t_.dtype = val.dtype;
     t_.device = backend_.device();
     t_.shape = val.shape;
-    if (val.kind == ValueKind::Arena) t_.data = static_cast<char*>(c.arena) + c.plan.offset[size_t(v)];
-    else if (v == g.x_in) t_.data = const_cast<float*>(e.x);
-    else if (v == g.t_in) t_.data = const_cast<float*>(e.t);
-    else if (v == g.labels_in) t_.data = const_cast<int32_t*>(e.labels);
-    else if (v == g.out) t_.data = e.out;
-    else if (v == g.cot_in) t_.data = const_cast<float*>(e.cot);
-    else if (v == g.grad_x) t_.data = e.grad_x;
+    if (val.kind == ValueKind::Arena)
+      t_.data = static_cast<char*>(c.arena) + c.plan.offset[size_t(v)];
+    else if (v == g.x_in)
+      t_.data = const_cast<float*>(e.x);
+    else if (v == g.t_in)
+      t_.data = const_cast<float*>(e.t);
+    else if (v == g.labels_in)
+      t_.data = const_cast<int32_t*>(e.labels);
+    else if (v == g.out)
+      t_.data = e.out;
+    else if (v == g.cot_in)
+      t_.data = const_cast<float*>(e.cot);
+    else if (v == g.grad_x)
+      t_.data = e.grad_x;
     return t_;
   };
   OpTensors ts;

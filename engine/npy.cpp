@@ -46,9 +46,12 @@ class HeaderParser {
         have_descr = true;
       } else if (key == "fortran_order" && !have_order) {
         skip_space();
-        if (s_.compare(i_, 4, "True") == 0) h->fortran_order = true, i_ += 4;
-        else if (s_.compare(i_, 5, "False") == 0) h->fortran_order = false, i_ += 5;
-        else fail("fortran_order is not True or False");
+        if (s_.compare(i_, 4, "True") == 0)
+          h->fortran_order = true, i_ += 4;
+        else if (s_.compare(i_, 5, "False") == 0)
+          h->fortran_order = false, i_ += 5;
+        else
+          fail("fortran_order is not True or False");
         have_order = true;
       } else if (key == "shape" && !have_shape) {
         shape(&h->shape);
@@ -56,8 +59,10 @@ class HeaderParser {
       } else {
         fail("unexpected or repeated key '" + printable(key) + "'");
       }
-      if (peek() == ',') ++i_;
-      else if (peek() != '}') fail("expected ',' or '}'");
+      if (peek() == ',')
+        ++i_;
+      else if (peek() != '}')
+        fail("expected ',' or '}'");
     }
     ++i_;
     skip_space();
@@ -102,8 +107,10 @@ class HeaderParser {
       if (digits == 0) fail("a dimension is not a non-negative integer");
       if (i_ < s_.size() && s_[i_] == 'L') ++i_;  // Python 2 long
       out->push_back(v);
-      if (peek() == ',') ++i_;
-      else if (peek() != ')') fail("expected ',' or ')' in the shape");
+      if (peek() == ',')
+        ++i_;
+      else if (peek() != ')')
+        fail("expected ',' or ')' in the shape");
     }
     ++i_;
   }
@@ -143,7 +150,8 @@ NpyHeader parse_header(std::istream& in, const std::string& path, uint64_t file_
   for (int64_t v : h.shape) dims += (dims.empty() ? "" : ", ") + std::to_string(v);
   int64_t n = 1;
   for (int64_t d : h.shape) {
-    if (d != 0 && n > kMaxElements / d) throw Error(path + ": array of shape (" + dims + ") is too large (over 2^34 elements)");
+    if (d != 0 && n > kMaxElements / d)
+      throw Error(path + ": array of shape (" + dims + ") is too large (over 2^34 elements)");
     n *= d;
   }
   std::string d = h.descr;
@@ -209,9 +217,16 @@ NpyArray read_npy(const std::string& path) {
     a.is_integer = true;
     a.idata.resize(size_t(n));
     for (int64_t i = 0; i < n; ++i) {
-      if (d == "<i8") { int64_t v; std::memcpy(&v, &raw[size_t(i) * 8], 8); a.idata[size_t(i)] = v; }
-      else if (d == "<i4") { int32_t v; std::memcpy(&v, &raw[size_t(i) * 4], 4); a.idata[size_t(i)] = v; }
-      else a.idata[size_t(i)] = uint8_t(raw[size_t(i)]);
+      if (d == "<i8") {
+        int64_t v;
+        std::memcpy(&v, &raw[size_t(i) * 8], 8);
+        a.idata[size_t(i)] = v;
+      } else if (d == "<i4") {
+        int32_t v;
+        std::memcpy(&v, &raw[size_t(i) * 4], 4);
+        a.idata[size_t(i)] = v;
+      } else
+        a.idata[size_t(i)] = uint8_t(raw[size_t(i)]);
     }
   }
   if (h.fortran_order && a.shape.size() > 1 && n > 0) {  // column-major on disk: reorder to C order
@@ -229,8 +244,10 @@ NpyArray read_npy(const std::string& path) {
         }
       }
     };
-    if (a.is_integer) reorder(a.idata);
-    else reorder(a.data);
+    if (a.is_integer)
+      reorder(a.idata);
+    else
+      reorder(a.data);
   }
   return a;
 }
@@ -243,7 +260,10 @@ NpyArray read_npy_pixels(const std::string& path, const std::string& what) {
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, const float* data) {
   std::string dims;
   int64_t n = 1;
-  for (auto s : shape) { dims += std::to_string(s) + ","; n *= s; }
+  for (auto s : shape) {
+    dims += std::to_string(s) + ",";
+    n *= s;
+  }
   if (shape.size() > 1) dims.pop_back();
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
   while ((10 + header.size() + 1) % 64) header += ' ';

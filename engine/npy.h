@@ -10,9 +10,9 @@ namespace reddiff {
 
 struct NpyArray {
   std::vector<int64_t> shape;
-  std::string descr;            // as stored, e.g. "<f4"
-  std::vector<float> data;      // float arrays (f2/f4/f8 converted to float32)
-  std::vector<int64_t> idata;   // integer arrays (i4/i8/u1)
+  std::string descr;           // as stored, e.g. "<f4"
+  std::vector<float> data;     // float arrays (f2/f4/f8 converted to float32)
+  std::vector<int64_t> idata;  // integer arrays (i4/i8/u1)
   bool is_integer = false;
   int64_t numel() const;
 };

@@ -31,7 +31,8 @@ ResampleArgs resample_args(const OpTensors& t) {
 ConcatArgs concat_args(const OpTensors& t) {
   ConcatArgs a;
   a.a = t.in[0].data, a.b = t.in[1].data, a.y = t.out.data, a.dtype = t.out.dtype;
-  a.n = int(t.out.dim(0)), a.hw = int(t.out.dim(1) * t.out.dim(2)), a.ca = int(t.in[0].dim(3)), a.cb = int(t.in[1].dim(3));
+  a.n = int(t.out.dim(0)), a.hw = int(t.out.dim(1) * t.out.dim(2)), a.ca = int(t.in[0].dim(3)),
+  a.cb = int(t.in[1].dim(3));
   return a;
 }
 
@@ -62,7 +63,8 @@ LabelEmbedArgs label_embed_args(const OpTensors& t, const float* table) {
   return a;
 }
 
-GroupNormBackwardArgs group_norm_backward_args(const Op& op, const OpTensors& t, const float* gamma, const float* beta) {
+GroupNormBackwardArgs group_norm_backward_args(const Op& op, const OpTensors& t, const float* gamma,
+                                               const float* beta) {
   GroupNormBackwardArgs a;
   const Tensor& x = t.in[0];
   const Tensor& gy = t.in[t.n_in - 1];
@@ -94,7 +96,8 @@ ResampleBackwardArgs resample_backward_args(const Op& op, const OpTensors& t) {
 ChannelSliceArgs channel_slice_args(const Op& op, const OpTensors& t) {
   ChannelSliceArgs a;
   a.x = t.in[0].data, a.y = t.out.data, a.dtype = t.out.dtype;
-  a.rows = t.out.numel() / t.out.dim(3), a.cx = int(t.in[0].dim(3)), a.offset = op.channel_offset, a.cy = int(t.out.dim(3));
+  a.rows = t.out.numel() / t.out.dim(3), a.cx = int(t.in[0].dim(3)), a.offset = op.channel_offset,
+  a.cy = int(t.out.dim(3));
   a.accumulate = op.accumulate;
   return a;
 }

@@ -25,10 +25,12 @@ Plan make_plan(const Graph& g) {
   std::vector<int> order;
   for (size_t v = 0; v < nv; ++v)
     if (g.values[v].kind == ValueKind::Arena && p.first_use[v] >= 0) order.push_back(int(v));
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return g.value(a).bytes() > g.value(b).bytes(); });
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return g.value(a).bytes() > g.value(b).bytes(); });
 
-  struct Placed { size_t off, size; int first, last; };
+  struct Placed {
+    size_t off, size;
+    int first, last;
+  };
   std::vector<Placed> placed;
   for (int v : order) {
     size_t size = align_up(g.value(v).bytes());

@@ -12,11 +12,11 @@ namespace reddiff {
 
 struct Plan {
   static constexpr size_t kAlignment = 256;
-  std::vector<size_t> offset;   // per value; only meaningful for ValueKind::Arena
+  std::vector<size_t> offset;  // per value; only meaningful for ValueKind::Arena
   std::vector<int> first_use, last_use;
-  size_t arena_bytes = 0;       // size of the one allocation
-  size_t unshared_bytes = 0;    // what one buffer per value would cost (for reports)
-  size_t peak_live_bytes = 0;   // lower bound: the most bytes live at one op
+  size_t arena_bytes = 0;      // size of the one allocation
+  size_t unshared_bytes = 0;   // what one buffer per value would cost (for reports)
+  size_t peak_live_bytes = 0;  // lower bound: the most bytes live at one op
 };
 
 Plan make_plan(const Graph& g);

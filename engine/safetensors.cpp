@@ -44,8 +44,7 @@ std::unique_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) 
   return f;
 }
 
-std::unique_ptr<SafeTensorsFile> SafeTensorsFile::from_memory(const void* data, size_t size,
-                                                              const std::string& label) {
+std::unique_ptr<SafeTensorsFile> SafeTensorsFile::from_memory(const void* data, size_t size, const std::string& label) {
   std::unique_ptr<SafeTensorsFile> f(new SafeTensorsFile());
   f->path_ = label;
   f->base_ = static_cast<const uint8_t*>(data);
@@ -68,8 +67,9 @@ void SafeTensorsFile::parse() {
   if (size_ < 8) throw Error(p + ": not a safetensors file (shorter than its 8-byte header length)");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | base_[i];
-  if (n < 2 || n > size_ - 8) throw Error(p + ": not a safetensors file (header length " + std::to_string(n) +
-                                          " does not fit in " + std::to_string(size_) + " bytes)");
+  if (n < 2 || n > size_ - 8)
+    throw Error(p + ": not a safetensors file (header length " + std::to_string(n) + " does not fit in " +
+                std::to_string(size_) + " bytes)");
   data_ = base_ + 8 + n;
   size_t data_size = size_ - 8 - n;
   nlohmann::json h;
@@ -110,8 +110,7 @@ void SafeTensorsFile::parse() {
     if (!o[0].is_number_unsigned() || !o[1].is_number_unsigned())
       throw Error(p + ": tensor '" + name + "' has invalid data_offsets");
     uint64_t b = o[0].get<uint64_t>(), e = o[1].get<uint64_t>();
-    if (b > e || e > data_size)
-      throw Error(p + ": tensor '" + name + "' lies outside the file (truncated?)");
+    if (b > e || e > data_size) throw Error(p + ": tensor '" + name + "' lies outside the file (truncated?)");
     if (e - b != uint64_t(numel) * dtype_size(t.dtype))
       throw Error(p + ": tensor '" + name + "' byte size does not match its shape and dtype");
     t.offset = size_t(b);
@@ -176,7 +175,8 @@ void SafeTensorsWriter::finish(const std::function<void(size_t, size_t)>& progre
   }
   out.close();
   if (!out) throw Error(path_ + ": write failed (disk full?)", 1);
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) throw Error(path_ + ": cannot rename temporary file into place", 1);
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
+    throw Error(path_ + ": cannot rename temporary file into place", 1);
   done_ = true;
 }
 

@@ -8,8 +8,8 @@ namespace {
 
 struct VjpBuilder {
   Graph& g;
-  std::vector<int> grad;       // per forward value: its gradient value, or -1 while none has arrived
-  std::vector<bool> from_x;    // the value depends on the image input
+  std::vector<int> grad;     // per forward value: its gradient value, or -1 while none has arrived
+  std::vector<bool> from_x;  // the value depends on the image input
 
   // An op writing (or adding into) the gradient of forward value v.
   Op& contribute(int v, OpKind kind, std::vector<int> inputs, const std::string& name) {
@@ -27,8 +27,12 @@ struct VjpBuilder {
     int gy = grad[size_t(f.output)];
     const std::string name = f.name + ".backward";
     switch (f.kind) {
-      case OpKind::OutputCrop: contribute(f.inputs[0], OpKind::OutputCropBackward, {gy}, name); return;
-      case OpKind::InputPad: contribute(f.inputs[0], OpKind::InputPadBackward, {gy}, name); return;
+      case OpKind::OutputCrop:
+        contribute(f.inputs[0], OpKind::OutputCropBackward, {gy}, name);
+        return;
+      case OpKind::InputPad:
+        contribute(f.inputs[0], OpKind::InputPadBackward, {gy}, name);
+        return;
       case OpKind::Conv2d: {
         if (from_x[size_t(f.inputs[0])]) {
           // The op is copied for its weight, kernel, stride and padding.
@@ -39,8 +43,10 @@ struct VjpBuilder {
           int r = f.inputs[1];
           // The residual's gradient is gy itself: share the value when it is the first to arrive (gy has no
           // reader after the convolution's backward, which was emitted above).
-          if (grad[size_t(r)] < 0 && g.value(r).dtype == g.value(f.output).dtype) grad[size_t(r)] = gy;
-          else contribute(r, OpKind::GradAdd, {gy}, f.name + ".residual.backward");
+          if (grad[size_t(r)] < 0 && g.value(r).dtype == g.value(f.output).dtype)
+            grad[size_t(r)] = gy;
+          else
+            contribute(r, OpKind::GradAdd, {gy}, f.name + ".residual.backward");
         }
         return;
       }
@@ -57,8 +63,12 @@ struct VjpBuilder {
         b.heads = f.heads, b.legacy_order = f.legacy_order;
         return;
       }
-      case OpKind::AvgPool2: contribute(f.inputs[0], OpKind::AvgPool2Backward, {gy}, name); return;
-      case OpKind::Upsample2: contribute(f.inputs[0], OpKind::Upsample2Backward, {gy}, name); return;
+      case OpKind::AvgPool2:
+        contribute(f.inputs[0], OpKind::AvgPool2Backward, {gy}, name);
+        return;
+      case OpKind::Upsample2:
+        contribute(f.inputs[0], OpKind::Upsample2Backward, {gy}, name);
+        return;
       case OpKind::Concat: {
         int off = 0;
         for (int in : f.inputs) {
@@ -68,7 +78,9 @@ struct VjpBuilder {
         }
         return;
       }
-      default: throw Error(std::string("vjp: no backward for ") + op_kind_name(f.kind) + " (" + f.name + ") on the image path", 1);
+      default:
+        throw Error(std::string("vjp: no backward for ") + op_kind_name(f.kind) + " (" + f.name + ") on the image path",
+                    1);
     }
   }
 };

@@ -21,7 +21,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (img.c != 3 || img.h != h || img.w != w || img.data.size() != size_t(3) * h * w) std::abort();
     for (float v : img.data)
       if (!(v >= -1.0f && v <= 1.0f)) std::abort();
-  } catch (const reddiff::Error&) {
-  }
+  } catch (const reddiff::Error&) {}
   return 0;
 }

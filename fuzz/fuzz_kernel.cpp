@@ -28,7 +28,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       l1 += std::fabs(k.k[i]);
     }
     if (std::fabs(sum - 1.0) > 1e-4 * l1) std::abort();
-  } catch (const reddiff::Error&) {
-  }
+  } catch (const reddiff::Error&) {}
   return 0;
 }

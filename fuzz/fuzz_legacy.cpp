@@ -9,7 +9,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = reddiff_fuzz::write_input("legacy", ".pt", data, size);
   try {
     reddiff_fuzz::exercise_checkpoint(path);
-  } catch (const reddiff::Error&) {
-  }
+  } catch (const reddiff::Error&) {}
   return 0;
 }

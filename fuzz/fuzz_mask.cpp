@@ -23,7 +23,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (m.size() != size_t(x.n) * x.h * x.w) std::abort();
     for (float v : m)
       if (v != 0.0f && v != 1.0f) std::abort();
-  } catch (const reddiff::Error&) {
-  }
+  } catch (const reddiff::Error&) {}
   return 0;
 }

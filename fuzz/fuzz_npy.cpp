@@ -22,7 +22,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t n = size_t(a.numel());
     if ((a.is_integer ? a.idata.size() : a.data.size()) != n) std::abort();
     if ((a.is_integer ? a.data.size() : a.idata.size()) != 0) std::abort();
-  } catch (const reddiff::Error&) {
-  }
+  } catch (const reddiff::Error&) {}
   return 0;
 }

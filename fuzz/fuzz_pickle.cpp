@@ -27,7 +27,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     inf.cfg.validate();
     (void)reddiff::compare_with_config(shapes, inf.cfg);
     (void)sum;
-  } catch (const reddiff::Error&) {
-  }
+  } catch (const reddiff::Error&) {}
   return 0;
 }

@@ -19,7 +19,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     for (const auto& kv : f->metadata()) sink = sink ^ uint8_t(kv.first.size() + kv.second.size());
     (void)sink;
-  } catch (const reddiff::Error&) {
-  }
+  } catch (const reddiff::Error&) {}
   return 0;
 }

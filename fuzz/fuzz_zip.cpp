@@ -18,21 +18,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       try {
         std::vector<uint8_t> all = z->read_all(e, 1 << 20);
         if (all.size() != e.size) std::abort();
-      } catch (const reddiff::Error&) {
-      }
+      } catch (const reddiff::Error&) {}
       try {
         for (uint64_t off : {uint64_t(0), e.size / 2, e.size > 8 ? e.size - 8 : 0}) {
           const uint64_t n = std::min<uint64_t>(sizeof slice, e.size - off);
           z->read(e, off, n, slice);
         }
-      } catch (const reddiff::Error&) {
-      }
+      } catch (const reddiff::Error&) {}
     }
-  } catch (const reddiff::Error&) {
-  }
+  } catch (const reddiff::Error&) {}
   try {
     reddiff_fuzz::exercise_checkpoint(path);
-  } catch (const reddiff::Error&) {
-  }
+  } catch (const reddiff::Error&) {}
   return 0;
 }

@@ -27,10 +27,17 @@ struct BF16Storage {
 template <typename F>
 void dispatch_storage(DType t, F&& f) {
   switch (t) {
-    case DType::F32: f(F32Storage{}); return;
-    case DType::F16: f(F16Storage{}); return;
-    case DType::BF16: f(BF16Storage{}); return;
-    default: throw Error(std::string("kernel: unsupported dtype ") + dtype_name(t), 1);
+    case DType::F32:
+      f(F32Storage{});
+      return;
+    case DType::F16:
+      f(F16Storage{});
+      return;
+    case DType::BF16:
+      f(BF16Storage{});
+      return;
+    default:
+      throw Error(std::string("kernel: unsupported dtype ") + dtype_name(t), 1);
   }
 }
 

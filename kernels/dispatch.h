@@ -25,16 +25,16 @@ namespace reddiff {
 #define RD_TWIN(device, name, ...) \
   ((device) == ::reddiff::Device::CUDA ? name##_cuda(__VA_ARGS__) : name##_cpu(__VA_ARGS__))
 #else
-#define RD_TWIN(device, name, ...)                                                                      \
+#define RD_TWIN(device, name, ...)                                                                   \
   ((device) == ::reddiff::Device::CUDA ? throw ::reddiff::Error("this build has no CUDA support", 1) \
                                        : name##_cpu(__VA_ARGS__))
 #endif
 
 // Defines the dispatcher of kernel `name` with argument struct `Args` (after name_check is declared).
-#define RD_KERNEL_DISPATCHER(name, Args)                                                         \
+#define RD_KERNEL_DISPATCHER(name, Args)                                                   \
   inline void name(::reddiff::Device device, const Args& args, ::reddiff::Stream stream) { \
-    name##_check(args);                                                                        \
-    RD_TWIN(device, name, args, stream);                                                       \
+    name##_check(args);                                                                    \
+    RD_TWIN(device, name, args, stream);                                                   \
   }
 
 // ---------------------------------------------------------------- pieces of the argument checks
@@ -59,8 +59,8 @@ inline void kernel_require_act_dtype(DType t, const char* kernel) {
 // The network output read as eps_hat holds at least the image's channels (c, or 2c with a learned variance).
 inline void kernel_require_eps_hat(int eps_hat_channels, int need, const char* kernel) {
   if (eps_hat_channels < need)
-    kernel_arg_error(kernel, "eps_hat has " + std::to_string(eps_hat_channels) + " channels, needs " +
-                                 std::to_string(need));
+    kernel_arg_error(kernel,
+                     "eps_hat has " + std::to_string(eps_hat_channels) + " channels, needs " + std::to_string(need));
 }
 // An NCHW image batch [n, c, hw]: non-negative sizes; returns whether it has elements.
 inline bool kernel_require_batch(int n, int c, int64_t hw, const char* kernel) {

@@ -37,7 +37,7 @@ std::vector<float> motion_kernel(int size, double intensity, OpRng& rng) {
   for (int t = 1; t <= steps; ++t) {
     heading += turn * rng.normal();
     if (rng.uniform() < 0.002 * intensity) heading += (rng.uniform() - 0.5) * kPi;  // jerk
-    speed = std::min(1.8, std::max(0.2, speed + 0.05 * rng.normal()));         // the camera lingers and rushes
+    speed = std::min(1.8, std::max(0.2, speed + 0.05 * rng.normal()));              // the camera lingers and rushes
     x += speed * std::cos(heading);
     y += speed * std::sin(heading);
     px[size_t(t)] = x;

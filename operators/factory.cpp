@@ -70,7 +70,8 @@ void HostCsr::add_row(const std::vector<std::pair<int, double>>& entries) {
 HostCsr HostCsr::transpose() const {
   std::vector<std::vector<std::pair<int, double>>> cols_of(static_cast<size_t>(cols));
   for (int r = 0; r < rows; ++r)
-    for (int k = ptr[size_t(r)]; k < ptr[size_t(r) + 1]; ++k) cols_of[size_t(idx[size_t(k)])].push_back({r, val[size_t(k)]});
+    for (int k = ptr[size_t(r)]; k < ptr[size_t(r) + 1]; ++k)
+      cols_of[size_t(idx[size_t(k)])].push_back({r, val[size_t(k)]});
   HostCsr t;
   t.cols = rows;
   for (const auto& c : cols_of) t.add_row(c);
@@ -195,13 +196,19 @@ static void run_on_host(const Operator& op, bool forward, const float* in, float
   const Shape4 xs = op.input_shape(), ys = op.measurement_shape();
   const int64_t nin = forward ? xs.numel() : ys.numel(), nout = forward ? ys.numel() : xs.numel();
   if (op.device() == Device::CPU) {
-    if (forward) op.apply(in, out); else op.pinv(in, out);
+    if (forward)
+      op.apply(in, out);
+    else
+      op.pinv(in, out);
     return;
   }
   Backend& be = op.backend();
   DeviceBuffer a(be, size_t(nin) * sizeof(float)), b(be, size_t(nout) * sizeof(float));
   be.upload(a.get(), in, size_t(nin) * sizeof(float));
-  if (forward) op.apply(a.as<float>(), b.as<float>()); else op.pinv(a.as<float>(), b.as<float>());
+  if (forward)
+    op.apply(a.as<float>(), b.as<float>());
+  else
+    op.pinv(a.as<float>(), b.as<float>());
   be.sync_stream(nullptr);
   be.download(out, b.get(), size_t(nout) * sizeof(float));
 }

@@ -130,8 +130,8 @@ bool read_coefficients(jpeg_decompress_struct& cinfo, void* ctx, std::string* wh
   out->width = int(cinfo.image_width);
   out->height = int(cinfo.image_height);
   out->color = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JpegColor::Grey
-               : cinfo.jpeg_color_space == JCS_RGB    ? JpegColor::RGB
-                                                      : JpegColor::YCbCr;
+               : cinfo.jpeg_color_space == JCS_RGB     ? JpegColor::RGB
+                                                       : JpegColor::YCbCr;
   out->max_h = cinfo.max_h_samp_factor;
   out->max_v = cinfo.max_v_samp_factor;
   out->progressive = cinfo.progressive_mode != 0;
@@ -261,9 +261,12 @@ void ijg_tables(int quality, bool baseline, std::array<uint16_t, 64>* luma, std:
 
 const char* jpeg_color_name(JpegColor c) {
   switch (c) {
-    case JpegColor::Grey: return "grey";
-    case JpegColor::YCbCr: return "YCbCr";
-    case JpegColor::RGB: return "RGB";
+    case JpegColor::Grey:
+      return "grey";
+    case JpegColor::YCbCr:
+      return "YCbCr";
+    case JpegColor::RGB:
+      return "RGB";
   }
   return "?";
 }

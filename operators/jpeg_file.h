@@ -21,21 +21,21 @@ enum class JpegColor { Grey, YCbCr, RGB };
 const char* jpeg_color_name(JpegColor c);  // "grey", "YCbCr", "RGB"
 
 struct JpegComponent {
-  int id = 0;                      // component identifier in the file
-  int h_samp = 1, v_samp = 1;      // sampling factors
-  int width = 0, height = 0;       // size in samples: ceil(W * h_samp / max_h), ceil(H * v_samp / max_v)
+  int id = 0;                                     // component identifier in the file
+  int h_samp = 1, v_samp = 1;                     // sampling factors
+  int width = 0, height = 0;                      // size in samples: ceil(W * h_samp / max_h), ceil(H * v_samp / max_v)
   int width_in_blocks = 0, height_in_blocks = 0;  // the block grid (covers the edge-padded component)
-  std::array<uint16_t, 64> quant{};  // quantisation table, natural (row-major) order
-  std::vector<int16_t> coef;       // [height_in_blocks][width_in_blocks][64], natural order
+  std::array<uint16_t, 64> quant{};               // quantisation table, natural (row-major) order
+  std::vector<int16_t> coef;                      // [height_in_blocks][width_in_blocks][64], natural order
 };
 
 struct JpegCoefficients {
-  std::string name;                // file name (or "memory"), for messages
-  int width = 0, height = 0;       // image size in pixels
+  std::string name;           // file name (or "memory"), for messages
+  int width = 0, height = 0;  // image size in pixels
   JpegColor color = JpegColor::YCbCr;
-  int max_h = 1, max_v = 1;        // largest sampling factors
+  int max_h = 1, max_v = 1;  // largest sampling factors
   bool progressive = false, arithmetic = false;
-  int restart_interval = 0;        // in MCUs, 0: none (as the first restart interval the file declares)
+  int restart_interval = 0;          // in MCUs, 0: none (as the first restart interval the file declares)
   std::vector<JpegComponent> comps;  // 1 (grey) or 3
 
   std::string subsampling() const;  // "4:4:4", "4:2:2", "4:2:0", "4:4:0", "4:1:1" or "h1xv1,h2xv2,h3xv3"; "" for grey
@@ -60,13 +60,13 @@ DecodedJpeg decode_jpeg_file(const std::string& path);
 DecodedJpeg decode_jpeg_memory(const uint8_t* data, size_t size, const std::string& name = "memory");
 
 struct JpegEncodeOptions {
-  int quality = 75;                    // 1..100, IJG tables scaled by jpeg_set_quality (baseline: entries <= 255)
-  std::string subsampling = "420";     // 444 | 422 | 420 (colour images)
-  bool progressive = false;            // jpeg_simple_progression
-  int restart_interval = 0;            // restart marker every N MCUs (0: none)
-  bool arithmetic = false;             // arithmetic coding instead of Huffman
-  bool rgb = false;                    // store R, G, B without colour conversion (Adobe transform 0)
-  std::string dct = "islow";           // islow (libjpeg's default) | float | ifast
+  int quality = 75;                 // 1..100, IJG tables scaled by jpeg_set_quality (baseline: entries <= 255)
+  std::string subsampling = "420";  // 444 | 422 | 420 (colour images)
+  bool progressive = false;         // jpeg_simple_progression
+  int restart_interval = 0;         // restart marker every N MCUs (0: none)
+  bool arithmetic = false;          // arithmetic coding instead of Huffman
+  bool rgb = false;                 // store R, G, B without colour conversion (Adobe transform 0)
+  std::string dct = "islow";        // islow (libjpeg's default) | float | ifast
   // Custom tables (natural order) instead of the quality's: [0] luma, [1] chroma (grey uses [0] only).
   std::vector<std::array<uint16_t, 64>> tables;
 };

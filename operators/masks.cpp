@@ -50,10 +50,14 @@ void half_mask(float* m, int h, int w, const std::string& side) {
   for (int i = 0; i < h; ++i)
     for (int j = 0; j < w; ++j) {
       bool hole = false;
-      if (side == "left") hole = j < w / 2;
-      else if (side == "right") hole = j >= w - w / 2;
-      else if (side == "top") hole = i < h / 2;
-      else hole = i >= h - h / 2;
+      if (side == "left")
+        hole = j < w / 2;
+      else if (side == "right")
+        hole = j >= w - w / 2;
+      else if (side == "top")
+        hole = i < h / 2;
+      else
+        hole = i >= h - h / 2;
       if (hole) m[size_t(i) * w + j] = 0.0f;
     }
 }
@@ -155,8 +159,8 @@ std::vector<float> make_inpaint_masks(const OperatorOptions& o, Shape4 x, const 
   if (o.mask == "box") {
     const int s = o.box_size > 0 ? o.box_size : std::min(h, w) / 2;
     if (s > std::min(h, w))
-      throw Error("--box-size " + std::to_string(s) + " does not fit the " + std::to_string(w) + "x" + std::to_string(h) +
-                  " image");
+      throw Error("--box-size " + std::to_string(s) + " does not fit the " + std::to_string(w) + "x" +
+                  std::to_string(h) + " image");
   }
   for (int b = 0; b < x.n; ++b) {
     float* mb = m.data() + size_t(b) * hw;

@@ -71,8 +71,8 @@ class ComposedOperator : public OperatorBase {
 
 }  // namespace
 
-std::unique_ptr<Operator> make_composed_operator(const OperatorOptions& o, Shape4 x,
-                                                 const std::vector<uint64_t>& ids, Backend& backend) {
+std::unique_ptr<Operator> make_composed_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids,
+                                                 Backend& backend) {
   std::vector<std::unique_ptr<Operator>> stages;
   std::vector<std::string> tasks = o.compose;
   tasks.push_back(o.task);

@@ -22,7 +22,8 @@ namespace {
 constexpr float kScale = 127.5f;  // sample units per [-1, 1] unit
 
 bool same_geometry(const JpegCoefficients& a, const JpegCoefficients& b) {
-  if (a.width != b.width || a.height != b.height || a.color != b.color || a.comps.size() != b.comps.size()) return false;
+  if (a.width != b.width || a.height != b.height || a.color != b.color || a.comps.size() != b.comps.size())
+    return false;
   for (size_t k = 0; k < a.comps.size(); ++k) {
     const JpegComponent &p = a.comps[k], &q = b.comps[k];
     if (p.h_samp != q.h_samp || p.v_samp != q.v_samp || p.width_in_blocks != q.width_in_blocks ||
@@ -34,7 +35,8 @@ bool same_geometry(const JpegCoefficients& a, const JpegCoefficients& b) {
 
 // 3x3 inverse in double (the colour matrices here are well conditioned).
 void invert3(const double m[3][3], double inv[3][3]) {
-  const double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+  const double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+                     m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
                      m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 3; ++j) {
@@ -68,8 +70,10 @@ class JpegOperator final : public OperatorBase {
     synthesis(work(), y, JpegSynth::Decode, s);
   }
   void vjp(const float* x, const float* r, float* g, void* s) const override {
-    if (!l2_) analysis(x, work(), JpegGather::Encode, BinEpilogue::Mask, r, s);
-    else analysis(r, work(), JpegGather::DecodeAdjoint, BinEpilogue::None, nullptr, s);
+    if (!l2_)
+      analysis(x, work(), JpegGather::Encode, BinEpilogue::Mask, r, s);
+    else
+      analysis(r, work(), JpegGather::DecodeAdjoint, BinEpilogue::None, nullptr, s);
     block_dct(work(), work(), true, s);
     synthesis(work(), g, JpegSynth::Adjoint, s);
   }
@@ -212,20 +216,24 @@ std::vector<float> jpeg_dequantised(const JpegCoefficients& f) {
 }
 
 std::unique_ptr<Operator> make_jpeg_operator(const OperatorOptions& o, Shape4 x, Backend& be) {
-  if (o.jpeg_files.empty()) throw Error("jpeg: the operator needs its measured JPEG files (OperatorOptions::jpeg_files)");
+  if (o.jpeg_files.empty())
+    throw Error("jpeg: the operator needs its measured JPEG files (OperatorOptions::jpeg_files)");
   if (o.jpeg_files.size() != size_t(x.n))
     throw Error("jpeg: " + std::to_string(o.jpeg_files.size()) + " JPEG files for a batch of " + std::to_string(x.n) +
-                " images", 1);
+                    " images",
+                1);
   for (const auto& f : o.jpeg_files)
     if (!f) throw Error("jpeg: missing JPEG file", 1);
   const JpegCoefficients& f0 = *o.jpeg_files[0];
   if (x.h != f0.height || x.w != f0.width)
     throw Error("jpeg: image size " + std::to_string(x.w) + "x" + std::to_string(x.h) + " does not match " + f0.name +
-                " (" + std::to_string(f0.width) + "x" + std::to_string(f0.height) + ")", 1);
+                    " (" + std::to_string(f0.width) + "x" + std::to_string(f0.height) + ")",
+                1);
   for (const auto& f : o.jpeg_files)
     if (!same_geometry(f0, *f))
       throw Error("jpeg: " + f->name + " (" + f->describe() + ") cannot share a batch with " + f0.name + " (" +
-                  f0.describe() + "): different size, colour or subsampling", 1);
+                      f0.describe() + "): different size, colour or subsampling",
+                  1);
   JpegGeom g = jpeg_geometry(f0, x.c);
   g.n = x.n;
   std::vector<float> centre, steps;

@@ -34,7 +34,8 @@ class PhaseOperator final : public OperatorBase {
   }
   std::string describe() const override {
     char b[160];
-    std::snprintf(b, sizeof b, "phase-retrieval (|orthonormal centred FFT|, oversample %g: pad %d x %d, %dx%d magnitudes)",
+    std::snprintf(b, sizeof b,
+                  "phase-retrieval (|orthonormal centred FFT|, oversample %g: pad %d x %d, %dx%d magnitudes)",
                   oversample_, g_.pw, g_.ph, g_.W, g_.H);
     return b;
   }

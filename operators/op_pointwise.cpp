@@ -61,7 +61,9 @@ class ColorizeOperator final : public OperatorBase {
   void vjp(const float*, const float* r, float* g, void* s) const override {
     ops_channel_spread(dev_, args(r, nullptr, g, 1.0f / float(xs_.c)), s);
   }
-  void pinv(const float* y, float* x, void* s) const override { ops_channel_spread(dev_, args(y, nullptr, x, 1.0f), s); }
+  void pinv(const float* y, float* x, void* s) const override {
+    ops_channel_spread(dev_, args(y, nullptr, x, 1.0f), s);
+  }
   void residual_vjp(const float* x, const float* y, float* g, void* s) const override {
     ops_channel_residual(dev_, args(x, y, g, 1.0f), s);
   }
@@ -87,7 +89,9 @@ class InpaintOperator final : public OperatorBase {
   std::string describe() const override { return desc_; }
   bool is_linear() const override { return true; }
   void apply(const float* x, float* y, void* s) const override { ops_mask_mul(dev_, args(x, nullptr, y), s); }
-  void vjp(const float*, const float* r, float* g, void* s) const override { ops_mask_mul(dev_, args(r, nullptr, g), s); }
+  void vjp(const float*, const float* r, float* g, void* s) const override {
+    ops_mask_mul(dev_, args(r, nullptr, g), s);
+  }
   void pinv(const float* y, float* x, void* s) const override { ops_mask_mul(dev_, args(y, nullptr, x), s); }
   void residual_vjp(const float* x, const float* y, float* g, void* s) const override {
     ops_mask_residual(dev_, args(x, y, g), s);
@@ -118,7 +122,8 @@ std::string inpaint_description(const OperatorOptions& o, Shape4 x, const std::v
   std::string kind;
   if (o.mask == "box") {
     const int s = o.box_size > 0 ? o.box_size : std::min(x.h, x.w) / 2;
-    kind = "box " + std::to_string(s) + "x" + std::to_string(s) + (o.random_position ? " at a seeded position" : " centred");
+    kind = "box " + std::to_string(s) + "x" + std::to_string(s) +
+           (o.random_position ? " at a seeded position" : " centred");
   } else if (o.mask == "random") {
     kind = "random pixels";
   } else if (o.mask == "half") {

@@ -14,7 +14,11 @@ namespace {
 class QuantOperator final : public OperatorBase {
  public:
   QuantOperator(Shape4 x, Backend& be, int levels, const std::vector<float>& centre, bool l2, std::string desc)
-      : OperatorBase(x, x, be), levels_(levels), l2_(l2), desc_(std::move(desc)), centre_(DeviceBuffer::from_host(be, centre)) {}
+      : OperatorBase(x, x, be),
+        levels_(levels),
+        l2_(l2),
+        desc_(std::move(desc)),
+        centre_(DeviceBuffer::from_host(be, centre)) {}
 
   std::string describe() const override { return desc_; }
   bool is_linear() const override { return false; }
@@ -22,13 +26,17 @@ class QuantOperator final : public OperatorBase {
     bins(x, nullptr, y, l2_ ? BinEpilogue::Round : BinEpilogue::Apply, s);
   }
   void vjp(const float* x, const float* r, float* g, void* s) const override {
-    if (l2_) copy(g, r, xs_.numel(), s);
-    else bins(x, r, g, BinEpilogue::Mask, s);
+    if (l2_)
+      copy(g, r, xs_.numel(), s);
+    else
+      bins(x, r, g, BinEpilogue::Mask, s);
   }
   void pinv(const float* y, float* x, void* s) const override { copy(x, y, xs_.numel(), s); }
   void residual_vjp(const float* x, const float* y, float* g, void* s) const override {
-    if (l2_) OperatorBase::residual_vjp(x, y, g, s);
-    else bins(x, y, g, BinEpilogue::Residual, s);
+    if (l2_)
+      OperatorBase::residual_vjp(x, y, g, s);
+    else
+      bins(x, y, g, BinEpilogue::Residual, s);
   }
 
  private:
@@ -55,7 +63,8 @@ std::unique_ptr<Operator> make_quant_operator(const OperatorOptions& o, Shape4 x
   if (!o.quant_image) throw Error("quant: the operator needs its measured image (OperatorOptions::quant_image)");
   if (int64_t(o.quant_image->size()) != x.numel())
     throw Error("quant: the measured image has " + std::to_string(o.quant_image->size()) + " values, the batch " +
-                x.str() + " has " + std::to_string(x.numel()), 1);
+                    x.str() + " has " + std::to_string(x.numel()),
+                1);
   std::vector<float> centre(o.quant_image->size());
   quantize_levels(o.quant_image->data(), centre.data(), x.numel(), o.quant_bits);
   const int levels = (1 << o.quant_bits) - 1;

@@ -95,8 +95,7 @@ class SrOperator final : public OperatorBase {
     tmp_ = DeviceBuffer(be, size_t(x.n) * x.c * x.h * (x.w / scale_) * sizeof(float));
   }
   std::string describe() const override {
-    if (kernel_ == "pool")
-      return "sr (average pooling x" + std::to_string(scale_) + ", pinv nearest upsampling)";
+    if (kernel_ == "pool") return "sr (average pooling x" + std::to_string(scale_) + ", pinv nearest upsampling)";
     return "sr (bicubic x" + std::to_string(scale_) + ", a = -0.5, reflect boundary, exact pseudo-inverse)";
   }
   bool is_linear() const override { return true; }

@@ -10,8 +10,8 @@
 namespace reddiff {
 
 const std::vector<std::string>& operator_tasks() {
-  static const std::vector<std::string> t = {"inpaint", "sr", "deblur", "colorize", "denoise", "phase-retrieval", "hdr",
-                                             "jpeg", "quant"};
+  static const std::vector<std::string> t = {"inpaint",         "sr",  "deblur", "colorize", "denoise",
+                                             "phase-retrieval", "hdr", "jpeg",   "quant"};
   return t;
 }
 
@@ -30,8 +30,10 @@ void validate_operator_options(const OperatorOptions& o) {
   for (size_t i = 0; i < o.compose.size(); ++i) {
     const std::string& c = o.compose[i];
     if (c != "inpaint" && c != "deblur" && c != "hdr")
-      throw Error("--compose: '" + c + "' cannot come first (expected inpaint, deblur or hdr: operators that keep the image's shape)");
-    if (c == o.task || std::find(o.compose.begin(), o.compose.begin() + ptrdiff_t(i), c) != o.compose.begin() + ptrdiff_t(i))
+      throw Error("--compose: '" + c +
+                  "' cannot come first (expected inpaint, deblur or hdr: operators that keep the image's shape)");
+    if (c == o.task ||
+        std::find(o.compose.begin(), o.compose.begin() + ptrdiff_t(i), c) != o.compose.begin() + ptrdiff_t(i))
       throw Error("--compose: " + c + " appears twice in the composition (it would read the same options twice)");
     OperatorOptions stage = o;
     stage.task = c;
@@ -46,7 +48,8 @@ void validate_operator_options(const OperatorOptions& o) {
       if (!file_exists(o.mask))
         throw Error("--mask: '" + o.mask + "' is neither box, random, half, freeform nor a readable mask file");
     }
-    if (o.box_size < 0) throw Error("--box-size must be >= 0 (0: half the short side), got " + std::to_string(o.box_size));
+    if (o.box_size < 0)
+      throw Error("--box-size must be >= 0 (0: half the short side), got " + std::to_string(o.box_size));
     if (!finite(o.fraction) || o.fraction < 0.0 || o.fraction >= 1.0)
       throw Error("--fraction must be in [0, 1), got " + std::to_string(o.fraction));
     if (o.side != "left" && o.side != "right" && o.side != "top" && o.side != "bottom")
@@ -70,7 +73,8 @@ void validate_operator_options(const OperatorOptions& o) {
     if (!finite(o.blur_sigma) || !(o.blur_sigma > 0.0) || o.blur_sigma > 1000.0)
       throw Error("--blur-sigma must be positive, got " + std::to_string(o.blur_sigma));
     if (o.blur_size < 0 || (o.blur_size > 0 && o.blur_size % 2 == 0) || o.blur_size > 4095)
-      throw Error("--blur-size must be an odd number of pixels (or 0 for the default), got " + std::to_string(o.blur_size));
+      throw Error("--blur-size must be an odd number of pixels (or 0 for the default), got " +
+                  std::to_string(o.blur_size));
     if (!finite(o.motion_intensity) || o.motion_intensity < 0.0 || o.motion_intensity > 1.0)
       throw Error("--motion-intensity must be in [0, 1], got " + std::to_string(o.motion_intensity));
     if (!finite(o.wiener_reg) || !(o.wiener_reg > 0.0))

@@ -13,10 +13,10 @@ class OpRng {
  public:
   OpRng(uint64_t seed, uint64_t image_id, RngStream stream);
   uint64_t next();
-  double uniform();                   // [0, 1), 53 bits
-  uint64_t below(uint64_t n);         // uniform in [0, n), unbiased; n > 0
-  double normal();                    // N(0, 1)
-  double poisson(double mean);        // mean >= 0
+  double uniform();             // [0, 1), 53 bits
+  uint64_t below(uint64_t n);   // uniform in [0, n), unbiased; n > 0
+  double normal();              // N(0, 1)
+  double poisson(double mean);  // mean >= 0
 
  private:
   uint64_t s_[4];

@@ -50,12 +50,14 @@ bool svd_supported(const OperatorOptions& o, std::string* why) {
   } else if (o.task == "phase-retrieval" || o.task == "hdr") {
     reason = o.task + " is nonlinear";
   } else if (o.task == "jpeg" || o.task == "quant") {
-    reason = o.task + " is not linear (its data term is the distance to the measured quantisation bins); use RED-diff, "
-                      "DPS or PiGDM";
+    reason = o.task +
+             " is not linear (its data term is the distance to the measured quantisation bins); use RED-diff, "
+             "DPS or PiGDM";
   } else if (o.task == "deblur" && o.blur != "gaussian" && o.blur != "uniform") {
     reason = "deblur needs a separable kernel (--blur gaussian or uniform), not " +
              std::string(o.blur == "motion" ? "motion" : "a kernel file");
-  } else if (o.task != "denoise" && o.task != "inpaint" && o.task != "colorize" && o.task != "sr" && o.task != "deblur") {
+  } else if (o.task != "denoise" && o.task != "inpaint" && o.task != "colorize" && o.task != "sr" &&
+             o.task != "deblur") {
     reason = "unknown task '" + o.task + "'";
   }
   if (reason.empty()) return true;
@@ -63,8 +65,9 @@ bool svd_supported(const OperatorOptions& o, std::string* why) {
   return false;
 }
 
-std::unique_ptr<SvdOperator> make_svd_operator(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& image_ids,
-                                               Backend& be, const SvdOptions& so) {
+std::unique_ptr<SvdOperator> make_svd_operator(const OperatorOptions& o, Shape4 x,
+                                               const std::vector<uint64_t>& image_ids, Backend& be,
+                                               const SvdOptions& so) {
   std::string why;
   if (!svd_supported(o, &why)) throw Error(why);
   validate_operator_options(o);
@@ -81,7 +84,8 @@ std::unique_ptr<SvdOperator> make_svd_operator(const OperatorOptions& o, Shape4 
       throw Error("--scale " + std::to_string(f) + " does not divide the image size " + std::to_string(x.w) + "x" +
                   std::to_string(x.h) + " (crop or pad the image to a multiple of " + std::to_string(f) + ")");
     if (o.sr_kernel == "bicubic" && (x.h < 2 * f || x.w < 2 * f))
-      throw Error("--sr-kernel bicubic: the image " + std::to_string(x.w) + "x" + std::to_string(x.h) + " is too small");
+      throw Error("--sr-kernel bicubic: the image " + std::to_string(x.w) + "x" + std::to_string(x.h) +
+                  " is too small");
     const bool pool = o.sr_kernel == "pool";
     HostCsr mh = pool ? sr_pool_matrix(x.h, f) : sr_bicubic_matrix(x.h, f);
     HostCsr mw = pool ? sr_pool_matrix(x.w, f) : sr_bicubic_matrix(x.w, f);

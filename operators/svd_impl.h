@@ -32,7 +32,8 @@ class SvdBase : public SvdOperator {
 };
 
 std::unique_ptr<SvdOperator> make_svd_identity(const OperatorOptions& o, Shape4 x, Backend& be);
-std::unique_ptr<SvdOperator> make_svd_inpaint(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids, Backend& be);
+std::unique_ptr<SvdOperator> make_svd_inpaint(const OperatorOptions& o, Shape4 x, const std::vector<uint64_t>& ids,
+                                              Backend& be);
 std::unique_ptr<SvdOperator> make_svd_colorize(const OperatorOptions& o, Shape4 x, Backend& be);
 // y = Mh X Mw^T per plane (Mh: mh_rows x H, Mw: mw_rows x W, dense row-major), 1-D singular values below
 // `zero` set to 0.

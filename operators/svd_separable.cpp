@@ -16,9 +16,9 @@ namespace {
 HostCsr csr(const std::vector<double>& m, int rows, int cols) { return HostCsr::from_dense(m, rows, cols, 0.0); }
 
 struct AxisSvd {
-  int m = 0, n = 0;                 // the 1-D matrix is m x n, m <= n
-  std::vector<double> s;            // m singular values (thresholded)
-  HostCsr vt, v, ut_pad, u_pad;     // V^T (n x n), V (n x n), [U^T; 0] (n x m), [U, 0] (m x n)
+  int m = 0, n = 0;              // the 1-D matrix is m x n, m <= n
+  std::vector<double> s;         // m singular values (thresholded)
+  HostCsr vt, v, ut_pad, u_pad;  // V^T (n x n), V (n x n), [U^T; 0] (n x m), [U, 0] (m x n)
 };
 
 AxisSvd axis_svd(const std::vector<double>& mat, int m, int n, double zero) {

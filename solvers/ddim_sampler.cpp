@@ -20,8 +20,7 @@ void ddim_sample(Network& net, const DdimOptions& o, float* x, const std::vector
   int T = int(abar.size()), n = int(ids.size());
   if (o.steps < 1 || o.steps > T) throw Error("--steps must be between 1 and " + std::to_string(T));
   if (!(o.eta >= 0 && o.eta <= 1)) throw Error("--eta must be in [0, 1]");
-  DeviceBuffer out(b, size_t(n) * cfg.out_channels * h * w * 4), dids(b, ids.size() * 8),
-      labels(b, size_t(n) * 4);
+  DeviceBuffer out(b, size_t(n) * cfg.out_channels * h * w * 4), dids(b, ids.size() * 8), labels(b, size_t(n) * 4);
   b.upload(dids.get(), ids.data(), ids.size() * 8);
   if (cfg.num_classes > 0) {
     if (o.class_label < 0 || o.class_label >= cfg.num_classes)
@@ -39,7 +38,8 @@ void ddim_sample(Network& net, const DdimOptions& o, float* x, const std::vector
   DeviceBuffer tbuf = timestep_table(b, ts, n);
   for (size_t i = 0; i < ts.size(); ++i) {
     int t = ts[i];
-    net.forward(x, tbuf.as<float>() + i * size_t(n), cfg.num_classes > 0 ? labels.as<int32_t>() : nullptr, out.as<float>(), n, h, w);
+    net.forward(x, tbuf.as<float>() + i * size_t(n), cfg.num_classes > 0 ? labels.as<int32_t>() : nullptr,
+                out.as<float>(), n, h, w);
     DdimStepArgs a;
     a.x = x, a.eps_hat = out.as<float>(), a.eps_hat_channels = cfg.out_channels, a.image_ids = id_ptr;
     a.seed = o.seed, a.step = uint32_t(i), a.n = n, a.c = cfg.in_channels, a.hw = int64_t(h) * w;

@@ -22,7 +22,8 @@ DdrmSolver::DdrmSolver(Network& net, const DdrmOptions& o) : net_(net), o_(o) {
   validate(o_);
   abar_ = net.model().config.schedule.alphas_cumprod();
   const int T = int(abar_.size());
-  if (o_.steps > T) throw Error("--steps " + std::to_string(o_.steps) + " exceeds the model's " + std::to_string(T) + " timesteps");
+  if (o_.steps > T)
+    throw Error("--steps " + std::to_string(o_.steps) + " exceeds the model's " + std::to_string(T) + " timesteps");
 }
 
 void DdrmSolver::solve(const SvdOperator& A, const float* y, float* x, const std::vector<uint64_t>& ids,
@@ -78,7 +79,8 @@ void DdrmSolver::solve(const SvdOperator& A, const float* y, float* x, const std
                    out.as<float>(), xs.n, xs.h, xs.w);
     }
     DdrmPrepareArgs pa;
-    pa.xt = x, pa.eps_hat = out.as<float>(), pa.eps_hat_channels = out_c, pa.x0 = x0.as<float>(), pa.eps = eps.as<float>();
+    pa.xt = x, pa.eps_hat = out.as<float>(), pa.eps_hat_channels = out_c, pa.x0 = x0.as<float>(),
+    pa.eps = eps.as<float>();
     pa.n = xs.n, pa.c = xs.c, pa.hw = int64_t(xs.h) * xs.w;
     pa.sqrt_abar = float(std::sqrt(ab)), pa.sqrt_1m_abar = float(std::sqrt(1 - ab));
     ddrm_prepare(dev, pa, s);
@@ -116,9 +118,10 @@ size_t DdrmSolver::workspace_bytes(Shape4 xs, Shape4 ys) const {
 
 nlohmann::json to_json(const DdrmOptions& o) {
   using json = nlohmann::json;
-  return {{"algo", "ddrm"}, {"steps", o.steps}, {"eta", o.eta}, {"eta_b", o.eta_b}, {"sigma_0", nullptr},
-          {"svd_zero_threshold", SvdOptions{}.zero_threshold}, {"seed", o.seed},
-          {"class", o.class_label >= 0 ? json(o.class_label) : json(nullptr)}};
+  return {{"algo", "ddrm"},     {"steps", o.steps},
+          {"eta", o.eta},       {"eta_b", o.eta_b},
+          {"sigma_0", nullptr}, {"svd_zero_threshold", SvdOptions{}.zero_threshold},
+          {"seed", o.seed},     {"class", o.class_label >= 0 ? json(o.class_label) : json(nullptr)}};
 }
 
 nlohmann::json DdrmSolver::describe() const {

@@ -31,8 +31,8 @@ struct OperatorOptions;
 
 struct DdrmOptions {
   int steps = 20;
-  double eta = 0.85;    // the official --eta (etaA = etaC), in [0, 1]
-  double eta_b = 1.0;   // the official --etaB, in [0, 1]
+  double eta = 0.85;   // the official --eta (etaA = etaC), in [0, 1]
+  double eta_b = 1.0;  // the official --etaB, in [0, 1]
   uint64_t seed = 0;
   int class_label = -1;  // class-conditional models only
 };

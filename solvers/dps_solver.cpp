@@ -18,7 +18,8 @@ void validate(const DpsOptions& o) {
 
 std::vector<int> space_timesteps(int T, int count) {
   if (count < 1 || count > T)
-    throw Error("--steps " + std::to_string(count) + " must be between 1 and the model's " + std::to_string(T) + " timesteps");
+    throw Error("--steps " + std::to_string(count) + " must be between 1 and the model's " + std::to_string(T) +
+                " timesteps");
   const double stride = count <= 1 ? 1.0 : double(T - 1) / double(count - 1);
   std::set<int> kept;
   double cur = 0.0;  // accumulated, not multiplied, as the official loop
@@ -75,8 +76,9 @@ void DpsSolver::solve(const Operator& A, const float* y, float* x, const std::ve
   GuidedNetwork G(net_, has_custom_ ? &custom_ : nullptr, ts, xs.n, o_.class_label);
   const int out_c = G.out_channels();
   if (out_c != xs.c && out_c != 2 * xs.c)
-    throw Error("the network has " + std::to_string(out_c) + " output channels; DPS needs " + std::to_string(xs.c) + " or " +
-                std::to_string(2 * xs.c), 1);
+    throw Error("the network has " + std::to_string(out_c) + " output channels; DPS needs " + std::to_string(xs.c) +
+                    " or " + std::to_string(2 * xs.c),
+                1);
   const bool learned = out_c == 2 * xs.c;
 
   const size_t nx = size_t(xs.numel()), nout = size_t(xs.n) * out_c * xs.h * xs.w;
@@ -111,13 +113,15 @@ void DpsSolver::solve(const Operator& A, const float* y, float* x, const std::ve
     A.vjp(x0.as<float>(), ax.as<float>(), g.as<float>(), s);
 
     DpsCotangentArgs ca;
-    ca.x = x, ca.eps_hat = out.as<float>(), ca.eps_hat_channels = out_c, ca.g = g.as<float>(), ca.sums = sums.as<double>();
+    ca.x = x, ca.eps_hat = out.as<float>(), ca.eps_hat_channels = out_c, ca.g = g.as<float>(),
+    ca.sums = sums.as<double>();
     ca.cot = cot.as<float>(), ca.n = xs.n, ca.c = xs.c, ca.hw = hw, ca.recip = recip, ca.recipm1 = recipm1;
     dps_cotangent(dev, ca, s);
     G.vjp(cot.as<float>(), gx.as<float>());
 
     DpsUpdateArgs ua;
-    ua.x = x, ua.x0 = x0.as<float>(), ua.eps_hat = out.as<float>(), ua.eps_hat_channels = out_c, ua.learned_sigma = learned;
+    ua.x = x, ua.x0 = x0.as<float>(), ua.eps_hat = out.as<float>(), ua.eps_hat_channels = out_c,
+    ua.learned_sigma = learned;
     ua.g = g.as<float>(), ua.gx = gx.as<float>(), ua.image_ids = id_ptr, ua.seed = o_.seed, ua.step = uint32_t(i);
     ua.n = xs.n, ua.c = xs.c, ua.hw = hw;
     ua.coef1 = float(sched_.coef1[k]), ua.coef2 = float(sched_.coef2[k]), ua.recip = recip, ua.zeta = float(o_.zeta);
@@ -136,13 +140,17 @@ size_t DpsSolver::workspace_bytes(Shape4 xs, Shape4 ys) const {
   const size_t nx = size_t(xs.numel()), n = size_t(xs.n);
   const size_t out_c = size_t(has_custom_ ? custom_.out_channels : net_.model().config.adm.out_channels);
   const size_t nout = n * out_c * size_t(xs.h) * size_t(xs.w);
-  const size_t guided = has_custom_ ? 0 : sched_.t.size() * n * 4 + (net_.model().config.adm.num_classes > 0 ? n * 4 : 0);
+  const size_t guided =
+      has_custom_ ? 0 : sched_.t.size() * n * 4 + (net_.model().config.adm.num_classes > 0 ? n * 4 : 0);
   return 3 * nx * 4 + size_t(ys.numel()) * 4 + 2 * nout * 4 + n * 16 + n * 8 + guided;
 }
 
 nlohmann::json to_json(const DpsOptions& o) {
   using json = nlohmann::json;
-  return {{"algo", "dps"}, {"steps", o.steps}, {"zeta", o.zeta}, {"seed", o.seed},
+  return {{"algo", "dps"},
+          {"steps", o.steps},
+          {"zeta", o.zeta},
+          {"seed", o.seed},
           {"class", o.class_label >= 0 ? json(o.class_label) : json(nullptr)}};
 }
 

@@ -65,8 +65,10 @@ class DpsSolver : public Solver {
              const std::function<void(const SolverStep&)>& on_step = nullptr);
   void set_network_functions(EpsVjpFunctions f) { custom_ = std::move(f), has_custom_ = true; }
   void set_tiling(TiledNetwork* t) override {
-    if (t) set_network_functions(t->vjp_functions());
-    else custom_ = EpsVjpFunctions{}, has_custom_ = false;
+    if (t)
+      set_network_functions(t->vjp_functions());
+    else
+      custom_ = EpsVjpFunctions{}, has_custom_ = false;
   }
   const DpsSchedule& schedule() const { return sched_; }
 

@@ -22,7 +22,8 @@ PigdmSolver::PigdmSolver(Network& net, const PigdmOptions& o) : net_(net), o_(o)
   validate(o_);
   abar_ = net.model().config.schedule.alphas_cumprod();
   const int T = int(abar_.size());
-  if (o_.steps > T) throw Error("--steps " + std::to_string(o_.steps) + " exceeds the model's " + std::to_string(T) + " timesteps");
+  if (o_.steps > T)
+    throw Error("--steps " + std::to_string(o_.steps) + " exceeds the model's " + std::to_string(T) + " timesteps");
 }
 
 void PigdmSolver::solve(const Operator& A, const float* y, float* x, const std::vector<uint64_t>& ids,
@@ -39,8 +40,8 @@ void PigdmSolver::solve(const Operator& A, const float* y, float* x, const std::
   if (out_c < xs.c) throw Error("the network has fewer output channels than the image", 1);
 
   const size_t nx = size_t(xs.numel()), nout = size_t(xs.n) * out_c * xs.h * xs.w;
-  DeviceBuffer py(b, nx * 4), x0(b, nx * 4), g(b, nx * 4), gx(b, nx * 4), ax(b, size_t(ys.numel()) * 4), out(b, nout * 4),
-      cot(b, nout * 4), sums(b, size_t(xs.n) * 16), dids(b, ids.size() * 8);
+  DeviceBuffer py(b, nx * 4), x0(b, nx * 4), g(b, nx * 4), gx(b, nx * 4), ax(b, size_t(ys.numel()) * 4),
+      out(b, nout * 4), cot(b, nout * 4), sums(b, size_t(xs.n) * 16), dids(b, ids.size() * 8);
   b.upload(dids.get(), ids.data(), ids.size() * 8);
   const uint64_t* id_ptr = dev == Device::CUDA ? dids.as<uint64_t>() : ids.data();
   const int64_t hw = int64_t(xs.h) * xs.w;
@@ -82,7 +83,8 @@ void PigdmSolver::solve(const Operator& A, const float* y, float* x, const std::
     ua.x = x, ua.x0 = x0.as<float>(), ua.eps_hat = out.as<float>(), ua.eps_hat_channels = out_c;
     ua.g = g.as<float>(), ua.gx = gx.as<float>(), ua.mask = mask, ua.pinv_y = py.as<float>();
     ua.image_ids = id_ptr, ua.seed = o_.seed, ua.step = uint32_t(i), ua.n = xs.n, ua.c = xs.c, ua.hw = hw;
-    ua.sqrt_abar_s = float(std::sqrt(ab_s)), ua.c1 = float(c1), ua.c2 = float(std::sqrt(std::max(0.0, 1 - ab_s - c1 * c1)));
+    ua.sqrt_abar_s = float(std::sqrt(ab_s)), ua.c1 = float(c1),
+    ua.c2 = float(std::sqrt(std::max(0.0, 1 - ab_s - c1 * c1)));
     ua.coeff = float(std::sqrt(ab_s) * std::sqrt(ab_t) * o_.weight), ua.recip = recip;
     pigdm_update(dev, ua, s);
     if (on_step) on_step({int(i) + 1, int(ts.size()), ts[i]});
@@ -96,14 +98,20 @@ size_t PigdmSolver::workspace_bytes(Shape4 xs, Shape4 ys) const {
   const size_t nx = size_t(xs.numel()), n = size_t(xs.n);
   const size_t out_c = size_t(has_custom_ ? custom_.out_channels : net_.model().config.adm.out_channels);
   const size_t nout = n * out_c * size_t(xs.h) * size_t(xs.w);
-  const size_t guided = has_custom_ ? 0 : size_t(o_.steps) * n * 4 + (net_.model().config.adm.num_classes > 0 ? n * 4 : 0);
+  const size_t guided =
+      has_custom_ ? 0 : size_t(o_.steps) * n * 4 + (net_.model().config.adm.num_classes > 0 ? n * 4 : 0);
   return 4 * nx * 4 + size_t(ys.numel()) * 4 + 2 * nout * 4 + n * 16 + n * 8 + guided;
 }
 
 nlohmann::json to_json(const PigdmOptions& o) {
   using json = nlohmann::json;
-  return {{"algo", "pigdm"}, {"steps", o.steps}, {"zeta", o.weight}, {"eta", o.eta}, {"contrast", o.contrast},
-          {"seed", o.seed}, {"class", o.class_label >= 0 ? json(o.class_label) : json(nullptr)}};
+  return {{"algo", "pigdm"},
+          {"steps", o.steps},
+          {"zeta", o.weight},
+          {"eta", o.eta},
+          {"contrast", o.contrast},
+          {"seed", o.seed},
+          {"class", o.class_label >= 0 ? json(o.class_label) : json(nullptr)}};
 }
 
 nlohmann::json PigdmSolver::describe() const { return to_json(o_); }

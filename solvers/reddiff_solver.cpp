@@ -52,9 +52,11 @@ RedDiffSolver::RedDiffSolver(Network& net, const RedDiffOptions& o) : net_(net),
   abar_ = net.model().config.schedule.alphas_cumprod();
   int T = int(abar_.size());
   if (o_.t_start < 0) o_.t_start = T;
-  if (o_.t_start > T) throw Error("--t-start " + std::to_string(o_.t_start) + " exceeds the model's " + std::to_string(T) + " timesteps");
+  if (o_.t_start > T)
+    throw Error("--t-start " + std::to_string(o_.t_start) + " exceeds the model's " + std::to_string(T) + " timesteps");
   if (o_.steps > o_.t_start - o_.t_end)
-    throw Error("--steps " + std::to_string(o_.steps) + " exceeds the " + std::to_string(o_.t_start - o_.t_end) + " timesteps in [t_end, t_start)");
+    throw Error("--steps " + std::to_string(o_.steps) + " exceeds the " + std::to_string(o_.t_start - o_.t_end) +
+                " timesteps in [t_end, t_start)");
 }
 
 void RedDiffSolver::solve(const Operator& A, const float* y, float* mu, const std::vector<uint64_t>& ids,
@@ -118,7 +120,8 @@ void RedDiffSolver::solve(const Operator& A, const float* y, float* mu, const st
   // One step, the same launches with the same arguments every time (per-step values are read on the device).
   auto issue_step = [&](size_t i) {
     RedDiffStepBeginArgs ba;
-    ba.table = dtable.as<RedDiffStepScalars>(), ba.counter = counter.as<int32_t>(), ba.current = current.as<RedDiffStepScalars>();
+    ba.table = dtable.as<RedDiffStepScalars>(), ba.counter = counter.as<int32_t>(),
+    ba.current = current.as<RedDiffStepScalars>();
     ba.t_in = t_in.as<float>(), ba.n = xs.n;
     reddiff_step_begin(dev, ba, s);
 
@@ -132,8 +135,8 @@ void RedDiffSolver::solve(const Operator& A, const float* y, float* mu, const st
     if (eps_fn_) {
       eps_fn_(xt.as<float>(), ts[i], out.as<float>(), xs.n, xs.h, xs.w);
     } else {
-      net_.forward(xt.as<float>(), t_in.as<float>(), cfg.num_classes > 0 ? labels.as<int32_t>() : nullptr, out.as<float>(),
-                   xs.n, xs.h, xs.w);
+      net_.forward(xt.as<float>(), t_in.as<float>(), cfg.num_classes > 0 ? labels.as<int32_t>() : nullptr,
+                   out.as<float>(), xs.n, xs.h, xs.w);
     }
     // Data term at x0 = mu + sigma_x0 * eps0 (= mu by default).
     A.residual_vjp(o_.sigma_x0 > 0 ? x0.as<float>() : mu, y, gdata.as<float>(), s);
@@ -151,17 +154,23 @@ void RedDiffSolver::solve(const Operator& A, const float* y, float* mu, const st
   // Step 0 runs launch by launch (it compiles the plan and sizes every scratch buffer); then one step is
   // captured and replayed for the rest when the backend can, else every step runs launch by launch.
   used_graph_ = false;
-  graph_note_ = !o_.graph ? "off (--no-graph)" : eps_fn_ ? "off (test eps function)" : ts.size() < 3 ? "off (under 3 steps)" : "";
+  graph_note_ = !o_.graph       ? "off (--no-graph)"
+                : eps_fn_       ? "off (test eps function)"
+                : ts.size() < 3 ? "off (under 3 steps)"
+                                : "";
   std::unique_ptr<CapturedWork> graph;
   for (size_t i = 0; i < ts.size(); ++i) {
     if (i == 1 && graph_note_.empty()) {
       std::string why;
       graph = b.capture([&] { issue_step(i); }, &why);
       used_graph_ = graph != nullptr;
-      graph_note_ = graph ? "one step captured, replayed " + std::to_string(ts.size() - 1) + " times" : "off (" + why + ")";
+      graph_note_ =
+          graph ? "one step captured, replayed " + std::to_string(ts.size() - 1) + " times" : "off (" + why + ")";
     }
-    if (graph) graph->launch();
-    else issue_step(i);
+    if (graph)
+      graph->launch();
+    else
+      issue_step(i);
     // Reported when issued: a device runs at most a launch queue behind, and the loop never waits on it.
     if (on_step) on_step({int(i) + 1, int(ts.size()), ts[i]});
   }
@@ -180,10 +189,18 @@ size_t RedDiffSolver::workspace_bytes(Shape4 xs, Shape4 ys) const {
 
 nlohmann::json to_json(const RedDiffOptions& o) {
   using json = nlohmann::json;
-  return {{"algo", "reddiff"}, {"steps", o.steps}, {"lr", o.lr}, {"lambda", o.lambda}, {"weighting", o.weighting},
-          {"sigma_x0", o.sigma_x0}, {"init", o.init}, {"seed", o.seed},
+  return {{"algo", "reddiff"},
+          {"steps", o.steps},
+          {"lr", o.lr},
+          {"lambda", o.lambda},
+          {"weighting", o.weighting},
+          {"sigma_x0", o.sigma_x0},
+          {"init", o.init},
+          {"seed", o.seed},
           {"class", o.class_label >= 0 ? json(o.class_label) : json(nullptr)},
-          {"t_start", o.t_start >= 0 ? json(o.t_start) : json(nullptr)}, {"t_end", o.t_end}, {"cuda_graph", nullptr}};
+          {"t_start", o.t_start >= 0 ? json(o.t_start) : json(nullptr)},
+          {"t_end", o.t_end},
+          {"cuda_graph", nullptr}};
 }
 
 nlohmann::json RedDiffSolver::describe() const {

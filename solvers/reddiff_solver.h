@@ -27,12 +27,12 @@ struct RedDiffOptions {
   double lambda = 0.25;
   std::string weighting = "linear";  // linear (sqrt((1-abar)/abar)), sqrt, square, log, clip, power2over3, const
   double sigma_x0 = 0.0;
-  std::string init = "pinv";         // pinv, zeros, noise
+  std::string init = "pinv";  // pinv, zeros, noise
   uint64_t seed = 0;
-  int class_label = -1;              // class-conditional models only
-  int t_start = -1;                  // timesteps run over [t_end, t_start): official start_step (-1: T)
-  int t_end = 0;                     // official end_step
-  bool graph = true;                 // CUDA: capture one step as a CUDA graph and replay it for the rest
+  int class_label = -1;  // class-conditional models only
+  int t_start = -1;      // timesteps run over [t_end, t_start): official start_step (-1: T)
+  int t_end = 0;         // official end_step
+  bool graph = true;     // CUDA: capture one step as a CUDA graph and replay it for the rest
 };
 
 // Descending timesteps: t_end + floor(i * (t_start - t_end) / steps), i = steps-1 ... 0 -- exactly

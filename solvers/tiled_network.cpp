@@ -132,7 +132,8 @@ void TiledNetwork::prepare_shape(int n, int h, int w) {
 // Copies tiles [first, first + count) of an NCHW image batch (`channels` channels) into dst, one tile
 // after another; slots up to batch_ repeat the last tile. scale (optional): multiplies each pixel by
 // the tile's normalised blend weight (the cotangent of the VJP).
-void TiledNetwork::gather(const float* src, int channels, size_t first, size_t count, float* dst, const float* scale) const {
+void TiledNetwork::gather(const float* src, int channels, size_t first, size_t count, float* dst,
+                          const float* scale) const {
   const size_t plane = size_t(h_) * size_t(w_), tplane = size_t(th_) * size_t(tw_);
   std::vector<float> wx(static_cast<size_t>(tw_));
   for (int s = 0; s < batch_; ++s) {
@@ -236,7 +237,9 @@ void TiledNetwork::run(const float* x_dev, int t, float* out_dev, int n, int h, 
 
 void TiledNetwork::forward(const float* x, int t, float* out, int n, int h, int w) { run(x, t, out, n, h, w, false); }
 
-void TiledNetwork::forward_for_vjp(const float* x, int t, float* out, int n, int h, int w) { run(x, t, out, n, h, w, true); }
+void TiledNetwork::forward_for_vjp(const float* x, int t, float* out, int n, int h, int w) {
+  run(x, t, out, n, h, w, true);
+}
 
 void TiledNetwork::vjp(const float* cot_dev, float* gx_dev) {
   if (!vjp_ready_) throw Error("tiling: vjp without a forward_for_vjp before it", 1);

@@ -27,12 +27,12 @@
 namespace reddiff {
 
 struct TileOptions {
-  int tile = 256;         // N: tile side (the model's native size is the natural choice)
-  int overlap = 64;       // O: pixels neighbouring tiles share (0 <= O < N); stride N - O
-  int batch = 1;          // tiles per network call
-  uint64_t seed = 0;      // grid offsets keyed by (seed, image id, step)
-  bool shift = true;      // false: the grid stays at offset 0 every step (tests)
-  int class_label = -1;   // class-conditional models
+  int tile = 256;        // N: tile side (the model's native size is the natural choice)
+  int overlap = 64;      // O: pixels neighbouring tiles share (0 <= O < N); stride N - O
+  int batch = 1;         // tiles per network call
+  uint64_t seed = 0;     // grid offsets keyed by (seed, image id, step)
+  bool shift = true;     // false: the grid stays at offset 0 every step (tests)
+  int class_label = -1;  // class-conditional models
 };
 
 // One image's tiles at one step: tile height/width and the top-left corners along each axis.
@@ -97,9 +97,9 @@ class TiledNetwork {
   int64_t step_ = 0;
   int n_ = 0, h_ = 0, w_ = 0, th_ = 0, tw_ = 0, batch_ = 0, last_tiles_ = 0, last_calls_ = 0;
   std::vector<Tile> tiles_;
-  std::vector<float> wsum_;      // [n, h, w] sum of weights (kept for the VJP)
-  std::vector<float> xsave_;     // the input of the last forward_for_vjp (host)
-  std::vector<float> xh_, oh_;   // host staging of x / out (CUDA backend)
+  std::vector<float> wsum_;     // [n, h, w] sum of weights (kept for the VJP)
+  std::vector<float> xsave_;    // the input of the last forward_for_vjp (host)
+  std::vector<float> xh_, oh_;  // host staging of x / out (CUDA backend)
   std::vector<float> tin_, tout_;
   DeviceBuffer din_, dout_, dt_, dlabels_;
   bool vjp_ready_ = false, vjp_forward_kept_ = false;

@@ -148,7 +148,8 @@ Shard shard_from_env() {
   const int i = num(id, "SLURM_ARRAY_TASK_ID"), n = num(count, "SLURM_ARRAY_TASK_COUNT");
   const int m = mn && *mn ? num(mn, "SLURM_ARRAY_TASK_MIN") : 0;
   if (n < 1 || i < m || i - m >= n)
-    throw Error("SLURM_ARRAY_TASK_ID " + std::to_string(i) + " is outside [" + std::to_string(m) + ", " + std::to_string(m + n) +
+    throw Error("SLURM_ARRAY_TASK_ID " + std::to_string(i) + " is outside [" + std::to_string(m) + ", " +
+                std::to_string(m + n) +
                 ") (SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_COUNT); use a contiguous --array or give --shard i/n");
   sh.index = i - m;
   sh.count = n;
@@ -170,7 +171,8 @@ bool probe_input(const std::string& path, int* c, int* h, int* w, std::string* w
       std::vector<int64_t> s = a.shape;
       if (s.size() == 4 && s[0] == 1) s.erase(s.begin());
       if (s.size() != 3 || a.descr.size() != 3 || a.descr[1] != 'f') {
-        *why = "expected a float array [C, H, W] or [1, C, H, W], got " + a.descr + " of rank " + std::to_string(a.shape.size());
+        *why = "expected a float array [C, H, W] or [1, C, H, W], got " + a.descr + " of rank " +
+               std::to_string(a.shape.size());
         return false;
       }
       if (s[0] < 1 || s[0] > 1024 || s[1] < 1 || s[2] < 1) {
@@ -193,7 +195,8 @@ void make_directories(const std::string& dir) {
   if (dir.empty() || is_directory(dir)) return;
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec || !is_directory(dir)) throw WriteError("cannot create folder '" + dir + "': " + (ec ? ec.message() : "not a folder"));
+  if (ec || !is_directory(dir))
+    throw WriteError("cannot create folder '" + dir + "': " + (ec ? ec.message() : "not a folder"));
 }
 
 std::string parent_directory(const std::string& path) {

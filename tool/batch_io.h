@@ -17,9 +17,10 @@ InputKind input_kind(const std::string& in);
 
 struct InputItem {
   std::string path;  // the file to read
-  std::string rel;   // its name relative to IN (folder, list) or its file name (single image): the id and output derive from it
-  std::string out;   // where its result goes
-  uint64_t id = 0;   // image id for the solver and operator: image_id(rel)
+  std::string
+      rel;  // its name relative to IN (folder, list) or its file name (single image): the id and output derive from it
+  std::string out;  // where its result goes
+  uint64_t id = 0;  // image id for the solver and operator: image_id(rel)
 };
 
 // The stable per-image id: 64-bit FNV-1a of the relative name ('/' separators), so a result does not depend

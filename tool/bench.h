@@ -20,14 +20,14 @@ namespace reddiff {
 using BenchClock = std::chrono::steady_clock;
 
 struct BenchSettings {
-  ModelSettings model;    // --model --device --precision (a list) --threads
-  std::string device;     // resolved: "cpu" or "cuda"
+  ModelSettings model;  // --model --device --precision (a list) --threads
+  std::string device;   // resolved: "cpu" or "cuda"
   std::vector<int> batches;
   int repeat = 30, warmup = 3;
-  double max_time = 3.0;  // seconds per timed loop (at least 3 samples)
-  int solver_steps = 10;  // measured solver steps (0: no solver timing)
+  double max_time = 3.0;              // seconds per timed loop (at least 3 samples)
+  int solver_steps = 10;              // measured solver steps (0: no solver timing)
   std::vector<int> steps{100, 1000};  // RED-diff's step counts for the seconds-per-image figures
-  double budget_s = 0;    // 0: none
+  double budget_s = 0;                // 0: none
   uint64_t seed = 0;
   std::vector<Algorithm> algos{Algorithm::RedDiff};  // in the order they run (bench_algorithm_order)
   bool profile_forward = false;  // the first timed forward of a configuration inside Backend::profile_range

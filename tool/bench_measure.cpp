@@ -134,7 +134,8 @@ double time_forward(const BenchSettings& st, Backend& b, const std::function<voi
     row["forward_pipelined_repeats"] = k;
   }
   probe.sample();
-  row["forward_ms"] = {{"median", s.median}, {"min", s.min}, {"max", s.max}, {"p90", s.p90}, {"mean", s.mean}, {"n", s.n}};
+  row["forward_ms"] = {{"median", s.median}, {"min", s.min},   {"max", s.max},
+                       {"p90", s.p90},       {"mean", s.mean}, {"n", s.n}};
   row["forward_ms_pipelined"] = pipelined_ms;
   row["first_forward_s"] = warm_s;
   row["images_per_s"] = 1e3 * n / pipelined_ms;
@@ -263,7 +264,8 @@ void time_reddiff(const BenchSettings& st, Network& net, int n, int h, int w, do
   // is also kept for results[i]["algos"]["reddiff"].
   const size_t row_peak = probe.peak();
   probe.reset();
-  solve_once(Algorithm::RedDiff, method_settings(st, cfg, 1, false), net, p, [&](const SolverStep&) { probe.sample(); });
+  solve_once(Algorithm::RedDiff, method_settings(st, cfg, 1, false), net, p,
+             [&](const SolverStep&) { probe.sample(); });
   const size_t reddiff_peak = probe.peak();
   probe.set_peak(std::max(row_peak, reddiff_peak));
   // The step replayed as a CUDA graph (the default; its one-off capture is in the measured difference) and
@@ -292,7 +294,8 @@ void time_reddiff(const BenchSettings& st, Network& net, int n, int h, int w, do
   probe.sample();
   if (!st.has_others()) return;
   json a;
-  for (const char* key : {"task", "measured_steps", "step_ms", "step_ms_per_image", "fixed_s", "s_per_image", "cuda_graph"})
+  for (const char* key :
+       {"task", "measured_steps", "step_ms", "step_ms_per_image", "fixed_s", "s_per_image", "cuda_graph"})
     a[key] = rd[key];
   if (rd.contains("note")) a["note"] = rd["note"];
   a["network_passes_per_step"] = "forward";

@@ -56,7 +56,8 @@ void print_methods(const json& doc) {
   if (!any) return;
   const double mib = 1.0 / (1024.0 * 1024.0);
   std::printf("\nmethods on one engine (%s):\n", doc["settings"]["algo_task"].get<std::string>().c_str());
-  std::printf("%-5s %5s %-8s %10s %12s %12s %10s %10s\n", "prec", "batch", "algo", "step ms", "steps", "s/img", "tool MiB", "cuda MiB");
+  std::printf("%-5s %5s %-8s %10s %12s %12s %10s %10s\n", "prec", "batch", "algo", "step ms", "steps", "s/img",
+              "tool MiB", "cuda MiB");
   for (const auto& r : doc["results"]) {
     if (!r.contains("algos")) continue;
     for (Algorithm algo : bench_algorithm_order()) {
@@ -79,10 +80,12 @@ void print_methods(const json& doc) {
                   m.contains("cuda_used_delta_peak") ? fmt(m["cuda_used_delta_peak"], "%.0f", mib).c_str() : "-");
     }
   }
-  std::printf("step ms: difference of a 1-step and a (1+k)-step solve over k; s/img: EXTRAPOLATED for each method's default\n"
-              "step count(s); tool MiB: weights + the method's plan (forward, or forward+VJP for DPS/PiGDM) + solver buffers\n"
-              "+ operator + x, y%s.\n",
-              doc["device"]["kind"] == "cuda" ? "; cuda MiB: peak cudaMemGetInfo used-delta while the method's solver ran" : "");
+  std::printf(
+      "step ms: difference of a 1-step and a (1+k)-step solve over k; s/img: EXTRAPOLATED for each method's default\n"
+      "step count(s); tool MiB: weights + the method's plan (forward, or forward+VJP for DPS/PiGDM) + solver buffers\n"
+      "+ operator + x, y%s.\n",
+      doc["device"]["kind"] == "cuda" ? "; cuda MiB: peak cudaMemGetInfo used-delta while the method's solver ran"
+                                      : "");
 }
 
 }  // namespace
@@ -94,7 +97,8 @@ void print_table(const json& doc) {
               doc["model"]["source"].get<std::string>().c_str(), doc["model"]["size"][0].get<int>(),
               doc["model"]["size"][1].get<int>(), doc["backend"].get<std::string>().c_str());
   std::printf("host CPU: %s\n", doc["device"]["cpu_model"].get<std::string>().c_str());
-  std::printf("%-5s %5s %10s %10s %9s %9s %9s %9s", "prec", "batch", "fwd ms", "fwd p90", "img/s", "TFLOP/s", "step ms", "no-graph");
+  std::printf("%-5s %5s %10s %10s %9s %9s %9s %9s", "prec", "batch", "fwd ms", "fwd p90", "img/s", "TFLOP/s", "step ms",
+              "no-graph");
   for (int N : steps) std::printf(" %10s", ("s/img@" + std::to_string(N)).c_str());
   std::printf(" %10s %10s\n", "tool MiB", "cuda MiB");
   for (const auto& r : doc["results"]) {
@@ -105,14 +109,17 @@ void print_table(const json& doc) {
       continue;
     }
     const json& rd = r.contains("reddiff") ? r["reddiff"] : json();
-    std::printf("%10s %10s %9s %9s %9s %9s", fmt(r["forward_ms"]["median"], "%.2f").c_str(), fmt(r["forward_ms"]["p90"], "%.2f").c_str(),
-                fmt(r["images_per_s"], "%.2f").c_str(), fmt(r["tflops"], "%.2f").c_str(),
-                rd.is_null() ? "-" : fmt(rd["step_ms"], "%.2f").c_str(),
+    std::printf("%10s %10s %9s %9s %9s %9s", fmt(r["forward_ms"]["median"], "%.2f").c_str(),
+                fmt(r["forward_ms"]["p90"], "%.2f").c_str(), fmt(r["images_per_s"], "%.2f").c_str(),
+                fmt(r["tflops"], "%.2f").c_str(), rd.is_null() ? "-" : fmt(rd["step_ms"], "%.2f").c_str(),
                 rd.is_null() || rd["cuda_graph"] == "off" ? "-" : fmt(rd["step_ms_launch_by_launch"], "%.2f").c_str());
-    for (int N : steps) std::printf(" %10s", rd.is_null() ? "-" : fmt(rd["s_per_image"][std::to_string(N)], "%.2f").c_str());
+    for (int N : steps)
+      std::printf(" %10s", rd.is_null() ? "-" : fmt(rd["s_per_image"][std::to_string(N)], "%.2f").c_str());
     const json& m = r["memory_bytes"];
     std::printf(" %10s %10s\n", fmt(m["tool_total"], "%.0f", 1.0 / (1024.0 * 1024.0)).c_str(),
-                m.contains("cuda_used_delta_peak") ? fmt(m["cuda_used_delta_peak"], "%.0f", 1.0 / (1024.0 * 1024.0)).c_str() : "-");
+                m.contains("cuda_used_delta_peak")
+                    ? fmt(m["cuda_used_delta_peak"], "%.0f", 1.0 / (1024.0 * 1024.0)).c_str()
+                    : "-");
   }
   for (const auto& r : doc["results"])
     if (r.contains("reddiff_note"))
@@ -121,7 +128,9 @@ void print_table(const json& doc) {
   std::printf("fwd ms: median (and p90) of individually timed forwards; img/s and TFLOP/s: back-to-back forwards%s.\n",
               doc["device"]["kind"] == "cuda" ? " (CUDA events)" : "");
   if (st["solver_steps"].get<int>() > 0)
-    std::printf("s/img@N: RED-diff seconds per image for N steps, EXTRAPOLATED from a few measured steps (fixed cost + N x step).\n");
+    std::printf(
+        "s/img@N: RED-diff seconds per image for N steps, EXTRAPOLATED from a few measured steps (fixed cost + N x "
+        "step).\n");
   std::printf("tool MiB: weights + arena + backend extras + I/O + solver buffers (reddiff's own accounting)%s.\n",
               doc["device"]["kind"] == "cuda" ? "; cuda MiB: peak cudaMemGetInfo used-delta" : "");
   print_methods(doc);

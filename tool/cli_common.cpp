@@ -74,10 +74,13 @@ DType parse_precision(const std::string& s) {
 }
 
 void add_max_pixels_option(cxxopts::Options& opts, const std::string& group, int64_t bytes_per_pixel) {
-  opts.add_options(group)
-      ("max-pixels", "refuse images, masks, kernels and .npy arrays of more pixels, from their headers (default: half "
-                     "the available memory at " + std::to_string(bytes_per_pixel) + " bytes a pixel; " +
-                     std::to_string(default_max_pixels(bytes_per_pixel)) + " here)", cxxopts::value<std::string>(), "N");
+  opts.add_options(group)(
+      "max-pixels",
+      "refuse images, masks, kernels and .npy arrays of more pixels, from their headers (default: half "
+      "the available memory at " +
+          std::to_string(bytes_per_pixel) + " bytes a pixel; " + std::to_string(default_max_pixels(bytes_per_pixel)) +
+          " here)",
+      cxxopts::value<std::string>(), "N");
 }
 
 void apply_max_pixels(const cxxopts::ParseResult& r, int64_t bytes_per_pixel) {
@@ -87,7 +90,8 @@ void apply_max_pixels(const cxxopts::ParseResult& r, int64_t bytes_per_pixel) {
     return;
   }
   const uint64_t n = option_unsigned(r, "max-pixels");
-  if (n < 1 || n > (uint64_t(1) << 62)) throw Error("--max-pixels must be a positive integer, got " + r["max-pixels"].as<std::string>());
+  if (n < 1 || n > (uint64_t(1) << 62))
+    throw Error("--max-pixels must be a positive integer, got " + r["max-pixels"].as<std::string>());
   set_max_pixels(int64_t(n), "--max-pixels");
 }
 

@@ -46,33 +46,37 @@ std::vector<int> int_list(const std::string& s, const char* opt, int lo, int hi)
 }
 
 cxxopts::Options make_options(const char* prog) {
-  cxxopts::Options opts(prog,
-                        "Benchmark the network and the solvers: forward latency, images/s, TFLOP/s, seconds per image of\n"
-                        "RED-diff (and with --algo: DPS, PiGDM, DDRM), peak device memory. Random weights for a named architecture, or a model file.");
+  cxxopts::Options opts(
+      prog,
+      "Benchmark the network and the solvers: forward latency, images/s, TFLOP/s, seconds per image of\n"
+      "RED-diff (and with --algo: DPS, PiGDM, DDRM), peak device memory. Random weights for a named architecture, or a "
+      "model file.");
   ModelSettings::declare(opts, "", ModelSettings::Precisions::List);
-  opts.add_options()
-      ("arch", "imagenet256-uncond, imagenet256, ffhq256 (random weights) or bundled (the default model file)",
-       cxxopts::value<std::string>())
-      ("batch", "comma list of batch sizes (default: 1,4,16 on cuda, 1 on cpu)", cxxopts::value<std::string>())
-      ("size", "image height = width (default: the model's image_size)", cxxopts::value<int>())
-      ("repeat", "timed forwards per configuration, at most (default: 30 on cuda, 5 on cpu)", cxxopts::value<int>())
-      ("warmup", "untimed forwards first (default: 3 on cuda, 1 on cpu)", cxxopts::value<int>())
-      ("max-time", "seconds one timed loop may take before it stops (at least 3 samples)", cxxopts::value<double>())
-      ("steps", "RED-diff step counts to report seconds per image for (extrapolated)",
-       cxxopts::value<std::string>()->default_value("100,1000"))
-      ("solver-steps", "RED-diff steps actually timed per configuration (0: skip the solver; default 10 cuda, 2 cpu)",
-       cxxopts::value<int>())
-      ("algo", "methods to time: reddiff, dps, pigdm, ddrm, a comma list of them, or all (each: per-step time, "
-       "s/img for its default steps, peak memory; all on inpainting with a centred box)",
-       cxxopts::value<std::string>()->default_value("reddiff"))
-      ("seed", "seed of the random weights and inputs", cxxopts::value<uint64_t>()->default_value("0"))
-      ("budget-s", "stop starting new configurations after this many seconds (0: no limit)",
-       cxxopts::value<double>()->default_value("0"))
-      ("json", "write the results as JSON (rewritten after each configuration)", cxxopts::value<std::string>())
-      ("quick", "fewer repeats and solver steps")
-      ("profile-forward", "on CUDA, record the first timed forward of each configuration for a profiler started "
-       "with --profile-from-start off (cudaProfilerStart/Stop; scripts/profile-gpu runs Nsight Compute so)")
-      ("h,help", "show this help");
+  opts.add_options()("arch",
+                     "imagenet256-uncond, imagenet256, ffhq256 (random weights) or bundled (the default model file)",
+                     cxxopts::value<std::string>())(
+      "batch", "comma list of batch sizes (default: 1,4,16 on cuda, 1 on cpu)", cxxopts::value<std::string>())(
+      "size", "image height = width (default: the model's image_size)", cxxopts::value<int>())(
+      "repeat", "timed forwards per configuration, at most (default: 30 on cuda, 5 on cpu)", cxxopts::value<int>())(
+      "warmup", "untimed forwards first (default: 3 on cuda, 1 on cpu)", cxxopts::value<int>())(
+      "max-time", "seconds one timed loop may take before it stops (at least 3 samples)", cxxopts::value<double>())(
+      "steps", "RED-diff step counts to report seconds per image for (extrapolated)",
+      cxxopts::value<std::string>()->default_value("100,1000"))(
+      "solver-steps", "RED-diff steps actually timed per configuration (0: skip the solver; default 10 cuda, 2 cpu)",
+      cxxopts::value<int>())(
+      "algo",
+      "methods to time: reddiff, dps, pigdm, ddrm, a comma list of them, or all (each: per-step time, "
+      "s/img for its default steps, peak memory; all on inpainting with a centred box)",
+      cxxopts::value<std::string>()->default_value("reddiff"))("seed", "seed of the random weights and inputs",
+                                                               cxxopts::value<uint64_t>()->default_value("0"))(
+      "budget-s", "stop starting new configurations after this many seconds (0: no limit)",
+      cxxopts::value<double>()->default_value("0"))(
+      "json", "write the results as JSON (rewritten after each configuration)", cxxopts::value<std::string>())(
+      "quick", "fewer repeats and solver steps")(
+      "profile-forward",
+      "on CUDA, record the first timed forward of each configuration for a profiler started "
+      "with --profile-from-start off (cudaProfilerStart/Stop; scripts/profile-gpu runs Nsight Compute so)")(
+      "h,help", "show this help");
   return opts;
 }
 
@@ -112,7 +116,8 @@ BenchSettings settings_from(const cxxopts::ParseResult& r) {
   if (!(st.max_time > 0)) throw Error("--max-time must be positive");
   if (st.solver_steps < 0 || st.solver_steps > 998) throw Error("--solver-steps must be between 0 and 998");
   if (st.budget_s < 0) throw Error("--budget-s must be >= 0");
-  if (st.model.precisions.empty()) st.model.precisions = cuda ? std::vector<DType>{DType::F32, DType::F16} : std::vector<DType>{DType::F32};
+  if (st.model.precisions.empty())
+    st.model.precisions = cuda ? std::vector<DType>{DType::F32, DType::F16} : std::vector<DType>{DType::F32};
   st.batches = int_list(r.count("batch") ? r["batch"].as<std::string>() : cuda ? "1,4,16" : "1", "batch", 1, 4096);
   return st;
 }
@@ -168,10 +173,17 @@ json model_json(const BenchModel& m, int size, double load_s) {
 json settings_json(const BenchSettings& st, const std::string& algo_arg, bool quick) {
   json names = json::array();
   for (Algorithm a : st.algos) names.push_back(algorithm_info(a).name);
-  return {{"repeat", st.repeat},           {"warmup", st.warmup},   {"max_time_s", st.max_time},
-          {"solver_steps", st.solver_steps}, {"steps", st.steps},   {"algo", algo_arg},
-          {"algos", names},                {"algo_task", kBenchTask},
-          {"seed", st.seed},                 {"quick", quick},      {"budget_s", st.budget_s},
+  return {{"repeat", st.repeat},
+          {"warmup", st.warmup},
+          {"max_time_s", st.max_time},
+          {"solver_steps", st.solver_steps},
+          {"steps", st.steps},
+          {"algo", algo_arg},
+          {"algos", names},
+          {"algo_task", kBenchTask},
+          {"seed", st.seed},
+          {"quick", quick},
+          {"budget_s", st.budget_s},
           {"profile_forward", st.profile_forward}};
 }
 
@@ -194,7 +206,8 @@ json run_row(const BenchSettings& st, const Model& model, DType p, int n, int si
   }
   std::fprintf(stderr, "bench: %s batch %d: %s", dtype_name(p), n, row["status"].get<std::string>().c_str());
   if (row["status"] == "ok")
-    std::fprintf(stderr, ", forward %.2f ms, %.1f s", row["forward_ms"]["median"].get<double>(), row["wall_s"].get<double>());
+    std::fprintf(stderr, ", forward %.2f ms, %.1f s", row["forward_ms"]["median"].get<double>(),
+                 row["wall_s"].get<double>());
   else if (row.contains("note"))
     std::fprintf(stderr, ": %s", row["note"].get<std::string>().c_str());
   std::fprintf(stderr, "\n");
@@ -248,8 +261,8 @@ int run_bench(int argc, char** argv) {
   doc["wall_s"] = seconds_since(t_start);
   save();
   print_table(doc);
-  const bool any_ok = std::any_of(doc["results"].begin(), doc["results"].end(),
-                                  [](const json& row) { return row["status"] == "ok"; });
+  const bool any_ok =
+      std::any_of(doc["results"].begin(), doc["results"].end(), [](const json& row) { return row["status"] == "ok"; });
   return any_ok ? 0 : 1;
 }
 

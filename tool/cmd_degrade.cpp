@@ -25,7 +25,8 @@ namespace {
 std::string epilog() {
   std::ostringstream s;
   s << "\nTasks (x, y in [-1, 1]):\n";
-  for (const auto& t : tasks()) s << "  " << t.name << std::string(t.name.size() < 17 ? 17 - t.name.size() : 1, ' ') << t.formula << "\n";
+  for (const auto& t : tasks())
+    s << "  " << t.name << std::string(t.name.size() < 17 ? 17 - t.name.size() : 1, ' ') << t.formula << "\n";
   return s.str() + R"(
 Outputs:
   OUT ending in .npy is written as float32 [1, C, H, W] in [-1, 1], unclamped (noise included).
@@ -46,7 +47,8 @@ measurement in every run and in every batch. See docs/tasks.md.
 void check_out(const TaskSpec& spec, const std::string& out) {
   if (spec.view == MeasurementView::File) {
     if (!has_extension(out, spec.file_extension) && !has_extension(out, ".jpeg"))
-      throw Error("OUT '" + out + "' must end in " + spec.file_extension + " (the " + spec.name + " measurement is a file)");
+      throw Error("OUT '" + out + "' must end in " + spec.file_extension + " (the " + spec.name +
+                  " measurement is a file)");
   } else if (!has_extension(out, ".npy") && !has_extension(out, ".png")) {
     throw Error("OUT '" + out + "' must end in .png or .npy");
   }
@@ -56,16 +58,14 @@ int run_degrade(int argc, char** argv) {
   cxxopts::Options opts("reddiff degrade", "Apply a degradation operator and measurement noise to an image.");
   opts.custom_help("TASK [options]");
   opts.positional_help("IN OUT");
-  opts.add_options()
-      ("task", "task", cxxopts::value<std::string>())
-      ("in", "input image", cxxopts::value<std::string>())
-      ("out", "output measurement", cxxopts::value<std::string>())
-      ("save-mask", "inpaint: also write the mask to FILE (.png or .npy)", cxxopts::value<std::string>(), "FILE")
-      ("save-kernel", "deblur: also write the blur kernel to FILE (.png or .npy)", cxxopts::value<std::string>(), "FILE")
-      ("image-id", "id of the image for masks, kernels and noise", cxxopts::value<uint64_t>()->default_value("0"), "N")
-      ("device", "cpu|cuda", cxxopts::value<std::string>()->default_value("cpu"), "D")
-      ("q,quiet", "print nothing on success")
-      ("h,help", "show this help");
+  opts.add_options()("task", "task", cxxopts::value<std::string>())("in", "input image", cxxopts::value<std::string>())(
+      "out", "output measurement", cxxopts::value<std::string>())(
+      "save-mask", "inpaint: also write the mask to FILE (.png or .npy)", cxxopts::value<std::string>(), "FILE")(
+      "save-kernel", "deblur: also write the blur kernel to FILE (.png or .npy)", cxxopts::value<std::string>(),
+      "FILE")("image-id", "id of the image for masks, kernels and noise",
+              cxxopts::value<uint64_t>()->default_value("0"),
+              "N")("device", "cpu|cuda", cxxopts::value<std::string>()->default_value("cpu"), "D")(
+      "q,quiet", "print nothing on success")("h,help", "show this help");
   add_operator_options(opts);
   add_max_pixels_option(opts, "", kDegradeBytesPerPixel);
   opts.parse_positional({"task", "in", "out"});
@@ -75,20 +75,24 @@ int run_degrade(int argc, char** argv) {
     std::printf("%s%s", opts.help({"", "Degradation"}).c_str(), epilog().c_str());
     return 0;
   }
-  if (!r.unmatched().empty()) throw Error("unexpected argument '" + r.unmatched().front() + "' (see reddiff degrade --help)");
+  if (!r.unmatched().empty())
+    throw Error("unexpected argument '" + r.unmatched().front() + "' (see reddiff degrade --help)");
   if (!r.count("task")) throw Error("missing TASK (see reddiff degrade --help)");
   if (!r.count("in") || !r.count("out")) throw Error("missing IN or OUT image (see reddiff degrade --help)");
-  const std::string task = r["task"].as<std::string>(), in = r["in"].as<std::string>(), out = r["out"].as<std::string>();
+  const std::string task = r["task"].as<std::string>(), in = r["in"].as<std::string>(),
+                    out = r["out"].as<std::string>();
 
   const std::string dev_name = r["device"].as<std::string>();
-  if (dev_name != "cpu" && dev_name != "cuda") throw Error("--device: unknown value '" + dev_name + "' (expected cpu or cuda)");
+  if (dev_name != "cpu" && dev_name != "cuda")
+    throw Error("--device: unknown value '" + dev_name + "' (expected cpu or cuda)");
 
   apply_max_pixels(r, kDegradeBytesPerPixel);
   const TaskSpec& spec = task_spec(task);
   check_out(spec, out);
   OperatorOptions o = operator_options_from(r, task);
   if (r.count("save-mask") && spec.degrade_extra != DegradeExtra::Mask) throw Error("--save-mask is for task inpaint");
-  if (r.count("save-kernel") && spec.degrade_extra != DegradeExtra::Kernel) throw Error("--save-kernel is for task deblur");
+  if (r.count("save-kernel") && spec.degrade_extra != DegradeExtra::Kernel)
+    throw Error("--save-kernel is for task deblur");
   for (const char* opt : {"save-mask", "save-kernel"})
     if (r.count(opt)) {
       const std::string f = r[opt].as<std::string>();

@@ -16,25 +16,28 @@ namespace reddiff {
 namespace {
 
 int run_forward(int argc, char** argv) {
-  cxxopts::Options opts(argv[0], "Run the network once: eps = model(x, t). Reads x as float32 (N,C,H,W) .npy\n"
-                                 "(float16/float64 are converted), writes the full output (N,out_channels,H,W) as float32 .npy.");
-  opts.add_options()
-      ("x,input", "input array, .npy (N, C, H, W); also accepted as --x", cxxopts::value<std::string>())
-      ("t,timestep", "timestep index in [0, T), for every image; also accepted as --t", cxxopts::value<int>())
-      ("class", "class label for class-conditional models", cxxopts::value<int>())
-      ("out", "output .npy", cxxopts::value<std::string>())
-      ("vjp", "cotangent v, .npy shaped like the output: also write J^T v (the gradient of <v, out> w.r.t. x) to --grad-out",
-       cxxopts::value<std::string>())
-      ("grad-out", "output .npy of the VJP (N, C, H, W), with --vjp", cxxopts::value<std::string>())
-      ("h,help", "show this help");
+  cxxopts::Options opts(
+      argv[0],
+      "Run the network once: eps = model(x, t). Reads x as float32 (N,C,H,W) .npy\n"
+      "(float16/float64 are converted), writes the full output (N,out_channels,H,W) as float32 .npy.");
+  opts.add_options()("x,input", "input array, .npy (N, C, H, W); also accepted as --x", cxxopts::value<std::string>())(
+      "t,timestep", "timestep index in [0, T), for every image; also accepted as --t", cxxopts::value<int>())(
+      "class", "class label for class-conditional models", cxxopts::value<int>())("out", "output .npy",
+                                                                                  cxxopts::value<std::string>())(
+      "vjp",
+      "cotangent v, .npy shaped like the output: also write J^T v (the gradient of <v, out> w.r.t. x) to --grad-out",
+      cxxopts::value<std::string>())("grad-out", "output .npy of the VJP (N, C, H, W), with --vjp",
+                                     cxxopts::value<std::string>())("h,help", "show this help");
   ModelSettings::declare(opts, "Model and device");
   // The documented spelling is `--x in.npy --t T`; cxxopts takes one-letter names only as short options.
   std::vector<std::string> args(argv, argv + argc);
   for (auto& a : args) {
     for (const char* name : {"x", "t"}) {
       std::string long_form = std::string("--") + name;
-      if (a == long_form) a = std::string("-") + name;
-      else if (a.rfind(long_form + "=", 0) == 0) a = std::string("-") + name + a.substr(long_form.size() + 1);
+      if (a == long_form)
+        a = std::string("-") + name;
+      else if (a.rfind(long_form + "=", 0) == 0)
+        a = std::string("-") + name + a.substr(long_form.size() + 1);
     }
   }
   std::vector<char*> av;
@@ -64,7 +67,8 @@ int run_forward(int argc, char** argv) {
   if (cfg.num_classes > 0) {
     if (!r.count("class")) throw Error("this model is class-conditional: give --class K");
     int k = r["class"].as<int>();
-    if (k < 0 || k >= cfg.num_classes) throw Error("--class " + std::to_string(k) + " is outside [0, " + std::to_string(cfg.num_classes) + ")");
+    if (k < 0 || k >= cfg.num_classes)
+      throw Error("--class " + std::to_string(k) + " is outside [0, " + std::to_string(cfg.num_classes) + ")");
     labels.assign(size_t(n), k);
   } else if (r.count("class")) {
     throw Error("--class given but the model is unconditional");
@@ -82,8 +86,8 @@ int run_forward(int argc, char** argv) {
   Network net(*model, *backend, ms.precision());
   std::vector<float> tv(static_cast<size_t>(n), static_cast<float>(t));
   std::vector<float> out(size_t(n) * cfg.out_channels * h * w);
-  DeviceBuffer dx(*backend, x.data.size() * 4), dt(*backend, tv.size() * 4), dl(*backend, std::max<size_t>(4, labels.size() * 4)),
-      dout(*backend, out.size() * 4);
+  DeviceBuffer dx(*backend, x.data.size() * 4), dt(*backend, tv.size() * 4),
+      dl(*backend, std::max<size_t>(4, labels.size() * 4)), dout(*backend, out.size() * 4);
   backend->upload(dx.get(), x.data.data(), x.data.size() * 4);
   backend->upload(dt.get(), tv.data(), tv.size() * 4);
   if (!labels.empty()) backend->upload(dl.get(), labels.data(), labels.size() * 4);
@@ -108,7 +112,8 @@ int run_forward(int argc, char** argv) {
   return 0;
 }
 
-CommandRegistration reg("forward", "run the network alone on a .npy array (checks a model against PyTorch)", &run_forward, 80);
+CommandRegistration reg("forward", "run the network alone on a .npy array (checks a model against PyTorch)",
+                        &run_forward, 80);
 
 }  // namespace
 }  // namespace reddiff

@@ -36,14 +36,17 @@ std::string epilog(const TaskSpec& task) {
        "  keeps it) and the result is scored against IN: PSNR and SSIM on [0, 1] (stderr, --json, --csv).\n"
     << "\nPreset for " << task.name << ": " << preset_line(task, Algorithm::RedDiff) << "\n  ("
     << task.preset_source.at(Algorithm::RedDiff) << ")\n"
-    << "\n" << algorithms_help(task)
+    << "\n"
+    << algorithms_help(task)
     << "\nBatch: IN may be a folder (searched recursively for .png .jpg .jpeg .bmp .tga .gif .ppm .pgm .pnm, and\n"
        "  .npy measurements without --measure) or a .txt list of image paths (relative to the list's folder);\n"
        "  OUT is then a folder (created; sub-folders kept, names ending in .png). Images of one size are restored\n"
        "  --batch-size at a time. Existing outputs are skipped unless --overwrite, so a stopped run resumes. A bad\n"
        "  file is reported, listed in --csv with status 'error: ...', and the run goes on (exit status 3).\n"
-       "\nLarge photos: the network runs on overlapping tiles of the model's native size (--tile auto, the default, for\n"
-       "  images over 1.5x that size), --batch-size tiles at a time, blended with smooth weights; the grid shifts every\n"
+       "\nLarge photos: the network runs on overlapping tiles of the model's native size (--tile auto, the default, "
+       "for\n"
+       "  images over 1.5x that size), --batch-size tiles at a time, blended with smooth weights; the grid shifts "
+       "every\n"
        "  step. Memory for the network is that of one batch of tiles; the operators work on the whole image.\n"
        "\nImage ids: masks, kernels, measurement noise and the solver's noise of an image are drawn from (--seed,\n"
        "  id), id = 64-bit FNV-1a hash of the image's name relative to IN (its file name for a single image, or\n"
@@ -90,7 +93,8 @@ int run_restore(const TaskSpec& task, int argc, char** argv) {
 // One command per task of the table.
 const bool registered = [] {
   for (const TaskSpec& t : tasks())
-    CommandRegistration(t.name, t.summary, [&t](int argc, char** argv) { return run_restore(t, argc, argv); }, t.order);
+    CommandRegistration(
+        t.name, t.summary, [&t](int argc, char** argv) { return run_restore(t, argc, argv); }, t.order);
   return true;
 }();
 

@@ -17,20 +17,18 @@ namespace reddiff {
 namespace {
 
 int run_sample(int argc, char** argv) {
-  cxxopts::Options opts(argv[0], "Draw images from the model alone (DDIM; eta 1 adds DDPM-like noise) and write them\n"
-                                 "as one PNG grid (OUT.png) of --count images, --columns wide.");
+  cxxopts::Options opts(argv[0],
+                        "Draw images from the model alone (DDIM; eta 1 adds DDPM-like noise) and write them\n"
+                        "as one PNG grid (OUT.png) of --count images, --columns wide.");
   opts.positional_help("OUT.png");
-  opts.add_options()
-      ("count", "number of images", cxxopts::value<int>()->default_value("4"))
-      ("columns", "images per row of the grid", cxxopts::value<int>()->default_value("4"))
-      ("size", "image height and width (any size; the model pads to its multiple)", cxxopts::value<int>()->default_value("256"))
-      ("steps", "DDIM steps", cxxopts::value<int>()->default_value("50"))
-      ("eta", "DDIM eta in [0, 1]", cxxopts::value<double>()->default_value("0"))
-      ("seed", "random seed", cxxopts::value<uint64_t>()->default_value("0"))
-      ("class", "class label (class-conditional models)", cxxopts::value<int>()->default_value("-1"))
-      ("quiet", "no progress bar")
-      ("out", "output PNG", cxxopts::value<std::string>())
-      ("h,help", "show this help");
+  opts.add_options()("count", "number of images", cxxopts::value<int>()->default_value("4"))(
+      "columns", "images per row of the grid", cxxopts::value<int>()->default_value("4"))(
+      "size", "image height and width (any size; the model pads to its multiple)",
+      cxxopts::value<int>()->default_value("256"))("steps", "DDIM steps", cxxopts::value<int>()->default_value("50"))(
+      "eta", "DDIM eta in [0, 1]", cxxopts::value<double>()->default_value("0"))(
+      "seed", "random seed", cxxopts::value<uint64_t>()->default_value("0"))(
+      "class", "class label (class-conditional models)", cxxopts::value<int>()->default_value("-1"))(
+      "quiet", "no progress bar")("out", "output PNG", cxxopts::value<std::string>())("h,help", "show this help");
   ModelSettings::declare(opts, "Model and device");
   opts.parse_positional({"out"});
   auto r = parse_or_throw(opts, argc, argv);
@@ -74,7 +72,8 @@ int run_sample(int argc, char** argv) {
   return 0;
 }
 
-CommandRegistration reg("sample", "draw images from the model alone (DDIM), to see what it has learned", &run_sample, 70);
+CommandRegistration reg("sample", "draw images from the model alone (DDIM), to see what it has learned", &run_sample,
+                        70);
 
 }  // namespace
 }  // namespace reddiff

@@ -9,9 +9,9 @@ namespace reddiff {
 
 struct Command {
   std::string name;
-  std::string summary;                 // one line for `reddiff --help`
+  std::string summary;                            // one line for `reddiff --help`
   std::function<int(int argc, char** argv)> run;  // argv[0] is "reddiff <name>"; returns the exit code
-  int order;                           // position in --help
+  int order;                                      // position in --help
 };
 
 std::vector<Command>& command_registry();

@@ -18,18 +18,18 @@ std::vector<Command>& command_registry() {
 
 static void print_help() {
   auto cmds = reddiff::command_registry();
-  std::sort(cmds.begin(), cmds.end(), [](const auto& a, const auto& b) {
-    return a.order != b.order ? a.order < b.order : a.name < b.name;
-  });
+  std::sort(cmds.begin(), cmds.end(),
+            [](const auto& a, const auto& b) { return a.order != b.order ? a.order < b.order : a.name < b.name; });
   std::printf(
       "reddiff %s: restore images by solving inverse problems with a diffusion prior (RED-diff)\n\n"
       "usage: reddiff COMMAND [options] ...\n       reddiff COMMAND --help\n\ncommands:\n",
       REDDIFF_VERSION);
   for (const auto& c : cmds) std::printf("  %-16s %s\n", c.name.c_str(), c.summary.c_str());
-  std::printf("\nThe restoration commands (inpaint ... hdr) solve with --algo reddiff (the default), dps (Diffusion\n"
-              "Posterior Sampling), pigdm (pseudoinverse-guided diffusion) or ddrm (Denoising Diffusion\n"
-              "Restoration Models: the linear tasks with an SVD).\n"
-              "Images are read as PNG/JPEG/BMP and written as PNG. See docs/ for details.\n");
+  std::printf(
+      "\nThe restoration commands (inpaint ... hdr) solve with --algo reddiff (the default), dps (Diffusion\n"
+      "Posterior Sampling), pigdm (pseudoinverse-guided diffusion) or ddrm (Denoising Diffusion\n"
+      "Restoration Models: the linear tasks with an SVD).\n"
+      "Images are read as PNG/JPEG/BMP and written as PNG. See docs/ for details.\n");
 }
 
 int main(int argc, char** argv) {

@@ -8,14 +8,15 @@
 namespace reddiff {
 void ModelSettings::declare(cxxopts::Options& opts, const std::string& group, Precisions form) {
   const bool list = form == Precisions::List;
-  opts.add_options(group)
-      ("model", "model file (.safetensors from reddiff convert); default: $REDDIFF_MODEL, else the bundled model",
-       cxxopts::value<std::string>(), "FILE")
-      ("device", "auto|cpu|cuda (auto: CUDA when a GPU is usable)", cxxopts::value<std::string>()->default_value("auto"), "D")
-      ("precision", list ? "comma list of f32, f16, bf16 (default: f32,f16 on cuda, f32 on cpu)"
-                         : "network precision f32|f16|bf16 (f16: cuda; bf16: cuda, or a CPU with AVX512-BF16 or AMX)",
-       list ? cxxopts::value<std::string>() : cxxopts::value<std::string>()->default_value("f32"), "P")
-      ("threads", "CPU threads (0: all cores)", cxxopts::value<std::string>()->default_value("0"), "N");
+  opts.add_options(group)(
+      "model", "model file (.safetensors from reddiff convert); default: $REDDIFF_MODEL, else the bundled model",
+      cxxopts::value<std::string>(), "FILE")("device", "auto|cpu|cuda (auto: CUDA when a GPU is usable)",
+                                             cxxopts::value<std::string>()->default_value("auto"), "D")(
+      "precision",
+      list ? "comma list of f32, f16, bf16 (default: f32,f16 on cuda, f32 on cpu)"
+           : "network precision f32|f16|bf16 (f16: cuda; bf16: cuda, or a CPU with AVX512-BF16 or AMX)",
+      list ? cxxopts::value<std::string>() : cxxopts::value<std::string>()->default_value("f32"),
+      "P")("threads", "CPU threads (0: all cores)", cxxopts::value<std::string>()->default_value("0"), "N");
 }
 
 ModelSettings ModelSettings::from(const cxxopts::ParseResult& r, Precisions form) {

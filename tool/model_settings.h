@@ -19,10 +19,10 @@ struct ModelSettings {
   // One precision (the restoration commands, sample, forward) or a comma list of them (bench).
   enum class Precisions { One, List };
 
-  std::string model;             // --model as given; empty: $REDDIFF_MODEL, else the bundled model
-  std::string device = "auto";   // auto|cpu|cuda, checked; "auto" is resolved by resolved_device()
+  std::string model;              // --model as given; empty: $REDDIFF_MODEL, else the bundled model
+  std::string device = "auto";    // auto|cpu|cuda, checked; "auto" is resolved by resolved_device()
   std::vector<DType> precisions;  // One: exactly one (default f32); List: empty when not given
-  int threads = 0;               // CPU threads, 0: all cores
+  int threads = 0;                // CPU threads, 0: all cores
 
   // Registers the four options in `group`.
   static void declare(cxxopts::Options& opts, const std::string& group, Precisions form = Precisions::One);

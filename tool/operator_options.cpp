@@ -20,59 +20,86 @@ void add_operator_options(cxxopts::Options& opts) {
     std::snprintf(b, sizeof b, "%g", v);
     return std::string(b);
   };
-  opts.add_options("Degradation")
-      ("mask", "inpaint: box|random|half|freeform, or a mask file (image: white = keep; .npy: > 0.5 = keep; any size "
-               "with the image's aspect ratio, resized nearest)", cxxopts::value<std::string>()->default_value(d.mask), "M")
-      ("box-size", "inpaint box: side of the square hole in pixels (0: half the short side)",
-       cxxopts::value<std::string>()->default_value(std::to_string(d.box_size)), "N")
-      ("random-position", "inpaint box: put the box at a seeded random position instead of the centre")
-      ("fraction", "inpaint random|freeform: fraction of pixels removed", cxxopts::value<std::string>()->default_value(s(d.fraction)), "F")
-      ("side", "inpaint half: the half removed, left|right|top|bottom", cxxopts::value<std::string>()->default_value(d.side), "S")
-      ("invert", "inpaint: swap kept and removed pixels (any mask)")
-      ("scale", "sr: downsampling factor, 2|4|8 (pool) or 2|4 (bicubic)",
-       cxxopts::value<std::string>()->default_value(std::to_string(d.scale)), "N")
-      ("sr-kernel", "sr: pool (average pooling, pinv nearest) | bicubic (a = -0.5, reflect boundary)",
-       cxxopts::value<std::string>()->default_value(d.sr_kernel), "K")
-      ("blur", "deblur: gaussian|uniform|motion, or a kernel file (image or 2-d .npy, normalised to sum 1)",
-       cxxopts::value<std::string>()->default_value(d.blur), "B")
-      ("blur-sigma", "deblur gaussian: standard deviation in pixels", cxxopts::value<std::string>()->default_value(s(d.blur_sigma)), "S")
-      ("blur-size", "deblur: odd kernel side (0: gaussian 2*ceil(3 sigma)+1, uniform 9, motion 61)",
-       cxxopts::value<std::string>()->default_value(std::to_string(d.blur_size)), "N")
-      ("motion-intensity", "deblur motion: trajectory shakiness, 0 (straight) .. 1",
-       cxxopts::value<std::string>()->default_value(s(d.motion_intensity)), "I")
-      ("wiener-reg", "deblur: Tikhonov weight of the Wiener pseudo-inverse (raised to (2 sigma_y)^2 if larger)",
-       cxxopts::value<std::string>()->default_value(s(d.wiener_reg)), "L")
-      ("oversample", "phase-retrieval: zero padding round(oversample/8 * size) per side (2: 256 -> 384)",
-       cxxopts::value<std::string>()->default_value(s(d.oversample)), "O")
-      ("sigma-y", "measurement noise std on the [0,1] pixel scale (the RED-diff convention): the std in [-1,1] "
-                  "is 2*sigma_y; for poisson, the std at white", cxxopts::value<std::string>()->default_value(s(d.sigma_y)), "S")
-      ("noise-std", "alternative to --sigma-y: noise std in [-1,1] units (the DPS convention), = 2*sigma_y",
-       cxxopts::value<std::string>(), "S")
-      ("noise", "noise model: gaussian | poisson (photon count 1/sigma_y^2 at white)",
-       cxxopts::value<std::string>()->default_value(d.noise), "N")
-      ("data-term", "jpeg, quant: interval (squared distance to the measured quantisation bins) | l2 (the official "
-                    "RED-diff formulation: L2 to the decoded image, straight-through rounding)",
-       cxxopts::value<std::string>()->default_value(d.data_term), "T")
-      ("bits", "quant: bits per channel of the measured image, 1..8", cxxopts::value<std::string>()->default_value(
-                   std::to_string(d.quant_bits)), "N")
-      ("quality", "jpeg --measure, degrade jpeg: the JPEG quality the clean image is encoded at (libjpeg, IJG tables), "
-                  "1..100", cxxopts::value<std::string>()->default_value(std::to_string(d.jpeg_quality)), "QF")
-      ("subsampling", "jpeg --measure, degrade jpeg: chroma subsampling of the encoding, 444|422|420",
-       cxxopts::value<std::string>()->default_value(d.jpeg_subsampling), "S")
-      ("compose", "apply these operators first, in order (comma list of inpaint, deblur, hdr), then the task's own: "
-                  "y = A_task(A_k(...A_1(x))), e.g. sr --compose deblur for a blurred, then downsampled image",
-       cxxopts::value<std::string>()->default_value(""), "OPS")
-      ("seed", "seed of masks, motion kernels and noise (each image draws from (seed, image id))",
-       cxxopts::value<std::string>()->default_value("0"), "N");
+  opts.add_options("Degradation")(
+      "mask",
+      "inpaint: box|random|half|freeform, or a mask file (image: white = keep; .npy: > 0.5 = keep; any size "
+      "with the image's aspect ratio, resized nearest)",
+      cxxopts::value<std::string>()->default_value(d.mask),
+      "M")("box-size", "inpaint box: side of the square hole in pixels (0: half the short side)",
+           cxxopts::value<std::string>()->default_value(std::to_string(d.box_size)),
+           "N")("random-position", "inpaint box: put the box at a seeded random position instead of the centre")(
+      "fraction", "inpaint random|freeform: fraction of pixels removed",
+      cxxopts::value<std::string>()->default_value(s(d.fraction)),
+      "F")("side", "inpaint half: the half removed, left|right|top|bottom",
+           cxxopts::value<std::string>()->default_value(d.side),
+           "S")("invert", "inpaint: swap kept and removed pixels (any mask)")(
+      "scale", "sr: downsampling factor, 2|4|8 (pool) or 2|4 (bicubic)",
+      cxxopts::value<std::string>()->default_value(std::to_string(d.scale)),
+      "N")("sr-kernel", "sr: pool (average pooling, pinv nearest) | bicubic (a = -0.5, reflect boundary)",
+           cxxopts::value<std::string>()->default_value(d.sr_kernel),
+           "K")("blur", "deblur: gaussian|uniform|motion, or a kernel file (image or 2-d .npy, normalised to sum 1)",
+                cxxopts::value<std::string>()->default_value(d.blur),
+                "B")("blur-sigma", "deblur gaussian: standard deviation in pixels",
+                     cxxopts::value<std::string>()->default_value(s(d.blur_sigma)),
+                     "S")("blur-size", "deblur: odd kernel side (0: gaussian 2*ceil(3 sigma)+1, uniform 9, motion 61)",
+                          cxxopts::value<std::string>()->default_value(std::to_string(d.blur_size)),
+                          "N")("motion-intensity", "deblur motion: trajectory shakiness, 0 (straight) .. 1",
+                               cxxopts::value<std::string>()->default_value(s(d.motion_intensity)), "I")(
+      "wiener-reg", "deblur: Tikhonov weight of the Wiener pseudo-inverse (raised to (2 sigma_y)^2 if larger)",
+      cxxopts::value<std::string>()->default_value(s(d.wiener_reg)),
+      "L")("oversample", "phase-retrieval: zero padding round(oversample/8 * size) per side (2: 256 -> 384)",
+           cxxopts::value<std::string>()->default_value(s(d.oversample)),
+           "O")("sigma-y",
+                "measurement noise std on the [0,1] pixel scale (the RED-diff convention): the std in [-1,1] "
+                "is 2*sigma_y; for poisson, the std at white",
+                cxxopts::value<std::string>()->default_value(s(d.sigma_y)), "S")(
+      "noise-std", "alternative to --sigma-y: noise std in [-1,1] units (the DPS convention), = 2*sigma_y",
+      cxxopts::value<std::string>(),
+      "S")("noise", "noise model: gaussian | poisson (photon count 1/sigma_y^2 at white)",
+           cxxopts::value<std::string>()->default_value(d.noise),
+           "N")("data-term",
+                "jpeg, quant: interval (squared distance to the measured quantisation bins) | l2 (the official "
+                "RED-diff formulation: L2 to the decoded image, straight-through rounding)",
+                cxxopts::value<std::string>()->default_value(d.data_term),
+                "T")("bits", "quant: bits per channel of the measured image, 1..8",
+                     cxxopts::value<std::string>()->default_value(std::to_string(d.quant_bits)), "N")(
+      "quality",
+      "jpeg --measure, degrade jpeg: the JPEG quality the clean image is encoded at (libjpeg, IJG tables), "
+      "1..100",
+      cxxopts::value<std::string>()->default_value(std::to_string(d.jpeg_quality)),
+      "QF")("subsampling", "jpeg --measure, degrade jpeg: chroma subsampling of the encoding, 444|422|420",
+            cxxopts::value<std::string>()->default_value(d.jpeg_subsampling),
+            "S")("compose",
+                 "apply these operators first, in order (comma list of inpaint, deblur, hdr), then the task's own: "
+                 "y = A_task(A_k(...A_1(x))), e.g. sr --compose deblur for a blurred, then downsampled image",
+                 cxxopts::value<std::string>()->default_value(""),
+                 "OPS")("seed", "seed of masks, motion kernels and noise (each image draws from (seed, image id))",
+                        cxxopts::value<std::string>()->default_value("0"), "N");
 }
 
 nlohmann::json operator_options_json(const OperatorOptions& o) {
-  return {{"task", o.task}, {"mask", o.mask}, {"box_size", o.box_size}, {"fraction", o.fraction}, {"side", o.side},
-          {"invert", o.invert}, {"random_position", o.random_position}, {"scale", o.scale}, {"sr_kernel", o.sr_kernel},
-          {"blur", o.blur}, {"blur_sigma", o.blur_sigma}, {"blur_size", o.blur_size},
-          {"motion_intensity", o.motion_intensity}, {"wiener_reg", o.wiener_reg}, {"oversample", o.oversample},
-          {"data_term", o.data_term}, {"bits", o.quant_bits}, {"quality", o.jpeg_quality},
-          {"subsampling", o.jpeg_subsampling}, {"sigma_y", o.sigma_y}, {"noise", o.noise}, {"seed", o.seed}};
+  return {{"task", o.task},
+          {"mask", o.mask},
+          {"box_size", o.box_size},
+          {"fraction", o.fraction},
+          {"side", o.side},
+          {"invert", o.invert},
+          {"random_position", o.random_position},
+          {"scale", o.scale},
+          {"sr_kernel", o.sr_kernel},
+          {"blur", o.blur},
+          {"blur_sigma", o.blur_sigma},
+          {"blur_size", o.blur_size},
+          {"motion_intensity", o.motion_intensity},
+          {"wiener_reg", o.wiener_reg},
+          {"oversample", o.oversample},
+          {"data_term", o.data_term},
+          {"bits", o.quant_bits},
+          {"quality", o.jpeg_quality},
+          {"subsampling", o.jpeg_subsampling},
+          {"sigma_y", o.sigma_y},
+          {"noise", o.noise},
+          {"seed", o.seed}};
 }
 
 // Numbers are registered as strings and converted here, so that a bad value names its option.
@@ -92,7 +119,8 @@ double option_number(const cxxopts::ParseResult& r, const char* name) {
 static int integer(const cxxopts::ParseResult& r, const char* name) {
   const std::string v = r[name].as<std::string>();
   const double d = option_number(r, name);
-  if (d != std::floor(d) || std::fabs(d) > 1e9) throw Error(std::string("--") + name + ": '" + v + "' is not an integer");
+  if (d != std::floor(d) || std::fabs(d) > 1e9)
+    throw Error(std::string("--") + name + ": '" + v + "' is not an integer");
   return int(d);
 }
 int64_t option_integer(const cxxopts::ParseResult& r, const char* name, int64_t lo, int64_t hi) {
@@ -100,7 +128,8 @@ int64_t option_integer(const cxxopts::ParseResult& r, const char* name, int64_t 
   const double d = option_number(r, name);
   if (d != std::floor(d)) throw Error(std::string("--") + name + ": '" + v + "' is not an integer");
   if (d < double(lo) || d > double(hi))
-    throw Error(std::string("--") + name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + v);
+    throw Error(std::string("--") + name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+                ", got " + v);
   return int64_t(d);
 }
 uint64_t option_unsigned(const cxxopts::ParseResult& r, const char* name) {
@@ -112,7 +141,8 @@ uint64_t option_unsigned(const cxxopts::ParseResult& r, const char* name) {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != v.size()) throw Error(std::string("--") + name + ": '" + v + "' is not a non-negative integer");
+  if (used == 0 || used != v.size())
+    throw Error(std::string("--") + name + ": '" + v + "' is not a non-negative integer");
   return uint64_t(u);
 }
 
@@ -155,12 +185,24 @@ OperatorOptions operator_options_from(const cxxopts::ParseResult& r, const std::
   validate_operator_options(o);
 
   // Options given that this task does not read.
-  static const std::vector<std::pair<std::string, std::set<std::string>>> used = {
-      {"mask", {"inpaint"}}, {"box-size", {"inpaint"}}, {"random-position", {"inpaint"}}, {"fraction", {"inpaint"}},
-      {"side", {"inpaint"}}, {"invert", {"inpaint"}}, {"scale", {"sr"}}, {"sr-kernel", {"sr"}}, {"blur", {"deblur"}},
-      {"blur-sigma", {"deblur"}}, {"blur-size", {"deblur"}}, {"motion-intensity", {"deblur"}}, {"wiener-reg", {"deblur"}},
-      {"oversample", {"phase-retrieval"}}, {"data-term", {"jpeg", "quant"}}, {"bits", {"quant"}},
-      {"quality", {"jpeg"}}, {"subsampling", {"jpeg"}}};
+  static const std::vector<std::pair<std::string, std::set<std::string>>> used = {{"mask", {"inpaint"}},
+                                                                                  {"box-size", {"inpaint"}},
+                                                                                  {"random-position", {"inpaint"}},
+                                                                                  {"fraction", {"inpaint"}},
+                                                                                  {"side", {"inpaint"}},
+                                                                                  {"invert", {"inpaint"}},
+                                                                                  {"scale", {"sr"}},
+                                                                                  {"sr-kernel", {"sr"}},
+                                                                                  {"blur", {"deblur"}},
+                                                                                  {"blur-sigma", {"deblur"}},
+                                                                                  {"blur-size", {"deblur"}},
+                                                                                  {"motion-intensity", {"deblur"}},
+                                                                                  {"wiener-reg", {"deblur"}},
+                                                                                  {"oversample", {"phase-retrieval"}},
+                                                                                  {"data-term", {"jpeg", "quant"}},
+                                                                                  {"bits", {"quant"}},
+                                                                                  {"quality", {"jpeg"}},
+                                                                                  {"subsampling", {"jpeg"}}};
   auto uses = [&](const std::string& t) {
     return t == task || std::find(o.compose.begin(), o.compose.end(), t) != o.compose.end();
   };

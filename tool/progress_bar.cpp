@@ -7,8 +7,11 @@
 namespace reddiff {
 
 StepProgressBar::StepProgressBar(int64_t total_steps, int total_images, bool enabled)
-    : enabled_(enabled && stderr_is_terminal()), total_steps_(total_steps), total_images_(total_images),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+    : enabled_(enabled && stderr_is_terminal()),
+      total_steps_(total_steps),
+      total_images_(total_images),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
 StepProgressBar::~StepProgressBar() { finish(); }
 
@@ -68,7 +71,8 @@ void StepProgressBar::draw(bool force) {
     else
       std::snprintf(eta, sizeof eta, "%ld:%02ld", left / 60, left % 60);
   }
-  std::fprintf(stderr, "\r\033[K[%s] step %d/%d  %.2f steps/s  ETA %s", bar.c_str(), batch_step_, batch_steps_, rate, eta);
+  std::fprintf(stderr, "\r\033[K[%s] step %d/%d  %.2f steps/s  ETA %s", bar.c_str(), batch_step_, batch_steps_, rate,
+               eta);
   if (total_images_ > 1) std::fprintf(stderr, "  images %d/%d", done_images_, total_images_);
   std::fflush(stderr);
   drawn_ = true;

@@ -90,11 +90,12 @@ std::vector<size_t> skip_existing(const RestoreSettings& s, RestorePlan& p) {
       try {
         Image ref = load_image_rgb(it.in.path, true), got = load_image_rgb(it.in.out, true);
         if (ref.h == got.h && ref.w == got.w)
-          score(it, to_unit(got.data.data(), got.data.size()), to_unit(ref.data.data(), ref.data.size()), 3, ref.h, ref.w);
-      } catch (const Error&) {
-      }
+          score(it, to_unit(got.data.data(), got.data.size()), to_unit(ref.data.data(), ref.data.size()), 3, ref.h,
+                ref.w);
+      } catch (const Error&) {}
     }
-    if (!s.quiet) std::fprintf(stderr, "%s%s exists, skipped (--overwrite replaces it)\n", s.prefix().c_str(), it.in.out.c_str());
+    if (!s.quiet)
+      std::fprintf(stderr, "%s%s exists, skipped (--overwrite replaces it)\n", s.prefix().c_str(), it.in.out.c_str());
   }
   return todo;
 }
@@ -105,7 +106,8 @@ Shape4 restored_shape(const RestoreSettings& s, const Item& it, int c, int h, in
   const TaskSpec& task = *s.task;
   const bool npy = has_extension(it.in.path, ".npy");
   if (task.observation == Observation::NpyOnly && !npy)
-    throw Error(task.name + " restores from the .npy measurement that `reddiff degrade` writes (its PNG is for "
+    throw Error(task.name +
+                " restores from the .npy measurement that `reddiff degrade` writes (its PNG is for "
                 "viewing only), or use --measure with a clean image");
   const Shape4 xs = task.image_shape(s.op, Shape4{1, npy ? c : task.y_channels, h, w});
   if (npy && c != task.y_channels)
@@ -152,8 +154,10 @@ RestorePlan plan_restore(const RestoreSettings& s) {
   RestorePlan p;
   const InputKind kind = input_kind(s.in);
   p.batch = kind != InputKind::File;
-  if (p.batch) list_batch(s, kind, p);
-  else list_single(s, p);
+  if (p.batch)
+    list_batch(s, kind, p);
+  else
+    list_single(s, p);
   check_outputs(s, p);
   make_batches(s, p, skip_existing(s, p));
   for (const Batch& b : p.batches) check_tile_fits(s.tile, b.xs.h, b.xs.w);  // --tile N larger than an image

@@ -28,9 +28,9 @@ struct Batch {
 struct RestorePlan {
   std::vector<Item> items;  // every image of the shard, in sorted order
   std::vector<Batch> batches;
-  bool batch = false;       // IN is a folder or a list (OUT a folder)
-  std::string out_dir;      // batch mode: OUT
-  Shard shard;              // the shard used (--shard, SLURM's, or 0/1)
+  bool batch = false;   // IN is a folder or a list (OUT a folder)
+  std::string out_dir;  // batch mode: OUT
+  Shard shard;          // the shard used (--shard, SLURM's, or 0/1)
   size_t images_to_restore() const;
 };
 

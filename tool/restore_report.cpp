@@ -100,8 +100,8 @@ json memory_json(const RestoreEngine* e, const RestoreTotals& t) {
   getrusage(RUSAGE_SELF, &ru);
   const size_t net_bytes = e ? e->net->device_bytes() : 0;
   return {
-      {"network_device_bytes", net_bytes},      // weights on the device + arenas + backend workspaces, every shape compiled
-      {"solver_bytes", t.max_solver_bytes},     // the largest batch: the solver's workspace, y and x
+      {"network_device_bytes", net_bytes},  // weights on the device + arenas + backend workspaces, every shape compiled
+      {"solver_bytes", t.max_solver_bytes},  // the largest batch: the solver's workspace, y and x
       {"peak_device_bytes_estimate", net_bytes + t.max_solver_bytes},
       {"host_peak_rss_bytes", int64_t(ru.ru_maxrss) * 1024},
       // measured: the device's used memory (every process) above its level before the model, sampled every step
@@ -111,8 +111,13 @@ json memory_json(const RestoreEngine* e, const RestoreTotals& t) {
 json images_json(const RestorePlan& p) {
   json imgs = json::array();
   for (const Item& it : p.items) {
-    json j = {{"file", it.in.rel}, {"input", it.in.path}, {"output", it.in.out}, {"id", hex64(it.in.id)},
-              {"status", it.status}, {"psnr", number_or_null(it.psnr)}, {"ssim", number_or_null(it.ssim)},
+    json j = {{"file", it.in.rel},
+              {"input", it.in.path},
+              {"output", it.in.out},
+              {"id", hex64(it.in.id)},
+              {"status", it.status},
+              {"psnr", number_or_null(it.psnr)},
+              {"ssim", number_or_null(it.ssim)},
               {"seconds", it.seconds >= 0 ? json(it.seconds) : json(nullptr)}};
     if (it.xs.h > 0) j["size"] = {it.xs.w, it.xs.h};
     imgs.push_back(j);
@@ -141,14 +146,17 @@ void write_json(const RestoreSettings& s, const RestorePlan& p, const RestoreEng
   r["device"] = e ? json(e->backend->name()) : json(nullptr);
   r["host_cpu"] = cpu_model_name();
   r["precision"] = dtype_name(s.model.precision());
-  r["timings"] = {{"load_s", e ? e->load_s : 0.0}, {"solve_s", t.solve_s}, {"total_s", total_s},
+  r["timings"] = {{"load_s", e ? e->load_s : 0.0},
+                  {"solve_s", t.solve_s},
+                  {"total_s", total_s},
                   {"steps_per_s", t.solve_s > 0 ? json(double(t.steps_run) / t.solve_s) : json(nullptr)},
                   {"images_per_s", t.solve_s > 0 ? json(double(t.restored) / t.solve_s) : json(nullptr)}};
   r["memory"] = memory_json(e, t);
   r["images"] = images_json(p);
   r["counts"] = {{"images", p.items.size()}, {"restored", t.restored}, {"skipped", m.skipped}, {"failed", t.failed}};
-  r["metrics"] = s.measure ? json{{"psnr", number_or_null(m.psnr)}, {"ssim", number_or_null(m.ssim)}, {"count", m.scored}}
-                           : json(nullptr);
+  r["metrics"] = s.measure
+                     ? json{{"psnr", number_or_null(m.psnr)}, {"ssim", number_or_null(m.ssim)}, {"count", m.scored}}
+                     : json(nullptr);
   make_directories(parent_directory(s.json));
   write_file_atomic(s.json, r.dump(1) + "\n");
 }

@@ -28,8 +28,10 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 void check_model(const Model& m, int class_label) {
   const AdmConfig& c = m.config.adm;
   const int nc = c.num_classes;
-  if (nc > 0 && class_label < 0) throw Error("the model is class-conditional: give --class K in [0, " + std::to_string(nc) + ")");
-  if (nc > 0 && class_label >= nc) throw Error("--class " + std::to_string(class_label) + " is outside [0, " + std::to_string(nc) + ")");
+  if (nc > 0 && class_label < 0)
+    throw Error("the model is class-conditional: give --class K in [0, " + std::to_string(nc) + ")");
+  if (nc > 0 && class_label >= nc)
+    throw Error("--class " + std::to_string(class_label) + " is outside [0, " + std::to_string(nc) + ")");
   if (nc == 0 && class_label >= 0) throw Error("--class given but the model is unconditional");
   if (c.in_channels != 3) throw Error("the model takes " + std::to_string(c.in_channels) + " channels; images have 3");
 }
@@ -189,7 +191,8 @@ class BatchRun {
       save_png(it.in.out, x, xs_.c, xs_.h, xs_.w, -1.0f, 1.0f, s_.out_bits);
       if (!s_.save_measurement.empty())
         write_measurement(measurement_path(it), y_.data() + k * ny1, Shape4{1, ys_.c, ys_.h, ys_.w}, s_.task->view);
-      if (s_.measure) score(it, as_written(x, nx1, s_.out_bits), to_unit(x_.data() + k * nx1, nx1), xs_.c, xs_.h, xs_.w);
+      if (s_.measure)
+        score(it, as_written(x, nx1, s_.out_bits), to_unit(x_.data() + k * nx1, nx1), xs_.c, xs_.h, xs_.w);
       it.seconds = seconds_per_image;
       it.status = "ok";
       ++t_.restored;
@@ -219,9 +222,10 @@ class BatchRun {
       std::snprintf(scores, sizeof scores, "PSNR %.2f dB  SSIM n/a  ", it.psnr);
     else
       scores[0] = 0;
-    const std::string what = p_.batch ? "[" + std::to_string(t_.done) + "/" + std::to_string(p_.images_to_restore()) + "] " +
-                                            it.in.rel + " -> " + it.in.out
-                                      : "wrote " + it.in.out + " (" + std::to_string(xs_.w) + "x" + std::to_string(xs_.h) + ")";
+    const std::string what =
+        p_.batch ? "[" + std::to_string(t_.done) + "/" + std::to_string(p_.images_to_restore()) + "] " + it.in.rel +
+                       " -> " + it.in.out
+                 : "wrote " + it.in.out + " (" + std::to_string(xs_.w) + "x" + std::to_string(xs_.h) + ")";
     char tail[64];
     std::snprintf(tail, sizeof tail, "%.1f s", it.seconds);
     return what + "  " + scores + tail;

@@ -22,9 +22,9 @@ struct RestoreEngine {
   std::unique_ptr<Model> model;
   std::unique_ptr<Network> net;
   std::unique_ptr<Solver> solver;
-  std::unique_ptr<RestoreTiling> tiling;  // per batch: the whole-image network or the tiled one
-  double load_s = 0;               // backend + model + network + solver
-  bool has_memory_info = false;    // the backend reports device memory (Backend::memory_info)
+  std::unique_ptr<RestoreTiling> tiling;     // per batch: the whole-image network or the tiled one
+  double load_s = 0;                         // backend + model + network + solver
+  bool has_memory_info = false;              // the backend reports device memory (Backend::memory_info)
   size_t used_before = 0, device_total = 0;  // the device's used memory before the model, its size
 };
 
@@ -36,8 +36,8 @@ struct RestoreTotals {
   int done = 0, restored = 0, failed = 0;  // images settled, restored, failed (the plan's errors included)
   double solve_s = 0;
   int64_t steps_run = 0;
-  size_t max_solver_bytes = 0;     // the largest batch: the solver's workspace, y and x
-  size_t device_used_peak = 0;     // the device's used memory above RestoreEngine::used_before, sampled every step
+  size_t max_solver_bytes = 0;  // the largest batch: the solver's workspace, y and x
+  size_t device_used_peak = 0;  // the device's used memory above RestoreEngine::used_before, sampled every step
 };
 
 // Restores the plan's batches (none: only the plan's errors are reported); e is null when there are none.

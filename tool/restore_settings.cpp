@@ -14,30 +14,33 @@ const std::vector<std::string>& RestoreSettings::help_groups() {
 }
 
 void RestoreSettings::declare(cxxopts::Options& opts, const TaskSpec& task) {
-  opts.add_options()
-      ("in", "input image, folder or .txt list", cxxopts::value<std::string>())
-      ("out", "output image (.png) or folder", cxxopts::value<std::string>())
-      ("h,help", "show this help");
+  opts.add_options()("in", "input image, folder or .txt list", cxxopts::value<std::string>())(
+      "out", "output image (.png) or folder", cxxopts::value<std::string>())("h,help", "show this help");
   ModelSettings::declare(opts, "Model and device");
-  opts.add_options("Model and device")
-      ("batch-size", "images restored together (images of one size only)", cxxopts::value<std::string>()->default_value("1"), "N");
+  opts.add_options("Model and device")("batch-size", "images restored together (images of one size only)",
+                                       cxxopts::value<std::string>()->default_value("1"), "N");
   add_tile_options(opts);  // --tile, --tile-overlap
   add_solver_options(opts, task);
   add_operator_options(opts);  // group "Degradation"; its --seed also seeds the solver
-  opts.add_options("Input and output")
-      ("measure", "IN is a clean image: make y here and score the result against IN (PSNR, SSIM)")
-      ("save-measurement", "with --measure: write y to FILE (.png or .npy; a folder in batch mode)", cxxopts::value<std::string>(), "FILE")
-      ("image-id", "single image: its id (default: hash of its file name; `reddiff degrade` uses 0)", cxxopts::value<std::string>(), "N")
-      ("json", "write a report (settings, model, device, timings, memory, metrics) to FILE", cxxopts::value<std::string>(), "FILE")
-      ("csv", "write one row per image (file,status,psnr,ssim,seconds) to FILE", cxxopts::value<std::string>(), "FILE")
-      ("save-every", "write mu every K steps as OUTSTEM_trajectory/step_NNNN.png (0: never)",
-       cxxopts::value<std::string>()->default_value("0"), "K")
-      ("shard", "restore only the images at sorted positions = I mod N (default: SLURM_ARRAY_TASK_ID / "
-                "SLURM_ARRAY_TASK_COUNT when set)", cxxopts::value<std::string>(), "I/N")
-      ("out-bits", "bits per channel of the PNGs written, 8|16 (16 keeps fine steps: smooth gradients)",
-       cxxopts::value<std::string>()->default_value("8"), "B")
-      ("overwrite", "replace existing outputs (default: skip them)")
-      ("q,quiet", "no progress bar and no per-image lines (errors are still printed)");
+  opts.add_options("Input and output")("measure",
+                                       "IN is a clean image: make y here and score the result against IN (PSNR, SSIM)")(
+      "save-measurement", "with --measure: write y to FILE (.png or .npy; a folder in batch mode)",
+      cxxopts::value<std::string>(),
+      "FILE")("image-id", "single image: its id (default: hash of its file name; `reddiff degrade` uses 0)",
+              cxxopts::value<std::string>(),
+              "N")("json", "write a report (settings, model, device, timings, memory, metrics) to FILE",
+                   cxxopts::value<std::string>(), "FILE")(
+      "csv", "write one row per image (file,status,psnr,ssim,seconds) to FILE", cxxopts::value<std::string>(), "FILE")(
+      "save-every", "write mu every K steps as OUTSTEM_trajectory/step_NNNN.png (0: never)",
+      cxxopts::value<std::string>()->default_value("0"),
+      "K")("shard",
+           "restore only the images at sorted positions = I mod N (default: SLURM_ARRAY_TASK_ID / "
+           "SLURM_ARRAY_TASK_COUNT when set)",
+           cxxopts::value<std::string>(),
+           "I/N")("out-bits", "bits per channel of the PNGs written, 8|16 (16 keeps fine steps: smooth gradients)",
+                  cxxopts::value<std::string>()->default_value("8"),
+                  "B")("overwrite", "replace existing outputs (default: skip them)")(
+      "q,quiet", "no progress bar and no per-image lines (errors are still printed)");
   add_max_pixels_option(opts, "Input and output", kRestoreBytesPerPixel);
   opts.parse_positional({"in", "out"});
 }

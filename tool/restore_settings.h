@@ -21,17 +21,17 @@ namespace reddiff {
 
 struct RestoreSettings {
   const TaskSpec* task = nullptr;
-  std::string in, out;        // IN (an image, a folder or a .txt list) and OUT (an image or a folder)
-  bool measure = false;       // IN is clean: y = A(IN) + noise is made here and the result scored
+  std::string in, out;   // IN (an image, a folder or a .txt list) and OUT (an image or a folder)
+  bool measure = false;  // IN is clean: y = A(IN) + noise is made here and the result scored
   bool overwrite = false, quiet = false;
   std::string save_measurement, json, csv;  // empty: not asked for
   bool has_image_id = false;
-  uint64_t image_id = 0;      // --image-id (a single image)
+  uint64_t image_id = 0;  // --image-id (a single image)
   bool has_shard = false;
-  Shard shard;                // --shard (a batch; else SLURM's array variables)
+  Shard shard;  // --shard (a batch; else SLURM's array variables)
   int batch_size = 1, save_every = 0;
-  int out_bits = 8;           // --out-bits: 8 or 16 bits per channel in the PNGs written
-  TileSettings tile;          // --tile, --tile-overlap (tool/tile_options.h)
+  int out_bits = 8;   // --out-bits: 8 or 16 bits per channel in the PNGs written
+  TileSettings tile;  // --tile, --tile-overlap (tool/tile_options.h)
   ModelSettings model;
   OperatorOptions op;
   SolverChoice solver;

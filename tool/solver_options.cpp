@@ -35,15 +35,21 @@ Field field(Opts SolverSettings::*opts, T Opts::*member) {
   Field f;
   f.get = [=](const SolverSettings& s) -> Value {
     const T& v = (s.*opts).*member;
-    if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool>) return v;
-    else if constexpr (std::is_integral_v<T>) return int64_t(v);
-    else return double(v);
+    if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool>)
+      return v;
+    else if constexpr (std::is_integral_v<T>)
+      return int64_t(v);
+    else
+      return double(v);
   };
   f.set = [=](SolverSettings& s, const Value& v) {
     T& dst = (s.*opts).*member;
-    if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool>) dst = std::get<T>(v);
-    else if constexpr (std::is_integral_v<T>) dst = T(std::get<int64_t>(v));
-    else dst = T(std::get<double>(v));
+    if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool>)
+      dst = std::get<T>(v);
+    else if constexpr (std::is_integral_v<T>)
+      dst = T(std::get<int64_t>(v));
+    else
+      dst = T(std::get<double>(v));
   };
   return f;
 }
@@ -59,11 +65,11 @@ struct Use {
 struct SolverOption {
   std::string name, arg;  // --name ARG
   Kind kind;
-  std::string help;       // shared by every algorithm that reads it; empty: each Use's meaning
-  std::vector<Use> uses;  // the algorithms that read it
-  bool preset = false;    // part of a task's preset (--help's preset lines, --json's "preset")
-  int64_t lo = 0, hi = 0;       // Integer: the accepted range
-  std::string default_text;     // shown instead of the preset's value ("the model's T, 1000")
+  std::string help;          // shared by every algorithm that reads it; empty: each Use's meaning
+  std::vector<Use> uses;     // the algorithms that read it
+  bool preset = false;       // part of a task's preset (--help's preset lines, --json's "preset")
+  int64_t lo = 0, hi = 0;    // Integer: the accepted range
+  std::string default_text;  // shown instead of the preset's value ("the model's T, 1000")
   bool show_default = true;
   // Why an algorithm that does not read it refuses it, where "--algo X does not use it" says too little.
   std::map<Algorithm, std::string> not_used;
@@ -75,56 +81,112 @@ const std::vector<SolverOption>& solver_options() {
   using S = SolverSettings;
   static const std::vector<SolverOption> t = [] {
     std::vector<SolverOption> v;
-    v.push_back({"steps", "N", Kind::Integer, "solver steps, one network evaluation each",
+    v.push_back({"steps",
+                 "N",
+                 Kind::Integer,
+                 "solver steps, one network evaluation each",
                  {{A::RedDiff, "", field(&S::reddiff, &RedDiffOptions::steps)},
                   {A::Dps, "", field(&S::dps, &DpsOptions::steps)},
                   {A::Pigdm, "", field(&S::pigdm, &PigdmOptions::steps)},
                   {A::Ddrm, "", field(&S::ddrm, &DdrmOptions::steps)}},
-                 true, 1, 100000});
-    v.push_back({"zeta", "Z", Kind::Number, "",
+                 true,
+                 1,
+                 100000});
+    v.push_back({"zeta",
+                 "Z",
+                 Kind::Number,
+                 "",
                  {{A::Dps, "step size of the measurement-norm gradient", field(&S::dps, &DpsOptions::zeta)},
                   {A::Pigdm, "guidance weight", field(&S::pigdm, &PigdmOptions::weight)}},
                  true});
-    v.back().not_used = {{A::RedDiff, "RED-diff uses --lr and --lambda"}, {A::Ddrm, "--algo ddrm has no guidance step"}};
-    v.push_back({"eta", "E", Kind::Number, "",
+    v.back().not_used = {{A::RedDiff, "RED-diff uses --lr and --lambda"},
+                         {A::Ddrm, "--algo ddrm has no guidance step"}};
+    v.push_back({"eta",
+                 "E",
+                 Kind::Number,
+                 "",
                  {{A::Pigdm, "DDIM noise eta in [0, 1]", field(&S::pigdm, &PigdmOptions::eta)},
                   {A::Ddrm, "eta in [0, 1]", field(&S::ddrm, &DdrmOptions::eta)}},
                  true});
-    v.back().not_used = {{A::RedDiff, "RED-diff uses --lr and --lambda"}, {A::Dps, "--algo dps samples with DDPM steps"}};
-    v.push_back({"eta-b", "E", Kind::Number, "",
-                 {{A::Ddrm, "eta_b in [0, 1], the noise of the measured coordinates", field(&S::ddrm, &DdrmOptions::eta_b)}},
+    v.back().not_used = {{A::RedDiff, "RED-diff uses --lr and --lambda"},
+                         {A::Dps, "--algo dps samples with DDPM steps"}};
+    v.push_back(
+        {"eta-b",
+         "E",
+         Kind::Number,
+         "",
+         {{A::Ddrm, "eta_b in [0, 1], the noise of the measured coordinates", field(&S::ddrm, &DdrmOptions::eta_b)}},
+         true});
+    v.push_back({"lr",
+                 "LR",
+                 Kind::Number,
+                 "",
+                 {{A::RedDiff, "Adam learning rate of mu", field(&S::reddiff, &RedDiffOptions::lr)}},
                  true});
-    v.push_back({"lr", "LR", Kind::Number, "",
-                 {{A::RedDiff, "Adam learning rate of mu", field(&S::reddiff, &RedDiffOptions::lr)}}, true});
-    v.push_back({"lambda", "L", Kind::Number, "",
-                 {{A::RedDiff, "weight of the diffusion prior against the data term", field(&S::reddiff, &RedDiffOptions::lambda)}},
+    v.push_back({"lambda",
+                 "L",
+                 Kind::Number,
+                 "",
+                 {{A::RedDiff, "weight of the diffusion prior against the data term",
+                   field(&S::reddiff, &RedDiffOptions::lambda)}},
                  true});
-    v.push_back({"weighting", "W", Kind::Text, "",
+    v.push_back({"weighting",
+                 "W",
+                 Kind::Text,
+                 "",
                  {{A::RedDiff,
                    "prior weight over time, of s = sqrt((1-abar_t)/abar_t): linear (s), sqrt, square, log (log(1+s)), "
                    "clip (min(s,1)), power2over3, const",
                    field(&S::reddiff, &RedDiffOptions::weighting)}},
                  true});
-    v.push_back({"sigma-x0", "S", Kind::Number, "",
-                 {{A::RedDiff, "std of the noise added to mu in the data term (0: none)", field(&S::reddiff, &RedDiffOptions::sigma_x0)}}});
-    v.push_back({"init", "I", Kind::Text, "",
+    v.push_back({"sigma-x0",
+                 "S",
+                 Kind::Number,
+                 "",
+                 {{A::RedDiff, "std of the noise added to mu in the data term (0: none)",
+                   field(&S::reddiff, &RedDiffOptions::sigma_x0)}}});
+    v.push_back({"init",
+                 "I",
+                 Kind::Text,
+                 "",
                  {{A::RedDiff, "start: pinv (A^+ y), zeros or noise", field(&S::reddiff, &RedDiffOptions::init)}}});
-    v.push_back({"t-start", "T", Kind::Integer, "",
+    v.push_back({"t-start",
+                 "T",
+                 Kind::Integer,
+                 "",
                  {{A::RedDiff, "timesteps run over [t-end, t-start)", field(&S::reddiff, &RedDiffOptions::t_start)}},
-                 false, 1, 1000000, "the model's T, 1000"});
-    v.push_back({"t-end", "T", Kind::Integer, "",
-                 {{A::RedDiff, "smallest timestep", field(&S::reddiff, &RedDiffOptions::t_end)}}, false, 0, 1000000});
+                 false,
+                 1,
+                 1000000,
+                 "the model's T, 1000"});
+    v.push_back({"t-end",
+                 "T",
+                 Kind::Integer,
+                 "",
+                 {{A::RedDiff, "smallest timestep", field(&S::reddiff, &RedDiffOptions::t_end)}},
+                 false,
+                 0,
+                 1000000});
     Field no_graph;
     no_graph.get = [](const S& s) -> Value { return !s.reddiff.graph; };
     no_graph.set = [](S& s, const Value& x) { s.reddiff.graph = !std::get<bool>(x); };
-    v.push_back({"no-graph", "", Kind::Flag, "",
-                 {{A::RedDiff, "CUDA: issue every step launch by launch instead of replaying one captured CUDA graph", no_graph}}});
-    v.push_back({"class", "K", Kind::Integer, "class label, for class-conditional models",
+    v.push_back({"no-graph",
+                 "",
+                 Kind::Flag,
+                 "",
+                 {{A::RedDiff, "CUDA: issue every step launch by launch instead of replaying one captured CUDA graph",
+                   no_graph}}});
+    v.push_back({"class",
+                 "K",
+                 Kind::Integer,
+                 "class label, for class-conditional models",
                  {{A::RedDiff, "", field(&S::reddiff, &RedDiffOptions::class_label)},
                   {A::Dps, "", field(&S::dps, &DpsOptions::class_label)},
                   {A::Pigdm, "", field(&S::pigdm, &PigdmOptions::class_label)},
                   {A::Ddrm, "", field(&S::ddrm, &DdrmOptions::class_label)}},
-                 false, 0, 1000000});
+                 false,
+                 0,
+                 1000000});
     v.back().show_default = false;
     v.back().group = "Model and device";
     return v;
@@ -158,10 +220,14 @@ nlohmann::json json_of(const Value& v) {
 Value read_value(const cxxopts::ParseResult& r, const SolverOption& o) {
   const char* name = o.name.c_str();
   switch (o.kind) {
-    case Kind::Number: return option_number(r, name);
-    case Kind::Integer: return option_integer(r, name, o.lo, o.hi);
-    case Kind::Text: return r[name].as<std::string>();
-    case Kind::Flag: return true;
+    case Kind::Number:
+      return option_number(r, name);
+    case Kind::Integer:
+      return option_integer(r, name, o.lo, o.hi);
+    case Kind::Text:
+      return r[name].as<std::string>();
+    case Kind::Flag:
+      return true;
   }
   return false;
 }
@@ -198,8 +264,9 @@ std::string not_used_error(const SolverOption& o, Algorithm a) {
   std::string who;
   for (size_t i = 0; i < o.uses.size(); ++i)
     who += (i == 0 ? "" : i + 1 == o.uses.size() ? " or " : ", ") + algorithm_info(o.uses[i].algo).name;
-  std::string s = "--" + o.name + (o.uses.size() == 1 ? " is a " + algorithm_info(o.uses[0].algo).title + " option"
-                                                      : " is for --algo " + who);
+  std::string s =
+      "--" + o.name +
+      (o.uses.size() == 1 ? " is a " + algorithm_info(o.uses[0].algo).title + " option" : " is for --algo " + who);
   auto note = o.not_used.find(a);
   return s + "; " + (note != o.not_used.end() ? note->second : "--algo " + algorithm_info(a).name + " does not use it");
 }
@@ -207,9 +274,9 @@ std::string not_used_error(const SolverOption& o, Algorithm a) {
 // What --help says about each algorithm besides its preset.
 struct AlgorithmHelp {
   Algorithm algo;
-  std::string text;  // lines after the first are indented by the caller
+  std::string text;                                                // lines after the first are indented by the caller
   std::function<std::string(const SolverSettings&)> preset_extra;  // appended to the preset line
-  std::string notes;  // after the preset's source
+  std::string notes;                                               // after the preset's source
 };
 
 const std::vector<AlgorithmHelp>& algorithm_help() {
@@ -252,8 +319,10 @@ void add_solver_options(cxxopts::Options& opts, const TaskSpec& task) {
   opts.add_options("Solver")("algo", "reddiff|dps|pigdm|ddrm; see Algorithms below",
                              cxxopts::value<std::string>()->default_value("reddiff"), "A");
   for (const auto& o : solver_options()) {
-    if (o.kind == Kind::Flag) opts.add_options(o.group)(o.name, help_of(o, task));
-    else opts.add_options(o.group)(o.name, help_of(o, task), cxxopts::value<std::string>(), o.arg);
+    if (o.kind == Kind::Flag)
+      opts.add_options(o.group)(o.name, help_of(o, task));
+    else
+      opts.add_options(o.group)(o.name, help_of(o, task), cxxopts::value<std::string>(), o.arg);
   }
 }
 

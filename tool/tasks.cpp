@@ -47,7 +47,8 @@ void set_presets(TaskSpec& t, const RedDiffPreset& r, const DpsPreset& d, double
   t.preset_source[Algorithm::Pigdm] =
       "RED-diff pgdm.yaml grad_term_weight 1; sample_test.sh pgdm lines: eta 1.0, 100 steps" +
       std::string(pigdm_contrast != 0 ? "; algos/pgdm.py's hdr contrast weight 1500" : "");
-  t.preset_source[Algorithm::Ddrm] = "bahjat-kawar/ddrm main.py: --eta 0.85, --etaB 1 (defaults), --timesteps 20 (README runs)";
+  t.preset_source[Algorithm::Ddrm] =
+      "bahjat-kawar/ddrm main.py: --eta 0.85, --etaB 1 (defaults), --timesteps 20 (README runs)";
 }
 
 const char* kDpsUntuned = "no DPS config; the README example's scale 0.5 (untuned), 1000 steps";
@@ -87,7 +88,8 @@ std::vector<uint8_t> jpeg_encode(const OperatorOptions& o, const float* image, i
 }
 
 // jpeg: the files' coefficients (default mode) or those of the clean images encoded at --quality.
-void jpeg_bind(OperatorOptions& o, const std::vector<std::string>& files, const float* images, Shape4 xs, bool measure) {
+void jpeg_bind(OperatorOptions& o, const std::vector<std::string>& files, const float* images, Shape4 xs,
+               bool measure) {
   o.jpeg_files.clear();
   for (int k = 0; k < xs.n; ++k) {
     std::shared_ptr<JpegCoefficients> f;
@@ -118,16 +120,19 @@ std::vector<TaskSpec> make_tasks() {
     t.name = "inpaint", t.order = 1;
     t.summary = "fill the holes of a photo (--mask box|random|half|freeform|FILE)";
     t.formula = "y = m * x (holes are 0, mid-grey); --mask box|random|half|freeform|FILE";
-    t.in_help = "IN is the photo with holes (whatever is in the holes is ignored); --mask says where the holes are:\n"
-                "  a mask file (white = keep, e.g. from `reddiff degrade --save-mask`) or box|random|half|freeform\n"
-                "  drawn as `reddiff degrade` draws them (same --seed; the image id, see below). OUT has IN's size.";
-    t.examples = {"reddiff inpaint --mask hole.png photo.png restored.png",
-                  "reddiff inpaint --measure --mask freeform --fraction 0.25 --json report.json clean.png restored.png"};
-    set_presets(t,
-                {0.5, 0.1,
-                 "validation sweep of the retrained model: lambda 0.1, lr 0.5, best for a 96x96 box and within 0.4 dB of "
-                 "the best for 25 % free-form masks (official README example in2_20ff: lambda 0.25, lr 0.5)"},
-                {0.5, "DPS configs/inpainting_config.yaml scale 0.5, diffusion_config.yaml 1000 steps"});
+    t.in_help =
+        "IN is the photo with holes (whatever is in the holes is ignored); --mask says where the holes are:\n"
+        "  a mask file (white = keep, e.g. from `reddiff degrade --save-mask`) or box|random|half|freeform\n"
+        "  drawn as `reddiff degrade` draws them (same --seed; the image id, see below). OUT has IN's size.";
+    t.examples = {
+        "reddiff inpaint --mask hole.png photo.png restored.png",
+        "reddiff inpaint --measure --mask freeform --fraction 0.25 --json report.json clean.png restored.png"};
+    set_presets(
+        t,
+        {0.5, 0.1,
+         "validation sweep of the retrained model: lambda 0.1, lr 0.5, best for a 96x96 box and within 0.4 dB of "
+         "the best for 25 % free-form masks (official README example in2_20ff: lambda 0.25, lr 0.5)"},
+        {0.5, "DPS configs/inpainting_config.yaml scale 0.5, diffusion_config.yaml 1000 steps"});
     t.observation = Observation::Degraded;
     t.degrade_extra = DegradeExtra::Mask;
   }
@@ -138,8 +143,11 @@ std::vector<TaskSpec> make_tasks() {
     t.formula = "y = x downsampled by --scale (the small image): --sr-kernel pool|bicubic";
     t.in_help = "IN is the small image; OUT is --scale times larger (--sr-kernel: how IN was made from it).";
     t.examples = {"reddiff sr --scale 4 small.png large.png"};
-    set_presets(t, {0.3, 0.05, "validation sweep, x4 pooling: lambda 0.05, lr 0.3 (official sample_test.sh sr4: lambda 0.25, lr 0.1)"},
-                {0.3, "DPS configs/super_resolution_config.yaml scale 0.3, 1000 steps"});
+    set_presets(
+        t,
+        {0.3, 0.05,
+         "validation sweep, x4 pooling: lambda 0.05, lr 0.3 (official sample_test.sh sr4: lambda 0.25, lr 0.1)"},
+        {0.3, "DPS configs/super_resolution_config.yaml scale 0.3, 1000 steps"});
     t.x_shape = sr_x_shape;
   }
   {
@@ -147,8 +155,9 @@ std::vector<TaskSpec> make_tasks() {
     t.name = "deblur", t.order = 3;
     t.summary = "remove a known blur (--blur gaussian|uniform|motion|FILE)";
     t.formula = "y = k * x, a 2-D convolution with reflect boundaries: --blur gaussian|uniform|motion|FILE";
-    t.in_help = "IN is the blurred photo; --blur names its blur: a kernel file (image or .npy, e.g. from\n"
-                "  `reddiff degrade --save-kernel`) or gaussian|uniform|motion with their parameters.";
+    t.in_help =
+        "IN is the blurred photo; --blur names its blur: a kernel file (image or .npy, e.g. from\n"
+        "  `reddiff degrade --save-kernel`) or gaussian|uniform|motion with their parameters.";
     t.examples = {"reddiff deblur in.png restored.png"};
     set_presets(t, {0.3, 0.1, "validation sweep, gaussian sigma 3 with sigma_y 0.01: lambda 0.1, lr 0.3"},
                 {0.3, "DPS configs/gaussian_deblur_config.yaml and motion_deblur_config.yaml scale 0.3, 1000 steps"});
@@ -161,8 +170,9 @@ std::vector<TaskSpec> make_tasks() {
     t.formula = "y = mean of the colour channels (a grey image)";
     t.in_help = "IN is a grey photo (a colour image is averaged to grey first); OUT is in colour.";
     t.examples = {"reddiff colorize in.png restored.png"};
-    set_presets(t, {0.5, 0.25, "no official script; the base lambda 0.25 with the lr 0.5 of the other linear tasks (untuned)"},
-                {0.5, kDpsUntuned});
+    set_presets(
+        t, {0.5, 0.25, "no official script; the base lambda 0.25 with the lr 0.5 of the other linear tasks (untuned)"},
+        {0.5, kDpsUntuned});
     t.y_channels = 1;
     t.observation = Observation::Degraded;
   }
@@ -173,7 +183,10 @@ std::vector<TaskSpec> make_tasks() {
     t.formula = "y = x (add noise with --sigma-y)";
     t.in_help = "IN is the noisy photo.";
     t.examples = {"reddiff denoise in.png restored.png"};
-    set_presets(t, {0.3, 4.0, "validation sweep at sigma_y 0.1: lambda 4, lr 0.3 (no official script; lambda 2 loses 1.5 dB, 16 over-smooths)"},
+    set_presets(t,
+                {0.3, 4.0,
+                 "validation sweep at sigma_y 0.1: lambda 4, lr 0.3 (no official script; lambda 2 loses 1.5 dB, 16 "
+                 "over-smooths)"},
                 {0.5, kDpsUntuned});
   }
   {
@@ -181,8 +194,9 @@ std::vector<TaskSpec> make_tasks() {
     t.name = "phase-retrieval", t.order = 6;
     t.summary = "recover an image from its Fourier magnitudes";
     t.formula = "y = |orthonormal centred FFT of x zero-padded by round(oversample/8 * size) per side|";
-    t.in_help = "IN is the .npy of Fourier magnitudes written by `reddiff degrade phase-retrieval ... y.npy` (same\n"
-                "  --oversample); the PNG that degrade writes is for viewing only. OUT is the image.";
+    t.in_help =
+        "IN is the .npy of Fourier magnitudes written by `reddiff degrade phase-retrieval ... y.npy` (same\n"
+        "  --oversample); the PNG that degrade writes is for viewing only. OUT is the image.";
     t.examples = {"reddiff degrade phase-retrieval clean.png y.npy && reddiff phase-retrieval y.npy restored.png"};
     set_presets(t, {0.5, 0.25, "official sample_test.sh phase_retrieval: lambda 0.25, lr 0.5 (untuned)"},
                 {1.0, "DPS configs/phase_retrieval_config.yaml scale 1.0, 1000 steps"});
@@ -204,9 +218,10 @@ std::vector<TaskSpec> make_tasks() {
     t.name = "jpeg", t.order = 8;
     t.summary = "restore a JPEG photo from the file's own DCT coefficients";
     t.formula = "y = the JPEG file of x (libjpeg, --quality QF, --subsampling 444|422|420): OUT must end in .jpg";
-    t.in_help = "IN is the JPEG file: its quantised DCT coefficients, tables and chroma subsampling are the measurement\n"
-                "  (read losslessly, not decoded; any size, colour or grey, baseline or progressive). OUT has IN's size.\n"
-                "  --measure: IN is clean and is encoded here with libjpeg at --quality and --subsampling.";
+    t.in_help =
+        "IN is the JPEG file: its quantised DCT coefficients, tables and chroma subsampling are the measurement\n"
+        "  (read losslessly, not decoded; any size, colour or grey, baseline or progressive). OUT has IN's size.\n"
+        "  --measure: IN is clean and is encoded here with libjpeg at --quality and --subsampling.";
     t.examples = {"reddiff jpeg photo.jpg restored.png",
                   "reddiff jpeg --measure --quality 10 --subsampling 420 --json report.json clean.png restored.png",
                   "reddiff degrade jpeg --quality 10 clean.png photo.jpg"};
@@ -222,11 +237,13 @@ std::vector<TaskSpec> make_tasks() {
     t.name = "quant", t.order = 9;
     t.summary = "dequantise an image stored with --bits N bits per channel (banding)";
     t.formula = "y = x rounded to 2^N levels per channel (--bits N)";
-    t.in_help = "IN is the banded image: every channel at one of 2^N levels (--bits N; stored as 8 or 16 bits per\n"
-                "  channel). OUT has IN's size; --out-bits 16 keeps the smooth result's fine steps.";
+    t.in_help =
+        "IN is the banded image: every channel at one of 2^N levels (--bits N; stored as 8 or 16 bits per\n"
+        "  channel). OUT has IN's size; --out-bits 16 keeps the smooth result's fine steps.";
     t.examples = {"reddiff quant --bits 4 banded.png smooth.png",
                   "reddiff quant --measure --bits 3 --json report.json clean.png restored.png"};
-    set_presets(t, {0.5, 0.25, "as jpeg: official sample_test.sh jpeg20's lambda 0.25, lr 0.5 (no quant script; untuned)"},
+    set_presets(t,
+                {0.5, 0.25, "as jpeg: official sample_test.sh jpeg20's lambda 0.25, lr 0.5 (no quant script; untuned)"},
                 {0.5, kDpsUntuned});
     t.observation = Observation::Degraded;
     t.bind = quant_bind;

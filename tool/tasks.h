@@ -38,11 +38,11 @@ enum class MeasurementView {
 enum class DegradeExtra { None, Mask, Kernel };
 
 struct TaskSpec {
-  std::string name;     // the command (`reddiff NAME`) and the operator's task
-  int order = 0;        // position in `reddiff --help`
-  std::string summary;  // one line for `reddiff --help`
-  std::string formula;  // y = A(x) in one line, for `reddiff degrade --help`
-  std::string in_help;  // what IN is in the default mode, for `reddiff NAME --help`
+  std::string name;                   // the command (`reddiff NAME`) and the operator's task
+  int order = 0;                      // position in `reddiff --help`
+  std::string summary;                // one line for `reddiff --help`
+  std::string formula;                // y = A(x) in one line, for `reddiff degrade --help`
+  std::string in_help;                // what IN is in the default mode, for `reddiff NAME --help`
   std::vector<std::string> examples;  // command lines for --help
 
   // Every algorithm's defaults for this task, and where each algorithm's values come from.

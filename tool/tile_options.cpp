@@ -28,19 +28,22 @@ int parse_int(const std::string& opt, const std::string& v, int lo, int hi) {
   char* end = nullptr;
   const long x = std::strtol(v.c_str(), &end, 10);
   if (v.empty() || *end || x < lo || x > hi)
-    throw Error("--" + opt + ": '" + v + "' is not an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    throw Error("--" + opt + ": '" + v + "' is not an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                "]");
   return int(x);
 }
 
 }  // namespace
 
 void add_tile_options(cxxopts::Options& opts) {
-  opts.add_options("Model and device")
-      ("tile", "run the network on overlapping N x N tiles blended into the whole image's prediction: auto (tile an "
-               "image larger than 1.5x the model's native size, or whose whole-image plan would not fit the free "
-               "memory), off, or N (a multiple of the network's size multiple)",
-       cxxopts::value<std::string>()->default_value("auto"), "auto|off|N")
-      ("tile-overlap", "pixels neighbouring tiles share (default: a quarter of the tile)", cxxopts::value<std::string>(), "N");
+  opts.add_options("Model and device")(
+      "tile",
+      "run the network on overlapping N x N tiles blended into the whole image's prediction: auto (tile an "
+      "image larger than 1.5x the model's native size, or whose whole-image plan would not fit the free "
+      "memory), off, or N (a multiple of the network's size multiple)",
+      cxxopts::value<std::string>()->default_value("auto"),
+      "auto|off|N")("tile-overlap", "pixels neighbouring tiles share (default: a quarter of the tile)",
+                    cxxopts::value<std::string>(), "N");
 }
 
 TileSettings tile_settings_from(const cxxopts::ParseResult& r) {
@@ -51,22 +54,24 @@ TileSettings tile_settings_from(const cxxopts::ParseResult& r) {
   } else {
     char* end = nullptr;
     const long x = std::strtol(v.c_str(), &end, 10);
-    if (v.empty() || *end || x < 1 || x > 65536) throw Error("--tile must be auto, off or a tile side in pixels (got '" + v + "')");
+    if (v.empty() || *end || x < 1 || x > 65536)
+      throw Error("--tile must be auto, off or a tile side in pixels (got '" + v + "')");
     s.mode = "fixed", s.tile = int(x);
   }
   if (r.count("tile-overlap")) {
     if (s.mode == "off") throw Error("--tile-overlap needs tiling (--tile auto or N), not --tile off");
     s.overlap = parse_int("tile-overlap", r["tile-overlap"].as<std::string>(), 0, 65535);
     if (s.mode == "fixed" && s.overlap >= s.tile)
-      throw Error("--tile-overlap " + std::to_string(s.overlap) + " must be smaller than --tile " + std::to_string(s.tile));
+      throw Error("--tile-overlap " + std::to_string(s.overlap) + " must be smaller than --tile " +
+                  std::to_string(s.tile));
   }
   return s;
 }
 
 void check_tile_fits(const TileSettings& s, int h, int w) {
   if (s.mode == "fixed" && (s.tile > h || s.tile > w))
-    throw Error("--tile " + std::to_string(s.tile) + " is larger than the " + std::to_string(w) + "x" + std::to_string(h) +
-                " image (use --tile off, auto or a smaller tile)");
+    throw Error("--tile " + std::to_string(s.tile) + " is larger than the " + std::to_string(w) + "x" +
+                std::to_string(h) + " image (use --tile off, auto or a smaller tile)");
 }
 
 void check_tile_model(const TileSettings& s, const AdmConfig& cfg) {
@@ -93,13 +98,15 @@ TiledNetwork* RestoreTiling::for_batch(Network& net, Shape4 xs, const std::vecto
     tile = s_.tile, why = "--tile " + std::to_string(tile);
   } else if (s_.mode == "auto") {
     if (xs.h * 2 > native * 3 || xs.w * 2 > native * 3) {
-      tile = native, why = "auto: larger than 1.5x the model's " + std::to_string(native) + "x" + std::to_string(native);
+      tile = native,
+      why = "auto: larger than 1.5x the model's " + std::to_string(native) + "x" + std::to_string(native);
     } else if (untiled_bytes > 0) {
       const size_t avail = host_available_bytes();
       if (avail > 0 && untiled_bytes > avail / 4 * 3)
-        tile = std::max(network_size_multiple(cfg), std::min({native, xs.h, xs.w}) / network_size_multiple(cfg) *
-                                                        network_size_multiple(cfg)),
-        why = "auto: the whole-image plan (" + std::to_string(untiled_bytes >> 20) + " MiB) would not fit the available memory";
+        tile = std::max(network_size_multiple(cfg),
+                        std::min({native, xs.h, xs.w}) / network_size_multiple(cfg) * network_size_multiple(cfg)),
+        why = "auto: the whole-image plan (" + std::to_string(untiled_bytes >> 20) +
+              " MiB) would not fit the available memory";
     }
   }
   if (tile == 0 && why.empty()) why = s_.mode == "off" ? "--tile off" : "auto: within 1.5x the model's native size";
@@ -120,7 +127,8 @@ TiledNetwork* RestoreTiling::for_batch(Network& net, Shape4 xs, const std::vecto
     if (untiled_bytes) j["untiled_plan_bytes"] = untiled_bytes;
     shapes_.push_back(j);
     if (!quiet_ && tile > 0)  // the whole-image default says nothing (--json records it)
-      std::fprintf(stderr, "%s%s: tiled, %dx%d tiles, overlap %d (%s)\n", prefix_.c_str(), shape.c_str(), tile, tile, overlap, why.c_str());
+      std::fprintf(stderr, "%s%s: tiled, %dx%d tiles, overlap %d (%s)\n", prefix_.c_str(), shape.c_str(), tile, tile,
+                   overlap, why.c_str());
   }
   if (tile == 0) return nullptr;
   any_tiled_ = true;

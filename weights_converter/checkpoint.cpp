@@ -26,9 +26,11 @@ std::unique_ptr<Checkpoint> open_checkpoint(const std::string& path) {
   size_t got = std::fread(head, 1, sizeof head, f);
   std::fclose(f);
   if (got == 0) throw Error(path + ": empty file");
-  if (got >= 4 && head[0] == 'P' && head[1] == 'K' && ((head[2] == 3 && head[3] == 4) || (head[2] == 5 && head[3] == 6)))
+  if (got >= 4 && head[0] == 'P' && head[1] == 'K' &&
+      ((head[2] == 3 && head[3] == 4) || (head[2] == 5 && head[3] == 6)))
     return open_torch_zip(path);
-  if (got >= sizeof kLegacyMagic && std::memcmp(head, kLegacyMagic, sizeof kLegacyMagic) == 0) return open_torch_legacy(path);
+  if (got >= sizeof kLegacyMagic && std::memcmp(head, kLegacyMagic, sizeof kLegacyMagic) == 0)
+    return open_torch_legacy(path);
   if (got >= 9 && head[8] == '{') {
     uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | head[i];
@@ -56,7 +58,9 @@ class TorchZipCheckpoint : public Checkpoint {
       const std::string& n = e.name;
       bool match = n == "data.pkl" || (n.size() > 9 && n.compare(n.size() - 9, 9, "/data.pkl") == 0);
       if (!match) continue;
-      if (pkl) throw Error(path + ": zip archive holds two pickles ('" + printable(pkl->name) + "' and '" + printable(n) + "')");
+      if (pkl)
+        throw Error(path + ": zip archive holds two pickles ('" + printable(pkl->name) + "' and '" + printable(n) +
+                    "')");
       pkl = &e;
     }
     if (!pkl) throw Error(path + ": zip archive without a data.pkl entry, so not a torch checkpoint");
@@ -66,14 +70,16 @@ class TorchZipCheckpoint : public Checkpoint {
     if (const auto* bo = zip_->find(prefix_ + "byteorder")) {
       auto b = zip_->read_all(*bo, 64);
       std::string s(b.begin(), b.end());
-      if (s.rfind("little", 0) != 0) throw Error(path + ": big-endian checkpoint (byteorder '" + printable(s) + "') is not supported");
+      if (s.rfind("little", 0) != 0)
+        throw Error(path + ": big-endian checkpoint (byteorder '" + printable(s) + "') is not supported");
     }
     auto bytes = zip_->read_all(*pkl, kMaxPickleBytes);
     pk_ = pickle::unpickle(bytes.data(), bytes.size(), path + ": " + pkl->name);
     size_t nstorage = 0;
     for (const auto& e : zip_->entries())
       if (e.name.compare(0, prefix_.size() + 5, prefix_ + "data/") == 0) ++nstorage;
-    detail_ = "entry prefix '" + printable(prefix_) + "', " + std::to_string(nstorage) + " storage" + (nstorage == 1 ? "" : "s");
+    detail_ = "entry prefix '" + printable(prefix_) + "', " + std::to_string(nstorage) + " storage" +
+              (nstorage == 1 ? "" : "s");
   }
 
   void check_storage(const pickle::StorageRef& s, const std::string& tensor) override {
@@ -82,10 +88,12 @@ class TorchZipCheckpoint : public Checkpoint {
     if (e.size < need)
       throw Error(path_ + ": tensor '" + printable(tensor) + "': storage '" + printable(s.key) + "' holds " +
                   std::to_string(e.size) + " bytes, but the checkpoint declares " + std::to_string(s.root_numel) + " " +
-                  pickle::storage_type_name(s.type) + " elements (" + std::to_string(need) + " bytes); the file is damaged");
+                  pickle::storage_type_name(s.type) + " elements (" + std::to_string(need) +
+                  " bytes); the file is damaged");
     if (e.encrypted) throw Error(path_ + ": storage entry '" + printable(e.name) + "' is encrypted");
     if (e.method != 0)
-      throw Error(path_ + ": storage entry '" + printable(e.name) + "' is compressed; torch stores tensor data uncompressed");
+      throw Error(path_ + ": storage entry '" + printable(e.name) +
+                  "' is compressed; torch stores tensor data uncompressed");
   }
 
   void read(const pickle::StorageRef& s, uint64_t byte_offset, uint64_t nbytes, void* dst) override {
@@ -96,8 +104,8 @@ class TorchZipCheckpoint : public Checkpoint {
   const ZipArchive::Entry& entry(const pickle::StorageRef& s, const std::string& tensor) {
     const ZipArchive::Entry* e = zip_->find(prefix_ + "data/" + s.key);
     if (!e)
-      throw Error(path_ + ": " + (tensor.empty() ? std::string() : "tensor '" + printable(tensor) + "': ") + "storage entry '" +
-                  printable(prefix_ + "data/" + s.key) + "' is missing from the archive");
+      throw Error(path_ + ": " + (tensor.empty() ? std::string() : "tensor '" + printable(tensor) + "': ") +
+                  "storage entry '" + printable(prefix_ + "data/" + s.key) + "' is missing from the archive");
     return *e;
   }
   std::unique_ptr<ZipArchive> zip_;
@@ -120,10 +128,18 @@ class SafetensorsCheckpoint : public Checkpoint {
       pickle::StorageRef s;
       s.key = t.name;
       switch (t.dtype) {
-        case DType::F32: s.type = pickle::StorageType::F32; break;
-        case DType::F16: s.type = pickle::StorageType::F16; break;
-        case DType::BF16: s.type = pickle::StorageType::BF16; break;
-        case DType::F64: s.type = pickle::StorageType::F64; break;
+        case DType::F32:
+          s.type = pickle::StorageType::F32;
+          break;
+        case DType::F16:
+          s.type = pickle::StorageType::F16;
+          break;
+        case DType::BF16:
+          s.type = pickle::StorageType::BF16;
+          break;
+        case DType::F64:
+          s.type = pickle::StorageType::F64;
+          break;
       }
       s.numel = s.root_numel = t.numel();
       pickle::Value* sv = pk_->new_storage(std::move(s));
@@ -155,7 +171,9 @@ class SafetensorsCheckpoint : public Checkpoint {
 
 }  // namespace
 
-std::unique_ptr<Checkpoint> open_torch_zip(const std::string& path) { return std::make_unique<TorchZipCheckpoint>(path); }
+std::unique_ptr<Checkpoint> open_torch_zip(const std::string& path) {
+  return std::make_unique<TorchZipCheckpoint>(path);
+}
 
 std::unique_ptr<Checkpoint> open_safetensors_input(const std::string& path) {
   return std::make_unique<SafetensorsCheckpoint>(path);

@@ -36,7 +36,8 @@ void list_presets() {
   for (const auto& p : presets()) {
     std::string files;
     for (const auto& f : p.files) files += (files.empty() ? "" : ", ") + f;
-    std::printf("%-26s %s\n%-26s %s: %s\n", p.name.c_str(), p.description.c_str(), "", p.repository.c_str(), files.c_str());
+    std::printf("%-26s %s\n%-26s %s: %s\n", p.name.c_str(), p.description.c_str(), "", p.repository.c_str(),
+                files.c_str());
   }
 }
 
@@ -75,8 +76,10 @@ int convert_main(int argc, char** argv) {
     } else if (option_value(argc, argv, i, "--preset", &o.preset) || option_value(argc, argv, i, "--dtype", &o.dtype) ||
                option_value(argc, argv, i, "--flags", &o.flags) || option_value(argc, argv, i, "--key", &o.key)) {
     } else if (a == "--set" || a.compare(0, 6, "--set=") == 0) {
-      if (a.size() > 6) o.sets.push_back(a.substr(6));
-      else if (i + 1 >= argc) throw Error("--set needs key=value");
+      if (a.size() > 6)
+        o.sets.push_back(a.substr(6));
+      else if (i + 1 >= argc)
+        throw Error("--set needs key=value");
       // --set takes every following key=value argument.
       while (i + 1 < argc && argv[i + 1][0] != '-' && std::strchr(argv[i + 1], '=')) o.sets.push_back(argv[++i]);
       if (a == "--set" && o.sets.empty()) throw Error("--set needs key=value");
@@ -91,8 +94,8 @@ int convert_main(int argc, char** argv) {
       convert_usage(prog);
       return 2;
     }
-    throw Error("expected IN and OUT, got " + std::to_string(pos.size()) + " file argument" + (pos.size() == 1 ? "" : "s") +
-                " (see " + prog + " --help)");
+    throw Error("expected IN and OUT, got " + std::to_string(pos.size()) + " file argument" +
+                (pos.size() == 1 ? "" : "s") + " (see " + prog + " --help)");
   }
   o.input = pos[0];
   o.output = pos[1];
@@ -106,8 +109,10 @@ int info_main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
-      std::printf("usage: %s MODEL\n\nPrints a reddiff model file's architecture, full config, parameter count, dtype,\n"
-                  "file size and FLOPs per forward pass at its native size.\n", prog);
+      std::printf(
+          "usage: %s MODEL\n\nPrints a reddiff model file's architecture, full config, parameter count, dtype,\n"
+          "file size and FLOPs per forward pass at its native size.\n",
+          prog);
       return 0;
     }
     if (a.size() > 1 && a[0] == '-') throw Error("unknown option " + a);

@@ -47,7 +47,9 @@ void scan(const ShapeMap& shapes, const std::string& prefix, Blocks& blocks) {
   }
 }
 
-[[noreturn]] void not_adm(const std::string& why) { throw Error("not a guided-diffusion (ADM) UNet state dict: " + why); }
+[[noreturn]] void not_adm(const std::string& why) {
+  throw Error("not a guided-diffusion (ADM) UNet state dict: " + why);
+}
 
 const std::vector<int64_t>& need(const ShapeMap& shapes, const std::string& name, size_t rank) {
   auto it = shapes.find(name);
@@ -61,8 +63,9 @@ const std::vector<int64_t>& need(const ShapeMap& shapes, const std::string& name
 
 InferredConfig infer_adm_config(const ShapeMap& shapes) {
   if (shapes.count("temb.dense.0.weight") || shapes.count("conv_in.weight"))
-    throw Error("this is a DDPM-style UNet (DDRM/SDEdit naming: temb.dense, conv_in); the 'ddpm' architecture is not "
-                "supported by this version of reddiff");
+    throw Error(
+        "this is a DDPM-style UNet (DDRM/SDEdit naming: temb.dense, conv_in); the 'ddpm' architecture is not "
+        "supported by this version of reddiff");
   InferredConfig r;
   AdmConfig& c = r.cfg;
   const auto& te = need(shapes, "time_embed.0.weight", 2);
@@ -109,7 +112,8 @@ InferredConfig infer_adm_config(const ShapeMap& shapes) {
       }
     if (nrb < 0) nrb = nob - 1;  // a single level
   }
-  if (nrb < 1 || nob % (nrb + 1)) not_adm("cannot make out the block structure from " + std::to_string(nob) + " output blocks");
+  if (nrb < 1 || nob % (nrb + 1))
+    not_adm("cannot make out the block structure from " + std::to_string(nob) + " output blocks");
   int levels = nob / (nrb + 1);
   if (levels > 12) not_adm("implausibly many levels (" + std::to_string(levels) + ")");
   c.num_res_blocks = nrb;
@@ -119,8 +123,8 @@ InferredConfig infer_adm_config(const ShapeMap& shapes) {
     if (ups != expect) not_adm("upsamplers sit in unexpected output blocks");
   }
   if (nib != 1 + levels * nrb + (levels - 1))
-    not_adm(std::to_string(nib) + " input blocks do not fit " + std::to_string(levels) + " levels of " + std::to_string(nrb) +
-            " res blocks");
+    not_adm(std::to_string(nib) + " input blocks do not fit " + std::to_string(levels) + " levels of " +
+            std::to_string(nrb) + " res blocks");
   if (levels > 1) {
     auto d = in.find(nrb + 1);
     bool down_resblock = d != in.end() && d->second.count(0) && d->second.at(0).in_layers;
@@ -141,11 +145,15 @@ InferredConfig infer_adm_config(const ShapeMap& shapes) {
   int ch0 = int(in0[0]);
   const auto& e = need(shapes, "input_blocks.1.0.emb_layers.1.weight", 2);
   const auto& o = need(shapes, "input_blocks.1.0.out_layers.3.weight", 4);
-  if (e[0] == 2 * o[0]) c.use_scale_shift_norm = true;
-  else if (e[0] == o[0]) c.use_scale_shift_norm = false;
-  else not_adm("input_blocks.1.0.emb_layers.1.weight is " + shape_string(e) + ", neither C nor 2C rows");
-  if (c.level_channels(0) != ch0) not_adm("input_blocks.0.0 has " + std::to_string(ch0) + " channels, level 0 has " +
-                                         std::to_string(c.level_channels(0)));
+  if (e[0] == 2 * o[0])
+    c.use_scale_shift_norm = true;
+  else if (e[0] == o[0])
+    c.use_scale_shift_norm = false;
+  else
+    not_adm("input_blocks.1.0.emb_layers.1.weight is " + shape_string(e) + ", neither C nor 2C rows");
+  if (c.level_channels(0) != ch0)
+    not_adm("input_blocks.0.0 has " + std::to_string(ch0) + " channels, level 0 has " +
+            std::to_string(c.level_channels(0)));
   c.attention_resolutions.clear();
   return r;
 }
@@ -163,7 +171,8 @@ std::string compare_with_config(const ShapeMap& shapes, const AdmConfig& cfg) {
   for (const auto& t : expected_tensors(cfg)) {
     known.insert(t.name);
     auto it = shapes.find(t.name);
-    if (it == shapes.end()) missing.push_back(t.name);
+    if (it == shapes.end())
+      missing.push_back(t.name);
     else if (it->second != t.shape)
       misshaped.push_back(t.name + " is " + shape_string(it->second) + ", expected " + shape_string(t.shape));
   }

@@ -63,7 +63,8 @@ bool all_finite(const void* p, DType t, uint64_t n) {
         if ((u[k] & 0x7f800000u) == 0x7f800000u) return false;
       return true;
     }
-    case DType::F16: case DType::BF16: {
+    case DType::F16:
+    case DType::BF16: {
       const auto* u = static_cast<const uint16_t*>(p);
       uint16_t m = t == DType::F16 ? 0x7c00 : 0x7f80;
       for (uint64_t k = 0; k < n; ++k)
@@ -144,8 +145,8 @@ ResolvedConfig resolve_config(const ShapeMap& shapes, const std::string& source_
           if (!same_network(m->config(), matches[0]->config())) {
             std::string names;
             for (const Preset* x : matches) names += (names.empty() ? "" : ", ") + x->name;
-            throw Error("the tensor shapes fit several presets that differ in settings the weights cannot tell (" + names +
-                        "); choose one with --preset");
+            throw Error("the tensor shapes fit several presets that differ in settings the weights cannot tell (" +
+                        names + "); choose one with --preset");
           }
         chosen = matches[0];
       }
@@ -184,23 +185,29 @@ ResolvedConfig resolve_config(const ShapeMap& shapes, const std::string& source_
     if (eq == std::string::npos || eq == 0) throw Error("--set: expected key=value, got '" + s + "'");
     std::string key = s.substr(0, eq), value = s.substr(eq + 1);
     if (!set_flag(mc, key, value))
-      throw Error("--set: unknown setting '" + key + "' (use guided-diffusion's flag names, e.g. num_head_channels, image_size)");
+      throw Error("--set: unknown setting '" + key +
+                  "' (use guided-diffusion's flag names, e.g. num_head_channels, image_size)");
     given.insert(key);
   }
-  if (!given.empty()) r.origin += ", with " + std::to_string(given.size()) + " setting" + (given.size() == 1 ? "" : "s") +
-                                  " from --set/--flags";
+  if (!given.empty())
+    r.origin +=
+        ", with " + std::to_string(given.size()) + " setting" + (given.size() == 1 ? "" : "s") + " from --set/--flags";
   if (inferred) {
-    std::string what = "model_channels=" + std::to_string(inf.cfg.model_channels) + " channel_mult=" +
-                       join_mult(inf.cfg.channel_mult) + " num_res_blocks=" + std::to_string(inf.cfg.num_res_blocks) +
-                       " attention at downsample factors " + (inf.attention_ds.empty() ? "none" : join_ints(inf.attention_ds));
+    std::string what = "model_channels=" + std::to_string(inf.cfg.model_channels) +
+                       " channel_mult=" + join_mult(inf.cfg.channel_mult) +
+                       " num_res_blocks=" + std::to_string(inf.cfg.num_res_blocks) +
+                       " attention at downsample factors " +
+                       (inf.attention_ds.empty() ? "none" : join_ints(inf.attention_ds));
     if (!given.count("image_size") || !(given.count("num_heads") || given.count("num_head_channels")))
-      throw Error("the tensor shapes fit no built-in preset and the weights cannot tell the image size or the attention "
-                  "head split; give them, e.g. --set image_size=256 num_head_channels=64 (shapes say: " + what + ")");
+      throw Error(
+          "the tensor shapes fit no built-in preset and the weights cannot tell the image size or the attention "
+          "head split; give them, e.g. --set image_size=256 num_head_channels=64 (shapes say: " +
+          what + ")");
     if (!given.count("attention_resolutions")) {
       for (int d : inf.attention_ds)
         if (mc.adm.image_size % d)
-          throw Error("image_size " + std::to_string(mc.adm.image_size) + " is not a multiple of the attention downsample factor " +
-                      std::to_string(d));
+          throw Error("image_size " + std::to_string(mc.adm.image_size) +
+                      " is not a multiple of the attention downsample factor " + std::to_string(d));
       mc.adm.attention_resolutions = attention_resolutions_for(mc.adm.image_size, inf.attention_ds);
     }
   }
@@ -219,18 +226,20 @@ DType check_tensor_readable(Checkpoint& ckpt, const std::string& name, const pic
     throw Error("tensor '" + printable(name) + "' is " + pickle::storage_type_name(s.type) +
                 "; only floating-point weights (f64, f32, f16, bf16) can be converted");
   if (!t.contiguous())
-    throw Error("tensor '" + printable(name) + "' has non-contiguous strides " + shape_string(t.stride) + " for shape " +
-                shape_string(t.shape) + " (a transposed or sliced view?); re-save it with .contiguous()");
+    throw Error("tensor '" + printable(name) + "' has non-contiguous strides " + shape_string(t.stride) +
+                " for shape " + shape_string(t.shape) +
+                " (a transposed or sliced view?); re-save it with .contiguous()");
   int64_t ext = t.extent();
   if (ext > 0 && (t.offset > s.numel || ext > s.numel - t.offset))
-    throw Error("tensor '" + printable(name) + "' needs elements " + std::to_string(t.offset) + ".." + std::to_string(t.offset + ext) +
-                " of storage '" + printable(s.key) + "', which holds only " + std::to_string(s.numel) +
-                " (storage shorter than its tensors; the file is damaged)");
+    throw Error("tensor '" + printable(name) + "' needs elements " + std::to_string(t.offset) + ".." +
+                std::to_string(t.offset + ext) + " of storage '" + printable(s.key) + "', which holds only " +
+                std::to_string(s.numel) + " (storage shorter than its tensors; the file is damaged)");
   if (ext > 0) ckpt.check_storage(s, name);
   return src;
 }
 
-void read_tensor(Checkpoint& ckpt, const std::string& name, const pickle::TensorRef& t, DType src, void* dst, DType dst_type) {
+void read_tensor(Checkpoint& ckpt, const std::string& name, const pickle::TensorRef& t, DType src, void* dst,
+                 DType dst_type) {
   const pickle::StorageRef& s = *t.storage;
   uint64_t esz = pickle::storage_elem_size(s.type);
   uint64_t n = uint64_t(t.numel());
@@ -254,13 +263,14 @@ ConvertResult convert_checkpoint(const ConvertOptions& o, std::ostream* log) {
   if (force_dtype && (!parse_dtype(o.dtype, &forced) || forced == DType::F64))
     throw Error("--dtype: expected f32, f16 or bf16, got '" + o.dtype + "'");
   struct stat si, so;
-  if (::stat(o.input.c_str(), &si) == 0 && ::stat(o.output.c_str(), &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+  if (::stat(o.input.c_str(), &si) == 0 && ::stat(o.output.c_str(), &so) == 0 && si.st_dev == so.st_dev &&
+      si.st_ino == so.st_ino)
     throw Error(o.output + ": the output would overwrite the input");
 
   auto ckpt = open_checkpoint(o.input);
   if (log)
-    *log << "reading " << o.input << ": " << ckpt->format() << " (" << ckpt->detail() << "), " << human_bytes(ckpt->file_size())
-         << "\n";
+    *log << "reading " << o.input << ": " << ckpt->format() << " (" << ckpt->detail() << "), "
+         << human_bytes(ckpt->file_size()) << "\n";
   StateDict sd = select_state_dict(ckpt->root(), ckpt->objects(), o.key);
   res.state_dict_note = sd.note;
   if (log) *log << "using " << sd.note << "\n";
@@ -304,8 +314,8 @@ ConvertResult convert_checkpoint(const ConvertOptions& o, std::ostream* log) {
     res.source_sha256 = sha256_file(o.input, [&](uint64_t d) { bar.update(d); });
   }
   if (log)
-    *log << "writing " << o.output << ": " << items.size() << " tensors, " << with_commas(res.parameters) << " parameters, "
-         << res.dtype << ", " << human_bytes(total_bytes) << "\n";
+    *log << "writing " << o.output << ": " << items.size() << " tensors, " << with_commas(res.parameters)
+         << " parameters, " << res.dtype << ", " << human_bytes(total_bytes) << "\n";
 
   SafeTensorsWriter w(o.output);
   w.set_metadata("format", kFormatName);
@@ -348,7 +358,8 @@ std::string describe_model(const std::string& path) {
   const auto& md = f->metadata();
   auto get = [&](const char* k) { return md.count(k) ? md.at(k) : std::string(); };
   if (get("format") != kFormatName)
-    throw Error(path + ": not a reddiff model file (no format=reddiff metadata); convert checkpoints with 'reddiff convert'");
+    throw Error(path +
+                ": not a reddiff model file (no format=reddiff metadata); convert checkpoints with 'reddiff convert'");
   if (get("format_version") != kFormatVersion)
     throw Error(path + ": unsupported reddiff model file version '" + printable(get("format_version")) + "'");
   if (get("arch") != "adm") throw Error(path + ": unsupported architecture '" + printable(get("arch")) + "'");
@@ -377,19 +388,22 @@ std::string describe_model(const std::string& path) {
   char fl[64];
   std::snprintf(fl, sizeof fl, "%.2f GFLOP", flops / 1e9);
   std::ostringstream s;
-  auto row = [&](const char* k, const std::string& v) { s << "  " << k << std::string(16 - std::strlen(k), ' ') << v << "\n"; };
+  auto row = [&](const char* k, const std::string& v) {
+    s << "  " << k << std::string(16 - std::strlen(k), ' ') << v << "\n";
+  };
   s << path << "\n";
   row("file size", human_bytes(f->file_size()) + " (" + with_commas(f->file_size()) + " bytes)");
   row("format", std::string(kFormatName) + " model file, version " + kFormatVersion);
   row("architecture", "adm (guided-diffusion UNet)");
   if (!get("preset").empty()) row("preset", printable(get("preset")));
-  if (!get("source_file").empty()) row("source", printable(get("source_file"), 200) + " (sha256 " + printable(get("source_sha256")) + ")");
+  if (!get("source_file").empty())
+    row("source", printable(get("source_file"), 200) + " (sha256 " + printable(get("source_sha256")) + ")");
   row("dtype", dtypes);
   row("parameters", with_commas(params) + " in " + std::to_string(f->tensors().size()) + " tensors");
   row("native size", std::to_string(cfg.image_size) + "x" + std::to_string(cfg.image_size) + " (H and W multiples of " +
                          std::to_string(cfg.size_multiple()) + ")");
-  row("FLOPs/forward", std::string(fl) + " at " + std::to_string(cfg.image_size) + "x" + std::to_string(cfg.image_size) +
-                           ", batch 1");
+  row("FLOPs/forward",
+      std::string(fl) + " at " + std::to_string(cfg.image_size) + "x" + std::to_string(cfg.image_size) + ", batch 1");
   row("schedule", sched.kind + ", T=" + std::to_string(sched.num_timesteps));
   row("learn_sigma", cfg.learn_sigma ? "true" : "false");
   s << "  config:\n";

@@ -21,20 +21,20 @@ constexpr const char* kFormatVersion = "1";
 
 struct ConvertOptions {
   std::string input, output;
-  std::string preset;              // --preset; empty: picked from the shapes
-  std::string dtype;               // --dtype f32|f16|bf16; empty: keep each tensor's precision
-  std::vector<std::string> sets;   // --set key=value
-  std::string flags;               // --flags "MODEL_FLAGS"
-  std::string key;                 // --key: which state dict inside the checkpoint
-  bool progress = true;            // a progress bar when stderr is a terminal and the input is large
+  std::string preset;             // --preset; empty: picked from the shapes
+  std::string dtype;              // --dtype f32|f16|bf16; empty: keep each tensor's precision
+  std::vector<std::string> sets;  // --set key=value
+  std::string flags;              // --flags "MODEL_FLAGS"
+  std::string key;                // --key: which state dict inside the checkpoint
+  bool progress = true;           // a progress bar when stderr is a terminal and the input is large
 };
 
 struct ConvertResult {
   ModelConfig config;
-  std::string preset;              // empty when the config was not a preset
-  std::string config_origin;       // how the config was decided, one line
-  std::string state_dict_note;     // which state dict was used, one line
-  std::string dtype;               // "f32", "f16", "bf16", "f64" or "mixed"
+  std::string preset;           // empty when the config was not a preset
+  std::string config_origin;    // how the config was decided, one line
+  std::string state_dict_note;  // which state dict was used, one line
+  std::string dtype;            // "f32", "f16", "bf16", "f64" or "mixed"
   size_t tensors = 0;
   uint64_t parameters = 0;
   uint64_t output_bytes = 0;
@@ -49,7 +49,8 @@ ConvertResult convert_checkpoint(const ConvertOptions& opts, std::ostream* log);
 // storage present in the file. Returns its element type; throws reddiff::Error naming the tensor.
 DType check_tensor_readable(Checkpoint& ckpt, const std::string& name, const pickle::TensorRef& t);
 // Reads a checked tensor's elements into dst as dst_type (converted from src); refuses NaN and infinity.
-void read_tensor(Checkpoint& ckpt, const std::string& name, const pickle::TensorRef& t, DType src, void* dst, DType dst_type);
+void read_tensor(Checkpoint& ckpt, const std::string& name, const pickle::TensorRef& t, DType src, void* dst,
+                 DType dst_type);
 
 struct ResolvedConfig {
   ModelConfig config;

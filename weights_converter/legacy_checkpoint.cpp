@@ -61,8 +61,10 @@ class LegacyCheckpoint : public Checkpoint {
       return u;
     };
     // The magic number pickle (a 10-byte LONG1, wider than int64) was matched by open_checkpoint; check it again.
-    static const uint8_t kMagic[15] = {0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, 0x2E};
-    if (n < sizeof kMagic || std::memcmp(p, kMagic, sizeof kMagic) != 0) throw Error(path + ": not a legacy torch checkpoint");
+    static const uint8_t kMagic[15] = {0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46,
+                                       0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, 0x2E};
+    if (n < sizeof kMagic || std::memcmp(p, kMagic, sizeof kMagic) != 0)
+      throw Error(path + ": not a legacy torch checkpoint");
     pos = sizeof kMagic;
     auto proto = next("protocol version", plain);
     if (proto->root->kind != pickle::Kind::Int || proto->root->i != 1001)
@@ -97,7 +99,8 @@ class LegacyCheckpoint : public Checkpoint {
       uint64_t data = cur + 8;
       if (bytes > file_size_ - data)
         throw Error(path + ": storage '" + printable(k->s) + "' needs " + std::to_string(bytes) + " bytes at offset " +
-                    std::to_string(data) + ", past the end of the " + std::to_string(file_size_) + "-byte file (truncated?)");
+                    std::to_string(data) + ", past the end of the " + std::to_string(file_size_) +
+                    "-byte file (truncated?)");
       records_[k->s] = {data, bytes};
       cur = data + bytes;
     }
@@ -107,7 +110,8 @@ class LegacyCheckpoint : public Checkpoint {
   void check_storage(const pickle::StorageRef& s, const std::string& tensor) override {
     auto it = records_.find(s.key);
     if (it == records_.end())
-      throw Error(path_ + ": tensor '" + printable(tensor) + "': storage '" + printable(s.key) + "' is not in the file");
+      throw Error(path_ + ": tensor '" + printable(tensor) + "': storage '" + printable(s.key) +
+                  "' is not in the file");
   }
 
   void read(const pickle::StorageRef& s, uint64_t byte_offset, uint64_t nbytes, void* dst) override {
@@ -115,15 +119,17 @@ class LegacyCheckpoint : public Checkpoint {
     if (it == records_.end()) throw Error(path_ + ": storage '" + printable(s.key) + "' is not in the file");
     const Record& r = it->second;
     if (byte_offset > r.bytes || nbytes > r.bytes - byte_offset)
-      throw Error(path_ + ": storage '" + printable(s.key) + "' holds " + std::to_string(r.bytes) + " bytes, but bytes " +
-                  std::to_string(byte_offset) + ".." + std::to_string(byte_offset + nbytes) + " are needed");
+      throw Error(path_ + ": storage '" + printable(s.key) + "' holds " + std::to_string(r.bytes) +
+                  " bytes, but bytes " + std::to_string(byte_offset) + ".." + std::to_string(byte_offset + nbytes) +
+                  " are needed");
     auto* out = static_cast<uint8_t*>(dst);
     uint64_t done = 0;
     while (done < nbytes) {
       ssize_t got = ::pread(fd_.fd, out + done, size_t(std::min<uint64_t>(nbytes - done, 1u << 30)),
                             off_t(r.offset + byte_offset + done));
       if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) throw Error(path_ + ": read error in storage '" + printable(s.key) + "' (file changed or truncated?)");
+      if (got <= 0)
+        throw Error(path_ + ": read error in storage '" + printable(s.key) + "' (file changed or truncated?)");
       done += uint64_t(got);
     }
   }
@@ -143,6 +149,8 @@ class LegacyCheckpoint : public Checkpoint {
 
 }  // namespace
 
-std::unique_ptr<Checkpoint> open_torch_legacy(const std::string& path) { return std::make_unique<LegacyCheckpoint>(path); }
+std::unique_ptr<Checkpoint> open_torch_legacy(const std::string& path) {
+  return std::make_unique<LegacyCheckpoint>(path);
+}
 
 }  // namespace reddiff

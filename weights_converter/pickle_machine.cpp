@@ -10,37 +10,66 @@ namespace reddiff::pickle {
 
 size_t storage_elem_size(StorageType t) {
   switch (t) {
-    case StorageType::F64: case StorageType::I64: return 8;
-    case StorageType::F32: case StorageType::I32: return 4;
-    case StorageType::F16: case StorageType::BF16: case StorageType::I16: return 2;
-    case StorageType::I8: case StorageType::U8: case StorageType::Bool: return 1;
+    case StorageType::F64:
+    case StorageType::I64:
+      return 8;
+    case StorageType::F32:
+    case StorageType::I32:
+      return 4;
+    case StorageType::F16:
+    case StorageType::BF16:
+    case StorageType::I16:
+      return 2;
+    case StorageType::I8:
+    case StorageType::U8:
+    case StorageType::Bool:
+      return 1;
   }
   return 1;
 }
 
 const char* storage_type_name(StorageType t) {
   switch (t) {
-    case StorageType::F64: return "float64";
-    case StorageType::F32: return "float32";
-    case StorageType::F16: return "float16";
-    case StorageType::BF16: return "bfloat16";
-    case StorageType::I64: return "int64";
-    case StorageType::I32: return "int32";
-    case StorageType::I16: return "int16";
-    case StorageType::I8: return "int8";
-    case StorageType::U8: return "uint8";
-    case StorageType::Bool: return "bool";
+    case StorageType::F64:
+      return "float64";
+    case StorageType::F32:
+      return "float32";
+    case StorageType::F16:
+      return "float16";
+    case StorageType::BF16:
+      return "bfloat16";
+    case StorageType::I64:
+      return "int64";
+    case StorageType::I32:
+      return "int32";
+    case StorageType::I16:
+      return "int16";
+    case StorageType::I8:
+      return "int8";
+    case StorageType::U8:
+      return "uint8";
+    case StorageType::Bool:
+      return "bool";
   }
   return "?";
 }
 
 bool storage_float_dtype(StorageType t, DType* out) {
   switch (t) {
-    case StorageType::F64: *out = DType::F64; return true;
-    case StorageType::F32: *out = DType::F32; return true;
-    case StorageType::F16: *out = DType::F16; return true;
-    case StorageType::BF16: *out = DType::BF16; return true;
-    default: return false;
+    case StorageType::F64:
+      *out = DType::F64;
+      return true;
+    case StorageType::F32:
+      *out = DType::F32;
+      return true;
+    case StorageType::F16:
+      *out = DType::F16;
+      return true;
+    case StorageType::BF16:
+      *out = DType::BF16;
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -115,35 +144,57 @@ std::string printable(const std::string& s, size_t max_len) {
 
 namespace {
 
-constexpr int64_t kMaxDim = int64_t(1) << 40;      // one dimension or stride
+constexpr int64_t kMaxDim = int64_t(1) << 40;       // one dimension or stride
 constexpr int64_t kMaxElements = int64_t(1) << 48;  // one tensor or storage
 constexpr size_t kMaxDims = 16;
 constexpr size_t kMaxGlobalName = 256;
 
 const char* opcode_name(uint8_t op) {
   switch (op) {
-    case 'i': return "INST";
-    case 'o': return "OBJ";
-    case 0x81: return "NEWOBJ";
-    case 0x92: return "NEWOBJ_EX";
-    case 0x82: return "EXT1";
-    case 0x83: return "EXT2";
-    case 0x84: return "EXT4";
-    case 'P': return "PERSID";
-    case 'g': return "GET";
-    case 'p': return "PUT";
-    case 'I': return "INT";
-    case 'L': return "LONG";
-    case 'S': return "STRING";
-    case 'V': return "UNICODE";
-    case 'F': return "FLOAT";
-    case 0x8f: return "EMPTY_SET";
-    case 0x90: return "ADDITEMS";
-    case 0x91: return "FROZENSET";
-    case 0x96: return "BYTEARRAY8";
-    case 0x97: return "NEXT_BUFFER";
-    case 0x98: return "READONLY_BUFFER";
-    default: return nullptr;
+    case 'i':
+      return "INST";
+    case 'o':
+      return "OBJ";
+    case 0x81:
+      return "NEWOBJ";
+    case 0x92:
+      return "NEWOBJ_EX";
+    case 0x82:
+      return "EXT1";
+    case 0x83:
+      return "EXT2";
+    case 0x84:
+      return "EXT4";
+    case 'P':
+      return "PERSID";
+    case 'g':
+      return "GET";
+    case 'p':
+      return "PUT";
+    case 'I':
+      return "INT";
+    case 'L':
+      return "LONG";
+    case 'S':
+      return "STRING";
+    case 'V':
+      return "UNICODE";
+    case 'F':
+      return "FLOAT";
+    case 0x8f:
+      return "EMPTY_SET";
+    case 0x90:
+      return "ADDITEMS";
+    case 0x91:
+      return "FROZENSET";
+    case 0x96:
+      return "BYTEARRAY8";
+    case 0x97:
+      return "NEXT_BUFFER";
+    case 0x98:
+      return "READONLY_BUFFER";
+    default:
+      return nullptr;
   }
 }
 
@@ -178,10 +229,14 @@ class Machine {
     throw Error(label_ + ": " + msg + " (pickle byte " + std::to_string(op_pos_) + ")");
   }
   void need(size_t k) {
-    if (n_ - pos_ < k) throw Error(label_ + ": pickle is truncated (needs " + std::to_string(k) + " more bytes at byte " +
-                                   std::to_string(pos_) + ")");
+    if (n_ - pos_ < k)
+      throw Error(label_ + ": pickle is truncated (needs " + std::to_string(k) + " more bytes at byte " +
+                  std::to_string(pos_) + ")");
   }
-  uint8_t u8() { need(1); return p_[pos_++]; }
+  uint8_t u8() {
+    need(1);
+    return p_[pos_++];
+  }
   uint64_t uint_le(size_t k) {
     need(k);
     uint64_t v = 0;
@@ -216,8 +271,16 @@ class Machine {
     v->kind = k;
     return v;
   }
-  Value* make_int(int64_t i) { Value* v = make(Kind::Int); v->i = i; return v; }
-  Value* make_str(Kind k, std::string s) { Value* v = make(k); v->s = std::move(s); return v; }
+  Value* make_int(int64_t i) {
+    Value* v = make(Kind::Int);
+    v->i = i;
+    return v;
+  }
+  Value* make_str(Kind k, std::string s) {
+    Value* v = make(k);
+    v->s = std::move(s);
+    return v;
+  }
 
   void push(Value* v) {
     if (stack_.size() >= opts_.max_values) fail("pickle stack too deep");
@@ -382,7 +445,8 @@ Value* Machine::rebuild_tensor(const std::vector<Value*>& a, bool v2) {
   for (size_t k = 0; k < t.shape.size(); ++k) {
     if (t.shape[k] > 1 && numel > kMaxElements / t.shape[k]) fail("tensor is too large");
     if (t.shape[k] > 1) numel *= t.shape[k];
-    if (t.shape[k] > 1 && t.stride[k] > (kMaxElements - extent) / (t.shape[k] - 1)) fail("tensor strides are too large");
+    if (t.shape[k] > 1 && t.stride[k] > (kMaxElements - extent) / (t.shape[k] - 1))
+      fail("tensor strides are too large");
     if (t.shape[k] > 1) extent += (t.shape[k] - 1) * t.stride[k];
   }
   if (v2) {
@@ -404,12 +468,15 @@ Value* Machine::call(GlobalId id, const std::string& display, const std::vector<
     case GlobalId::OrderedDict:
       if (!a.empty()) fail("collections.OrderedDict called with arguments");
       return make(Kind::Dict);
-    case GlobalId::RebuildTensorV2: return rebuild_tensor(a, true);
-    case GlobalId::RebuildTensor: return rebuild_tensor(a, false);
+    case GlobalId::RebuildTensorV2:
+      return rebuild_tensor(a, true);
+    case GlobalId::RebuildTensor:
+      return rebuild_tensor(a, false);
     case GlobalId::RebuildParameter:
     case GlobalId::RebuildParameterWithState:
       // (data, requires_grad, backward_hooks[, state]): the parameter is its data tensor.
-      if (a.size() != (id == GlobalId::RebuildParameter ? 3u : 4u)) fail(display + " has the wrong number of arguments");
+      if (a.size() != (id == GlobalId::RebuildParameter ? 3u : 4u))
+        fail(display + " has the wrong number of arguments");
       if (a[0]->kind != Kind::Tensor) fail(display + " without a tensor");
       if (a[2]->kind == Kind::Dict && !a[2]->entries.empty()) fail("parameter carries backward hooks");
       return a[0];
@@ -419,7 +486,8 @@ Value* Machine::call(GlobalId id, const std::string& display, const std::vector<
       if (a[0]->kind != Kind::Global || a[1]->kind != Kind::Global || a[2]->kind != Kind::Tuple)
         fail(display + " has malformed arguments");
       GlobalId f = GlobalId(a[0]->i), ty = GlobalId(a[1]->i);
-      if (ty != GlobalId::TensorClass && ty != GlobalId::ParameterClass) fail("tensor subclass " + a[1]->s + " is not supported");
+      if (ty != GlobalId::TensorClass && ty != GlobalId::ParameterClass)
+        fail("tensor subclass " + a[1]->s + " is not supported");
       if (f != GlobalId::RebuildTensorV2 && f != GlobalId::RebuildTensor && f != GlobalId::RebuildParameter &&
           f != GlobalId::RebuildParameterWithState)
         fail(display + " with function " + a[0]->s + " is not supported");
@@ -427,7 +495,8 @@ Value* Machine::call(GlobalId id, const std::string& display, const std::vector<
     }
     case GlobalId::CodecsEncode: {
       // Protocol 2 writes bytes b as _codecs.encode(b.decode("latin1"), "latin1"): undo that in place.
-      if (a.size() != 2 || a[0]->kind != Kind::Str || a[1]->kind != Kind::Str || (a[1]->s != "latin1" && a[1]->s != "latin-1"))
+      if (a.size() != 2 || a[0]->kind != Kind::Str || a[1]->kind != Kind::Str ||
+          (a[1]->s != "latin1" && a[1]->s != "latin-1"))
         fail("_codecs.encode is accepted only as protocol 2 writes bytes");
       return make_str(Kind::Bytes, latin1_from_utf8(a[0]->s));
     }
@@ -455,28 +524,48 @@ void Machine::run() {
         if (v < 2 || v > 5) fail("unsupported pickle protocol " + std::to_string(v));
         break;
       }
-      case 0x95: uint_le(8); break;  // FRAME: a length hint only
-      case '.': {                    // STOP
+      case 0x95:
+        uint_le(8);
+        break;     // FRAME: a length hint only
+      case '.': {  // STOP
         if (stack_.empty()) fail("pickle STOP with an empty stack");
         out_.root = stack_.back();
         out_.consumed = pos_;
         return;
       }
-      case '(': marks_.push_back(stack_.size()); break;  // MARK
-      case '0': pop(); break;                             // POP
-      case '1': pop_mark(); break;                        // POP_MARK
-      case '2': push(top()); break;                       // DUP
-      case 'N': push(make(Kind::None)); break;
-      case 0x88: case 0x89: {  // NEWTRUE / NEWFALSE
+      case '(':
+        marks_.push_back(stack_.size());
+        break;  // MARK
+      case '0':
+        pop();
+        break;  // POP
+      case '1':
+        pop_mark();
+        break;  // POP_MARK
+      case '2':
+        push(top());
+        break;  // DUP
+      case 'N':
+        push(make(Kind::None));
+        break;
+      case 0x88:
+      case 0x89: {  // NEWTRUE / NEWFALSE
         Value* v = make(Kind::Bool);
         v->i = op == 0x88;
         push(v);
         break;
       }
-      case 'J': push(make_int(int32_t(uint32_t(uint_le(4))))); break;  // BININT
-      case 'K': push(make_int(int64_t(uint_le(1)))); break;             // BININT1
-      case 'M': push(make_int(int64_t(uint_le(2)))); break;             // BININT2
-      case 0x8a: case 0x8b: {                                            // LONG1 / LONG4
+      case 'J':
+        push(make_int(int32_t(uint32_t(uint_le(4)))));
+        break;  // BININT
+      case 'K':
+        push(make_int(int64_t(uint_le(1))));
+        break;  // BININT1
+      case 'M':
+        push(make_int(int64_t(uint_le(2))));
+        break;  // BININT2
+      case 0x8a:
+      case 0x8b: {  // LONG1 / LONG4
         uint64_t len = op == 0x8a ? uint_le(1) : uint_le(4);
         if (len > 8) fail("integer wider than 64 bits");
         need(size_t(len));
@@ -497,27 +586,45 @@ void Machine::run() {
         push(v);
         break;
       }
-      case 'X': push(make_str(Kind::Str, bytes(uint_le(4)))); break;     // BINUNICODE
-      case 0x8c: push(make_str(Kind::Str, bytes(uint_le(1)))); break;    // SHORT_BINUNICODE
-      case 0x8d: push(make_str(Kind::Str, bytes(uint_le(8)))); break;    // BINUNICODE8
-      case 'T': {                                                         // BINSTRING (python 2 str)
+      case 'X':
+        push(make_str(Kind::Str, bytes(uint_le(4))));
+        break;  // BINUNICODE
+      case 0x8c:
+        push(make_str(Kind::Str, bytes(uint_le(1))));
+        break;  // SHORT_BINUNICODE
+      case 0x8d:
+        push(make_str(Kind::Str, bytes(uint_le(8))));
+        break;     // BINUNICODE8
+      case 'T': {  // BINSTRING (python 2 str)
         int32_t len = int32_t(uint32_t(uint_le(4)));
         if (len < 0) fail("negative string length");
         push(make_str(Kind::Str, bytes(uint64_t(len))));
         break;
       }
-      case 'U': push(make_str(Kind::Str, bytes(uint_le(1)))); break;     // SHORT_BINSTRING
-      case 'B': push(make_str(Kind::Bytes, bytes(uint_le(4)))); break;   // BINBYTES
-      case 'C': push(make_str(Kind::Bytes, bytes(uint_le(1)))); break;   // SHORT_BINBYTES
-      case 0x8e: push(make_str(Kind::Bytes, bytes(uint_le(8)))); break;  // BINBYTES8
-      case ')': push(make(Kind::Tuple)); break;                          // EMPTY_TUPLE
-      case 't': {                                                         // TUPLE
+      case 'U':
+        push(make_str(Kind::Str, bytes(uint_le(1))));
+        break;  // SHORT_BINSTRING
+      case 'B':
+        push(make_str(Kind::Bytes, bytes(uint_le(4))));
+        break;  // BINBYTES
+      case 'C':
+        push(make_str(Kind::Bytes, bytes(uint_le(1))));
+        break;  // SHORT_BINBYTES
+      case 0x8e:
+        push(make_str(Kind::Bytes, bytes(uint_le(8))));
+        break;  // BINBYTES8
+      case ')':
+        push(make(Kind::Tuple));
+        break;     // EMPTY_TUPLE
+      case 't': {  // TUPLE
         Value* v = make(Kind::Tuple);
         v->items = pop_mark();
         push(v);
         break;
       }
-      case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+      case 0x85:
+      case 0x86:
+      case 0x87: {  // TUPLE1..3
         size_t k = size_t(op - 0x84);
         Value* v = make(Kind::Tuple);
         v->items.resize(k);
@@ -525,8 +632,10 @@ void Machine::run() {
         push(v);
         break;
       }
-      case ']': push(make(Kind::List)); break;  // EMPTY_LIST
-      case 'l': {                               // LIST
+      case ']':
+        push(make(Kind::List));
+        break;     // EMPTY_LIST
+      case 'l': {  // LIST
         Value* v = make(Kind::List);
         v->items = pop_mark();
         push(v);
@@ -546,8 +655,10 @@ void Machine::run() {
         l->items.insert(l->items.end(), xs.begin(), xs.end());
         break;
       }
-      case '}': push(make(Kind::Dict)); break;  // EMPTY_DICT
-      case 'd': {                               // DICT
+      case '}':
+        push(make(Kind::Dict));
+        break;     // EMPTY_DICT
+      case 'd': {  // DICT
         auto xs = pop_mark();
         if (xs.size() % 2) fail("DICT with an odd number of items");
         Value* v = make(Kind::Dict);
@@ -594,15 +705,28 @@ void Machine::run() {
         Value* state = pop();
         (void)state;
         Value* target = top();
-        if (target->kind != Kind::Dict && target->kind != Kind::Tensor) fail("BUILD on an object that is not a dict or tensor");
+        if (target->kind != Kind::Dict && target->kind != Kind::Tensor)
+          fail("BUILD on an object that is not a dict or tensor");
         break;
       }
-      case 'Q': push(persistent_load(pop())); break;            // BINPERSID
-      case 'h': push(memo_get(uint_le(1))); break;              // BINGET
-      case 'j': push(memo_get(uint_le(4))); break;              // LONG_BINGET
-      case 'q': memo_put(uint_le(1)); break;                    // BINPUT
-      case 'r': memo_put(uint_le(4)); break;                    // LONG_BINPUT
-      case 0x94: memo_put(uint64_t(memo_.size())); break;       // MEMOIZE
+      case 'Q':
+        push(persistent_load(pop()));
+        break;  // BINPERSID
+      case 'h':
+        push(memo_get(uint_le(1)));
+        break;  // BINGET
+      case 'j':
+        push(memo_get(uint_le(4)));
+        break;  // LONG_BINGET
+      case 'q':
+        memo_put(uint_le(1));
+        break;  // BINPUT
+      case 'r':
+        memo_put(uint_le(4));
+        break;  // LONG_BINPUT
+      case 0x94:
+        memo_put(uint64_t(memo_.size()));
+        break;  // MEMOIZE
       default: {
         const char* nm = opcode_name(op);
         char hex[8];

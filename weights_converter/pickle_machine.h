@@ -22,15 +22,15 @@ namespace reddiff::pickle {
 // Element types of torch storages (the legacy *Storage class names torch still pickles).
 enum class StorageType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, Bool };
 size_t storage_elem_size(StorageType t);
-const char* storage_type_name(StorageType t);      // "float32", "float16", "int64", ...
+const char* storage_type_name(StorageType t);         // "float32", "float16", "int64", ...
 bool storage_float_dtype(StorageType t, DType* out);  // false for integer and bool storages
 
 // A storage as declared by a persistent id ('storage', <Type>Storage, key, location, numel[, view]).
 struct StorageRef {
-  std::string key;       // names the zip entry <prefix>/data/<key> or a legacy storage record
+  std::string key;  // names the zip entry <prefix>/data/<key> or a legacy storage record
   StorageType type = StorageType::F32;
-  int64_t numel = 0;     // elements visible through this reference
-  int64_t base = 0;      // element offset into the root storage (legacy views; 0 otherwise)
+  int64_t numel = 0;       // elements visible through this reference
+  int64_t base = 0;        // element offset into the root storage (legacy views; 0 otherwise)
   int64_t root_numel = 0;  // elements of the root storage as declared
 };
 
@@ -61,11 +61,11 @@ enum class GlobalId {
 
 struct Value {
   Kind kind = Kind::None;
-  int64_t i = 0;     // Int value, Bool 0/1, Global: GlobalId, Storage/Tensor: index into the side tables
-  int64_t aux = 0;   // Global StorageClass: StorageType
-  double f = 0;      // Float
-  std::string s;     // Str (UTF-8), Bytes, Global: "module.name"
-  std::vector<Value*> items;                       // Tuple, List
+  int64_t i = 0;              // Int value, Bool 0/1, Global: GlobalId, Storage/Tensor: index into the side tables
+  int64_t aux = 0;            // Global StorageClass: StorageType
+  double f = 0;               // Float
+  std::string s;              // Str (UTF-8), Bytes, Global: "module.name"
+  std::vector<Value*> items;  // Tuple, List
   std::vector<std::pair<Value*, Value*>> entries;  // Dict, in insertion order (later duplicates win)
 };
 

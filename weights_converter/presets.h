@@ -13,11 +13,11 @@
 namespace reddiff {
 
 struct Preset {
-  std::string name;        // what --preset takes
-  std::string repository;  // where the checkpoint is published
+  std::string name;                // what --preset takes
+  std::string repository;          // where the checkpoint is published
   std::vector<std::string> files;  // the released file name(s) it fits
   std::string description;
-  std::string flags;       // guided-diffusion MODEL_FLAGS + DIFFUSION_FLAGS, as the repository gives them
+  std::string flags;  // guided-diffusion MODEL_FLAGS + DIFFUSION_FLAGS, as the repository gives them
   ModelConfig config() const;
 };
 

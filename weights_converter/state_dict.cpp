@@ -47,10 +47,12 @@ void gather(const Value* v, const pickle::Unpickled& objs, const std::string& pa
     }
     if (!c.tensors.empty()) out.push_back(std::move(c));
     for (const auto& e : v->entries)
-      if (e.first->kind == Kind::Str && (e.second->kind == Kind::Dict || e.second->kind == Kind::List || e.second->kind == Kind::Tuple))
+      if (e.first->kind == Kind::Str &&
+          (e.second->kind == Kind::Dict || e.second->kind == Kind::List || e.second->kind == Kind::Tuple))
         gather(e.second, objs, child(e.first->s), depth + 1, seen, out);
   } else if (v->kind == Kind::List || v->kind == Kind::Tuple) {
-    for (size_t k = 0; k < v->items.size(); ++k) gather(v->items[k], objs, child(std::to_string(k)), depth + 1, seen, out);
+    for (size_t k = 0; k < v->items.size(); ++k)
+      gather(v->items[k], objs, child(std::to_string(k)), depth + 1, seen, out);
   }
 }
 
@@ -114,7 +116,9 @@ StateDict select_state_dict(const Value* root, const pickle::Unpickled& objs, co
   if (!forced_path.empty()) {
     for (const auto& c : all)
       if (c.path == forced_path || (forced_path == "." && c.path.empty())) pick = &c;
-    if (!pick) throw Error("--key " + printable(forced_path) + ": no dict of tensors there; the checkpoint has " + list_paths(all));
+    if (!pick)
+      throw Error("--key " + printable(forced_path) + ": no dict of tensors there; the checkpoint has " +
+                  list_paths(all));
     sd.note = "state dict " + display(pick->path) + " (chosen by --key)";
   } else {
     for (const auto& c : all)
@@ -144,7 +148,8 @@ StateDict select_state_dict(const Value* root, const pickle::Unpickled& objs, co
       for (const char* pref : {"", "state_dict", "model", "model_state_dict", "net", "network", "params"})
         for (const auto& c : pool)
           if (!pick && c.path == pref) pick = &c;
-      if (!pick) throw Error("the checkpoint holds several state dicts (" + list_paths(pool) + "); choose one with --key");
+      if (!pick)
+        throw Error("the checkpoint holds several state dicts (" + list_paths(pool) + "); choose one with --key");
       sd.note = "state dict " + display(pick->path) + " (also present: " + others_than(pick) + ")";
     }
     if (!model_like) sd.note += "; no UNet key names found";

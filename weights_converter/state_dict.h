@@ -10,14 +10,14 @@
 namespace reddiff {
 
 struct StateDictTensor {
-  std::string name;               // with any common wrapper prefix ("module.") removed
+  std::string name;  // with any common wrapper prefix ("module.") removed
   const pickle::TensorRef* ref = nullptr;
 };
 
 struct StateDict {
-  std::string path;               // where it was found: "" (the top-level object), "ema", "model", "0", "a.b"
-  std::string stripped_prefix;    // e.g. "module." ("" when none)
-  std::string note;               // one line saying which dict was chosen and why
+  std::string path;                      // where it was found: "" (the top-level object), "ema", "model", "0", "a.b"
+  std::string stripped_prefix;           // e.g. "module." ("" when none)
+  std::string note;                      // one line saying which dict was chosen and why
   std::vector<StateDictTensor> tensors;  // in file order; later duplicates replace earlier ones
 };
 

@@ -13,11 +13,23 @@ std::unique_ptr<ZipArchive> ZipArchive::open(const std::string& path) {
   if (!za) {
     std::string why;
     switch (err) {
-      case ZIP_ER_NOZIP: why = "no zip end-of-central-directory record (truncated or not a zip archive)"; break;
-      case ZIP_ER_INCONS: why = "inconsistent zip archive (corrupt central directory?)"; break;
-      case ZIP_ER_NOENT: case ZIP_ER_OPEN: why = "cannot open file"; break;
-      case ZIP_ER_READ: case ZIP_ER_SEEK: why = "read error (truncated file?)"; break;
-      case ZIP_ER_MEMORY: why = "out of memory reading the zip directory"; break;
+      case ZIP_ER_NOZIP:
+        why = "no zip end-of-central-directory record (truncated or not a zip archive)";
+        break;
+      case ZIP_ER_INCONS:
+        why = "inconsistent zip archive (corrupt central directory?)";
+        break;
+      case ZIP_ER_NOENT:
+      case ZIP_ER_OPEN:
+        why = "cannot open file";
+        break;
+      case ZIP_ER_READ:
+      case ZIP_ER_SEEK:
+        why = "read error (truncated file?)";
+        break;
+      case ZIP_ER_MEMORY:
+        why = "out of memory reading the zip directory";
+        break;
       default: {
         zip_error_t ze;
         zip_error_init_with_code(&ze, err);
@@ -79,7 +91,8 @@ void ZipArchive::fail_entry(const Entry& e, const std::string& what) {
 std::vector<uint8_t> ZipArchive::read_all(const Entry& e, uint64_t max_size) {
   if (e.encrypted) throw Error(path_ + ": entry '" + pickle::printable(e.name) + "' is encrypted");
   if (e.size > max_size)
-    throw Error(path_ + ": entry '" + pickle::printable(e.name) + "' is implausibly large (" + std::to_string(e.size) + " bytes)");
+    throw Error(path_ + ": entry '" + pickle::printable(e.name) + "' is implausibly large (" + std::to_string(e.size) +
+                " bytes)");
   close_file();
   zip_file_t* f = zip_fopen_index(za_, e.index, 0);
   if (!f) {
@@ -93,9 +106,11 @@ std::vector<uint8_t> ZipArchive::read_all(const Entry& e, uint64_t max_size) {
   zip_int64_t more = got == zip_int64_t(buf.size()) ? zip_fread(f, &extra, 1) : 0;
   std::string err = (got < 0 || more < 0) ? std::string(zip_file_strerror(f)) : std::string();
   zip_fclose(f);
-  if (got < 0 || more < 0) throw Error(path_ + ": entry '" + pickle::printable(e.name) + "' cannot be read (" + err + ")");
+  if (got < 0 || more < 0)
+    throw Error(path_ + ": entry '" + pickle::printable(e.name) + "' cannot be read (" + err + ")");
   if (uint64_t(got) != e.size || more != 0)
-    throw Error(path_ + ": entry '" + pickle::printable(e.name) + "' is shorter or longer than the directory says (truncated?)");
+    throw Error(path_ + ": entry '" + pickle::printable(e.name) +
+                "' is shorter or longer than the directory says (truncated?)");
   return buf;
 }
 
@@ -105,8 +120,8 @@ void ZipArchive::read(const Entry& e, uint64_t offset, uint64_t n, void* dst) {
                 " bytes, but bytes " + std::to_string(offset) + ".." + std::to_string(offset + n) + " are needed");
   if (e.encrypted) throw Error(path_ + ": entry '" + pickle::printable(e.name) + "' is encrypted");
   if (e.method != ZIP_CM_STORE)
-    throw Error(path_ + ": entry '" + pickle::printable(e.name) + "' is compressed (method " + std::to_string(e.method) +
-                "); torch checkpoints store tensor data uncompressed");
+    throw Error(path_ + ": entry '" + pickle::printable(e.name) + "' is compressed (method " +
+                std::to_string(e.method) + "); torch checkpoints store tensor data uncompressed");
   if (n == 0) return;
   if (!open_ || open_index_ != e.index) {
     close_file();

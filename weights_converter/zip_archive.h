@@ -19,8 +19,8 @@ class ZipArchive {
   struct Entry {
     std::string name;
     uint64_t index = 0;
-    uint64_t size = 0;        // uncompressed size, from the central directory
-    uint16_t method = 0;      // 0 = stored
+    uint64_t size = 0;    // uncompressed size, from the central directory
+    uint16_t method = 0;  // 0 = stored
     bool encrypted = false;
   };
 

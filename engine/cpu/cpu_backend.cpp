@@ -44,7 +44,9 @@ class CpuBackend : public Backend {
   std::string name() const override {
     return "cpu (" + std::to_string(threads_) + " threads, " + cpu_kernel_set() + ")";
   }
-  bool supports(DType act) const override { return act == DType::F32 || (act == DType::BF16 && dnn_ && onednn_has_bf16()); }
+  bool supports(DType act) const override {
+    return act == DType::F32 || (act == DType::BF16 && dnn_ && onednn_has_bf16());
+  }
 
   void* alloc(size_t bytes) override {
     void* p = std::aligned_alloc(64, std::max<size_t>(64, (bytes + 63) / 64 * 64));
@@ -77,8 +79,8 @@ class CpuBackend : public Backend {
         if (op.kernel > 1 || op.stride > 1) col_.resize(std::max(col_.size(), kTileRows * k * size_t(threads_)));
       } else if (op.kind == OpKind::Attention) {
         const Value& y = g.value(op.output);
-        size_t b = attention_workspace_bytes(Device::CPU, int(y.shape[0]), int(y.shape[1] * y.shape[2]), int(y.shape[3]), op.heads,
-                                             y.dtype);
+        size_t b = attention_workspace_bytes(Device::CPU, int(y.shape[0]), int(y.shape[1] * y.shape[2]),
+                                             int(y.shape[3]), op.heads, y.dtype);
         attn_.resize(std::max(attn_.size(), b / sizeof(float)));
       } else if (op.kind == OpKind::AttentionBackward) {
         const Value& gy = g.value(op.inputs[1]);
@@ -104,36 +106,53 @@ class CpuBackend : public Backend {
       case OpKind::Conv2d:
         if (dnn_) return dnn_->forward(op, t.in[0], t.n_in > 1 ? &t.in[1] : nullptr, t.out);
         return conv(op, t);
-      case OpKind::Linear: return linear(op, t);
+      case OpKind::Linear:
+        return linear(op, t);
       case OpKind::GroupNorm:
         return group_norm(Device::CPU, group_norm_args(op, t, op.weight->data.data(), op.bias->data.data()), nullptr);
-      case OpKind::Attention: return attention(Device::CPU, attention_args(op, t, attn_.data()), nullptr);
-      case OpKind::AvgPool2: return avg_pool2(Device::CPU, resample_args(t), nullptr);
-      case OpKind::Upsample2: return upsample_nearest2(Device::CPU, resample_args(t), nullptr);
-      case OpKind::Concat: return concat_channels(Device::CPU, concat_args(t), nullptr);
-      case OpKind::InputPad: return input_pad(Device::CPU, input_pad_args(g, t), nullptr);
-      case OpKind::OutputCrop: return output_crop(Device::CPU, output_crop_args(g, t), nullptr);
-      case OpKind::TimestepEmbed: return timestep_embedding(Device::CPU, timestep_embed_args(t), nullptr);
+      case OpKind::Attention:
+        return attention(Device::CPU, attention_args(op, t, attn_.data()), nullptr);
+      case OpKind::AvgPool2:
+        return avg_pool2(Device::CPU, resample_args(t), nullptr);
+      case OpKind::Upsample2:
+        return upsample_nearest2(Device::CPU, resample_args(t), nullptr);
+      case OpKind::Concat:
+        return concat_channels(Device::CPU, concat_args(t), nullptr);
+      case OpKind::InputPad:
+        return input_pad(Device::CPU, input_pad_args(g, t), nullptr);
+      case OpKind::OutputCrop:
+        return output_crop(Device::CPU, output_crop_args(g, t), nullptr);
+      case OpKind::TimestepEmbed:
+        return timestep_embedding(Device::CPU, timestep_embed_args(t), nullptr);
       case OpKind::LabelEmbedAdd: {
         std::memcpy(t.out.data, t.in[0].data, t.out.nbytes());
         LabelEmbedArgs a = label_embed_args(t, op.weight->data.data());
         for (int i = 0; i < a.n; ++i)
           if (a.labels[i] < 0 || a.labels[i] >= int(op.weight->shape[0]))
-            throw Error("class label " + std::to_string(a.labels[i]) + " is outside [0, " + std::to_string(op.weight->shape[0]) + ")");
+            throw Error("class label " + std::to_string(a.labels[i]) + " is outside [0, " +
+                        std::to_string(op.weight->shape[0]) + ")");
         return label_embedding_add(Device::CPU, a, nullptr);
       }
       case OpKind::Conv2dBackwardData:
         if (dnn_) return dnn_->backward_data(op, t.in[0], t.out);
         return conv_backward_data(op, t);
       case OpKind::GroupNormBackward:
-        return group_norm_backward(Device::CPU, group_norm_backward_args(op, t, op.weight->data.data(), op.bias->data.data()), nullptr);
-      case OpKind::AttentionBackward: return attention_backward(Device::CPU, attention_backward_args(op, t, attn_.data()), nullptr);
-      case OpKind::AvgPool2Backward: return avg_pool2_backward(Device::CPU, resample_backward_args(op, t), nullptr);
-      case OpKind::Upsample2Backward: return upsample_nearest2_backward(Device::CPU, resample_backward_args(op, t), nullptr);
-      case OpKind::ChannelSlice: return channel_slice(Device::CPU, channel_slice_args(op, t), nullptr);
-      case OpKind::GradAdd: return grad_add(Device::CPU, grad_add_args(t), nullptr);
-      case OpKind::InputPadBackward: return input_pad_backward(Device::CPU, input_pad_backward_args(g, op, t), nullptr);
-      case OpKind::OutputCropBackward: return output_crop_backward(Device::CPU, output_crop_backward_args(g, op, t), nullptr);
+        return group_norm_backward(
+            Device::CPU, group_norm_backward_args(op, t, op.weight->data.data(), op.bias->data.data()), nullptr);
+      case OpKind::AttentionBackward:
+        return attention_backward(Device::CPU, attention_backward_args(op, t, attn_.data()), nullptr);
+      case OpKind::AvgPool2Backward:
+        return avg_pool2_backward(Device::CPU, resample_backward_args(op, t), nullptr);
+      case OpKind::Upsample2Backward:
+        return upsample_nearest2_backward(Device::CPU, resample_backward_args(op, t), nullptr);
+      case OpKind::ChannelSlice:
+        return channel_slice(Device::CPU, channel_slice_args(op, t), nullptr);
+      case OpKind::GradAdd:
+        return grad_add(Device::CPU, grad_add_args(t), nullptr);
+      case OpKind::InputPadBackward:
+        return input_pad_backward(Device::CPU, input_pad_backward_args(g, op, t), nullptr);
+      case OpKind::OutputCropBackward:
+        return output_crop_backward(Device::CPU, output_crop_backward_args(g, op, t), nullptr);
     }
   }
 
@@ -238,8 +257,10 @@ class CpuBackend : public Backend {
             for (int kw = 0; kw < k; ++kw) {
               int nj = j + pad - kw, oj = nj / s;
               float* dst = col + r * kdim + (kh * k + kw) * co;
-              if (!row_ok || nj < 0 || nj % s || oj >= wo) std::memset(dst, 0, sizeof(float) * size_t(co));
-              else std::memcpy(dst, gyb + (int64_t(oi) * wo + oj) * co, sizeof(float) * size_t(co));
+              if (!row_ok || nj < 0 || nj % s || oj >= wo)
+                std::memset(dst, 0, sizeof(float) * size_t(co));
+              else
+                std::memcpy(dst, gyb + (int64_t(oi) * wo + oj) * co, sizeof(float) * size_t(co));
             }
           }
         }
@@ -278,15 +299,17 @@ class CpuBackend : public Backend {
             for (int kw = 0; kw < k; ++kw) {
               int jj = oj * s - pad + kw;
               float* dst = col + r * kdim + (kh * k + kw) * ci;
-              if (ii < 0 || ii >= h || jj < 0 || jj >= wd) std::memset(dst, 0, sizeof(float) * size_t(ci));
-              else std::memcpy(dst, xb + (int64_t(ii) * wd + jj) * ci, sizeof(float) * size_t(ci));
+              if (ii < 0 || ii >= h || jj < 0 || jj >= wd)
+                std::memset(dst, 0, sizeof(float) * size_t(ci));
+              else
+                std::memcpy(dst, xb + (int64_t(ii) * wd + jj) * ci, sizeof(float) * size_t(ci));
             }
           }
         }
         a = col;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nr), nc, kdim, 1.0f, a, kdim, w.data() + size_t(c0) * kdim,
-                  kdim, 0.0f, yt + c0, co);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(nr), nc, kdim, 1.0f, a, kdim,
+                  w.data() + size_t(c0) * kdim, kdim, 0.0f, yt + c0, co);
     }
     BiasResidualArgs a;
     a.y = y.data, a.bias = op.bias->data.data(), a.residual = t.n_in > 1 ? t.in[1].data : nullptr;

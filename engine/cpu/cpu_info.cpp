@@ -75,8 +75,8 @@ void apply_cpu_isa_limit() {
       if (dnnl::set_max_cpu_isa(e.second) != dnnl::status::success)
         failure = std::string("REDDIFF_CPU_ISA=") + want + " came too late: oneDNN already chose its kernels";
       else if (dnnl::get_effective_cpu_isa() != e.second)
-        failure = std::string("REDDIFF_CPU_ISA=") + want + ": this CPU (" + cpu_model_name() + ") does not have it; it has " +
-                  cpu_isa_name() + " (or unset REDDIFF_CPU_ISA)";
+        failure = std::string("REDDIFF_CPU_ISA=") + want + ": this CPU (" + cpu_model_name() +
+                  ") does not have it; it has " + cpu_isa_name() + " (or unset REDDIFF_CPU_ISA)";
       return;
     }
     failure = std::string("REDDIFF_CPU_ISA=") + want + ": unknown instruction set (one of " + names + ")";

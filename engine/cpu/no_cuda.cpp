@@ -6,7 +6,9 @@
 namespace reddiff {
 
 std::unique_ptr<Backend> make_cuda_backend(int) {
-  throw Error("this reddiff was built without CUDA support (rebuild with -DREDDIFF_CUDA=ON on a machine with the CUDA toolkit)");
+  throw Error(
+      "this reddiff was built without CUDA support (rebuild with -DREDDIFF_CUDA=ON on a machine with the CUDA "
+      "toolkit)");
 }
 
 bool cuda_available() { return false; }

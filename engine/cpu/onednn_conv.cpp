@@ -46,9 +46,12 @@ struct ConvPrim {
 
 dt to_dnnl(DType t) {
   switch (t) {
-    case DType::F32: return dt::f32;
-    case DType::BF16: return dt::bf16;
-    default: throw Error(std::string("the CPU convolutions take f32 or bf16 activations, not ") + dtype_name(t), 1);
+    case DType::F32:
+      return dt::f32;
+    case DType::BF16:
+      return dt::bf16;
+    default:
+      throw Error(std::string("the CPU convolutions take f32 or bf16 activations, not ") + dtype_name(t), 1);
   }
 }
 
@@ -182,7 +185,8 @@ void OnednnConv::prepare(const Graph& g, const Op& op) {
   if (op.kind == OpKind::Conv2dBackwardData)
     s = shape_of(op, out.shape, out.dtype, in.shape, in.dtype, DType::F64);
   else
-    s = shape_of(op, in.shape, in.dtype, out.shape, out.dtype, op.inputs.size() > 1 ? g.value(op.inputs[1]).dtype : DType::F64);
+    s = shape_of(op, in.shape, in.dtype, out.shape, out.dtype,
+                 op.inputs.size() > 1 ? g.value(op.inputs[1]).dtype : DType::F64);
   ConvPrim& c = impl_->build(s);
   impl_->weights_for(op.weight, c.wei_md);
 }
@@ -193,7 +197,8 @@ void OnednnConv::forward(const Op& op, const Tensor& x, const Tensor* residual, 
   ConvPrim& c = m.build(s);
   const dnnl::memory& wei = m.weights_for(op.weight, c.wei_md);
   const dnnl::memory bias = m.bias_for(op.bias), scratch = m.scratch();
-  const size_t x_image = size_t(s.h * s.w * s.ci) * dtype_size(s.x_dtype), y_image = size_t(s.ho * s.wo * s.co) * dtype_size(s.y_dtype);
+  const size_t x_image = size_t(s.h * s.w * s.ci) * dtype_size(s.x_dtype),
+               y_image = size_t(s.ho * s.wo * s.co) * dtype_size(s.y_dtype);
   for (int64_t b = 0; b < x.dim(0); ++b) {
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, dnnl::memory(c.src_md, m.eng, static_cast<char*>(x.data) + size_t(b) * x_image)},
@@ -218,14 +223,16 @@ void OnednnConv::backward_data(const Op& op, const Tensor& gy, const Tensor& gx)
   const dnnl::memory& wei = m.weights_for(op.weight, c.wei_md);
   const dnnl::memory scratch = m.scratch();
   const int64_t x_count = s.h * s.w * s.ci;
-  const size_t x_image = size_t(x_count) * dtype_size(s.x_dtype), y_image = size_t(s.ho * s.wo * s.co) * dtype_size(s.y_dtype);
+  const size_t x_image = size_t(x_count) * dtype_size(s.x_dtype),
+               y_image = size_t(s.ho * s.wo * s.co) * dtype_size(s.y_dtype);
   for (int64_t b = 0; b < gx.dim(0); ++b) {
     char* gxb = static_cast<char*>(gx.data) + size_t(b) * x_image;
     void* target = op.accumulate ? static_cast<void*>(m.acc.data()) : gxb;
-    c.prim.execute(m.strm, {{DNNL_ARG_DIFF_DST, dnnl::memory(c.src_md, m.eng, static_cast<char*>(gy.data) + size_t(b) * y_image)},
-                            {DNNL_ARG_WEIGHTS, wei},
-                            {DNNL_ARG_DIFF_SRC, dnnl::memory(c.dst_md, m.eng, target)},
-                            {DNNL_ARG_SCRATCHPAD, scratch}});
+    c.prim.execute(
+        m.strm, {{DNNL_ARG_DIFF_DST, dnnl::memory(c.src_md, m.eng, static_cast<char*>(gy.data) + size_t(b) * y_image)},
+                 {DNNL_ARG_WEIGHTS, wei},
+                 {DNNL_ARG_DIFF_SRC, dnnl::memory(c.dst_md, m.eng, target)},
+                 {DNNL_ARG_SCRATCHPAD, scratch}});
     m.strm.wait();
     if (op.accumulate) {
       dispatch_storage(s.x_dtype, [&](auto st) {

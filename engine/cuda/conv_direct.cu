@@ -35,9 +35,9 @@ __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict_
 
 // One thread per gx element; consecutive threads take consecutive input channels (coalesced weight reads).
 template <typename T>
-__global__ void conv_backward_data_direct_kernel(const T* __restrict__ gy, const T* __restrict__ w, T* gx, int h, int wd,
-                                                 int ci, int co, int ho, int wo, int k, int stride, int pad, bool accumulate,
-                                                 int64_t total) {
+__global__ void conv_backward_data_direct_kernel(const T* __restrict__ gy, const T* __restrict__ w, T* gx, int h,
+                                                 int wd, int ci, int co, int ho, int wo, int k, int stride, int pad,
+                                                 bool accumulate, int64_t total) {
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
     int c = int(e % ci);
     int64_t p = e / ci;
@@ -70,8 +70,8 @@ void conv_backward_data_direct_cuda(const ConvBackwardDataDirectArgs& a, cudaStr
   dispatch_cuda_storage(a.dtype, "conv_backward_data_direct", [&](auto tag) {
     using T = typename decltype(tag)::type;
     conv_backward_data_direct_kernel<T><<<grid_for(total, 256), 256, 0, s>>>(
-        static_cast<const T*>(a.gy), static_cast<const T*>(a.w), static_cast<T*>(a.gx), a.h, a.w_, a.ci, a.co, a.ho, a.wo,
-        a.k, a.stride, a.pad, a.accumulate, total);
+        static_cast<const T*>(a.gy), static_cast<const T*>(a.w), static_cast<T*>(a.gx), a.h, a.w_, a.ci, a.co, a.ho,
+        a.wo, a.k, a.stride, a.pad, a.accumulate, total);
   });
   RD_CUDA_CHECK_LAUNCH("conv_backward_data_direct");
 }
@@ -82,8 +82,8 @@ void conv_direct_cuda(const ConvDirectArgs& a, cudaStream_t s) {
   dispatch_cuda_storage(a.dtype, "conv_direct", [&](auto tag) {
     using T = typename decltype(tag)::type;
     conv_direct_kernel<T><<<grid_for(total, 256), 256, 0, s>>>(static_cast<const T*>(a.x), static_cast<const T*>(a.w),
-                                                              static_cast<T*>(a.y), a.h, a.w_, a.ci, a.co, a.ho, a.wo,
-                                                              a.k, a.stride, a.pad, total);
+                                                               static_cast<T*>(a.y), a.h, a.w_, a.ci, a.co, a.ho, a.wo,
+                                                               a.k, a.stride, a.pad, total);
   });
   RD_CUDA_CHECK_LAUNCH("conv_direct");
 }

@@ -28,11 +28,11 @@
 #include "kernels/network/group_norm.h"
 #include "kernels/network/resample.h"
 
-#define RD_CUDNN_CHECK(call)                                                                   \
-  do {                                                                                         \
-    cudnnStatus_t rd_st_ = (call);                                                             \
-    if (rd_st_ != CUDNN_STATUS_SUCCESS)                                                        \
-      ::reddiff::cuda_fail("cuDNN", #call, cudnnGetErrorString(rd_st_), __FILE__, __LINE__);    \
+#define RD_CUDNN_CHECK(call)                                                                 \
+  do {                                                                                       \
+    cudnnStatus_t rd_st_ = (call);                                                           \
+    if (rd_st_ != CUDNN_STATUS_SUCCESS)                                                      \
+      ::reddiff::cuda_fail("cuDNN", #call, cudnnGetErrorString(rd_st_), __FILE__, __LINE__); \
   } while (0)
 
 namespace reddiff {
@@ -41,10 +41,14 @@ namespace {
 
 cudnnDataType_t cudnn_type(DType t) {
   switch (t) {
-    case DType::F32: return CUDNN_DATA_FLOAT;
-    case DType::F16: return CUDNN_DATA_HALF;
-    case DType::BF16: return CUDNN_DATA_BFLOAT16;
-    default: throw Error(std::string("cuda backend: unsupported activation dtype ") + dtype_name(t), 1);
+    case DType::F32:
+      return CUDNN_DATA_FLOAT;
+    case DType::F16:
+      return CUDNN_DATA_HALF;
+    case DType::BF16:
+      return CUDNN_DATA_BFLOAT16;
+    default:
+      throw Error(std::string("cuda backend: unsupported activation dtype ") + dtype_name(t), 1);
   }
 }
 
@@ -183,8 +187,10 @@ class CudaBackend : public Backend {
       auto it = f32_.find(p);
       if (it != f32_.end()) release(it->second), f32_.erase(it);
       for (auto f = filters_.begin(); f != filters_.end();) {
-        if (f->first.first == p) release(f->second), f = filters_.erase(f);
-        else ++f;
+        if (f->first.first == p)
+          release(f->second), f = filters_.erase(f);
+        else
+          ++f;
       }
     }
   }
@@ -227,7 +233,8 @@ class CudaBackend : public Backend {
     RD_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
   void copy(void* dst, const void* src, size_t bytes, Stream s) override {
-    if (bytes && dst != src) RD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, as_cuda_stream(s)));
+    if (bytes && dst != src)
+      RD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, as_cuda_stream(s)));
   }
   void sync_stream(Stream s) override { RD_CUDA_CHECK(cudaStreamSynchronize(as_cuda_stream(s))); }
   void synchronize() override { RD_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
@@ -245,7 +252,9 @@ class CudaBackend : public Backend {
           const Value& x = g.value(op.inputs[0]);
           const Value& y = g.value(op.output);
           if (x.dtype != y.dtype)
-            throw Error("cuda backend: convolution " + op.name + " reads " + dtype_name(x.dtype) + " and writes " + dtype_name(y.dtype), 1);
+            throw Error("cuda backend: convolution " + op.name + " reads " + dtype_name(x.dtype) + " and writes " +
+                            dtype_name(y.dtype),
+                        1);
           (void)cudnn_type(x.dtype);
           if (!op.weight || op.kernel != (op.weight->shape.size() == 4 ? int(op.weight->shape[2]) : 1))
             throw Error("cuda backend: convolution " + op.name + ": kernel size does not match its weight", 1);
@@ -253,8 +262,10 @@ class CudaBackend : public Backend {
           if (op.bias) f32(op.bias);
           ConvKey key = conv_key(op, x.shape, y.shape, x.dtype);
           auto it = convs_.find(key);
-          if (it != convs_.end()) need = std::max(need, it->second->workspace);
-          else if (std::none_of(new_convs.begin(), new_convs.end(), [&](const auto& c) { return !(c.first < key) && !(key < c.first); }))
+          if (it != convs_.end())
+            need = std::max(need, it->second->workspace);
+          else if (std::none_of(new_convs.begin(), new_convs.end(),
+                                [&](const auto& c) { return !(c.first < key) && !(key < c.first); }))
             new_convs.emplace_back(key, &op);
           break;
         }
@@ -267,26 +278,32 @@ class CudaBackend : public Backend {
           f32(op.weight);
           f32(op.bias);
           break;
-        case OpKind::LabelEmbedAdd: f32(op.weight); break;
+        case OpKind::LabelEmbedAdd:
+          f32(op.weight);
+          break;
         case OpKind::Attention: {
           const Value& y = g.value(op.output);
           need = std::max(need, attention_workspace_bytes(Device::CUDA, int(y.shape[0]), int(y.shape[1] * y.shape[2]),
-                                                               int(y.shape[3]), op.heads, y.dtype));
+                                                          int(y.shape[3]), op.heads, y.dtype));
           break;
         }
         case OpKind::Conv2dBackwardData: {
           const Value& gy = g.value(op.inputs[0]);
           const Value& gx = g.value(op.output);
           if (gx.dtype != gy.dtype)
-            throw Error("cuda backend: convolution backward " + op.name + " reads " + dtype_name(gy.dtype) + " and writes " + dtype_name(gx.dtype), 1);
+            throw Error("cuda backend: convolution backward " + op.name + " reads " + dtype_name(gy.dtype) +
+                            " and writes " + dtype_name(gx.dtype),
+                        1);
           (void)cudnn_type(gx.dtype);
           if (!op.weight || op.kernel != (op.weight->shape.size() == 4 ? int(op.weight->shape[2]) : 1))
             throw Error("cuda backend: convolution backward " + op.name + ": kernel size does not match its weight", 1);
           filter(op.weight, gx.dtype);
           ConvKey key = conv_key(op, gx.shape, gy.shape, gx.dtype);
           auto it = convs_bwd_.find(key);
-          if (it != convs_bwd_.end()) need = std::max(need, it->second->workspace);
-          else if (std::none_of(new_bwd.begin(), new_bwd.end(), [&](const auto& c) { return !(c.first < key) && !(key < c.first); }))
+          if (it != convs_bwd_.end())
+            need = std::max(need, it->second->workspace);
+          else if (std::none_of(new_bwd.begin(), new_bwd.end(),
+                                [&](const auto& c) { return !(c.first < key) && !(key < c.first); }))
             new_bwd.emplace_back(key, &op);
           break;
         }
@@ -296,11 +313,13 @@ class CudaBackend : public Backend {
           break;
         case OpKind::AttentionBackward: {
           const Value& gy = g.value(op.inputs[1]);
-          need = std::max(need, attention_backward_workspace_bytes(Device::CUDA, int(gy.shape[0]), int(gy.shape[1] * gy.shape[2]),
-                                                                        int(gy.shape[3]), op.heads, gy.dtype));
+          need = std::max(
+              need, attention_backward_workspace_bytes(Device::CUDA, int(gy.shape[0]), int(gy.shape[1] * gy.shape[2]),
+                                                       int(gy.shape[3]), op.heads, gy.dtype));
           break;
         }
-        default: break;
+        default:
+          break;
       }
     }
     if (!new_convs.empty()) need = std::max(need, choose_conv_algorithms(new_convs));
@@ -312,42 +331,60 @@ class CudaBackend : public Backend {
   void run(const Graph& g, const Op& op, const OpTensors& t) override {
     cudaStream_t s = stream_;
     switch (op.kind) {
-      case OpKind::Conv2d: return conv(op, t);
-      case OpKind::Linear: return linear(op, t);
-      case OpKind::GroupNorm: return group_norm(Device::CUDA, group_norm_args(op, t, f32_ptr(op.weight), f32_ptr(op.bias)), s);
+      case OpKind::Conv2d:
+        return conv(op, t);
+      case OpKind::Linear:
+        return linear(op, t);
+      case OpKind::GroupNorm:
+        return group_norm(Device::CUDA, group_norm_args(op, t, f32_ptr(op.weight), f32_ptr(op.bias)), s);
       case OpKind::Attention: {
         AttentionArgs a = attention_args(op, t, workspace_);
         size_t need = attention_workspace_bytes(Device::CUDA, a.n, a.t, a.c, a.heads, a.dtype);
         if (need > workspace_bytes_) throw Error("cuda backend: attention " + op.name + " was not prepared", 1);
         return attention(Device::CUDA, a, s);
       }
-      case OpKind::AvgPool2: return avg_pool2(Device::CUDA, resample_args(t), s);
-      case OpKind::Upsample2: return upsample_nearest2(Device::CUDA, resample_args(t), s);
-      case OpKind::Concat: return concat_channels(Device::CUDA, concat_args(t), s);
-      case OpKind::InputPad: return input_pad(Device::CUDA, input_pad_args(g, t), s);
-      case OpKind::OutputCrop: return output_crop(Device::CUDA, output_crop_args(g, t), s);
-      case OpKind::TimestepEmbed: return timestep_embedding(Device::CUDA, timestep_embed_args(t), s);
+      case OpKind::AvgPool2:
+        return avg_pool2(Device::CUDA, resample_args(t), s);
+      case OpKind::Upsample2:
+        return upsample_nearest2(Device::CUDA, resample_args(t), s);
+      case OpKind::Concat:
+        return concat_channels(Device::CUDA, concat_args(t), s);
+      case OpKind::InputPad:
+        return input_pad(Device::CUDA, input_pad_args(g, t), s);
+      case OpKind::OutputCrop:
+        return output_crop(Device::CUDA, output_crop_args(g, t), s);
+      case OpKind::TimestepEmbed:
+        return timestep_embedding(Device::CUDA, timestep_embed_args(t), s);
       case OpKind::LabelEmbedAdd: {
         LabelEmbedArgs a = label_embed_args(t, f32_ptr(op.weight));
         check_labels(a.labels, a.n, int(op.weight->shape[0]));
         RD_CUDA_CHECK(cudaMemcpyAsync(t.out.data, t.in[0].data, t.out.nbytes(), cudaMemcpyDeviceToDevice, s));
         return label_embedding_add(Device::CUDA, a, s);
       }
-      case OpKind::Conv2dBackwardData: return conv_backward_data(op, t);
+      case OpKind::Conv2dBackwardData:
+        return conv_backward_data(op, t);
       case OpKind::GroupNormBackward:
-        return group_norm_backward(Device::CUDA, group_norm_backward_args(op, t, f32_ptr(op.weight), f32_ptr(op.bias)), s);
+        return group_norm_backward(Device::CUDA, group_norm_backward_args(op, t, f32_ptr(op.weight), f32_ptr(op.bias)),
+                                   s);
       case OpKind::AttentionBackward: {
         AttentionBackwardArgs a = attention_backward_args(op, t, workspace_);
         size_t need = attention_backward_workspace_bytes(Device::CUDA, a.n, a.t, a.c, a.heads, a.dtype);
-        if (need > workspace_bytes_) throw Error("cuda backend: attention backward " + op.name + " was not prepared", 1);
+        if (need > workspace_bytes_)
+          throw Error("cuda backend: attention backward " + op.name + " was not prepared", 1);
         return attention_backward(Device::CUDA, a, s);
       }
-      case OpKind::AvgPool2Backward: return avg_pool2_backward(Device::CUDA, resample_backward_args(op, t), s);
-      case OpKind::Upsample2Backward: return upsample_nearest2_backward(Device::CUDA, resample_backward_args(op, t), s);
-      case OpKind::ChannelSlice: return channel_slice(Device::CUDA, channel_slice_args(op, t), s);
-      case OpKind::GradAdd: return grad_add(Device::CUDA, grad_add_args(t), s);
-      case OpKind::InputPadBackward: return input_pad_backward(Device::CUDA, input_pad_backward_args(g, op, t), s);
-      case OpKind::OutputCropBackward: return output_crop_backward(Device::CUDA, output_crop_backward_args(g, op, t), s);
+      case OpKind::AvgPool2Backward:
+        return avg_pool2_backward(Device::CUDA, resample_backward_args(op, t), s);
+      case OpKind::Upsample2Backward:
+        return upsample_nearest2_backward(Device::CUDA, resample_backward_args(op, t), s);
+      case OpKind::ChannelSlice:
+        return channel_slice(Device::CUDA, channel_slice_args(op, t), s);
+      case OpKind::GradAdd:
+        return grad_add(Device::CUDA, grad_add_args(t), s);
+      case OpKind::InputPadBackward:
+        return input_pad_backward(Device::CUDA, input_pad_backward_args(g, op, t), s);
+      case OpKind::OutputCropBackward:
+        return output_crop_backward(Device::CUDA, output_crop_backward_args(g, op, t), s);
     }
     throw Error(std::string("cuda backend: unknown op ") + op_kind_name(op.kind), 1);
   }
@@ -356,8 +393,8 @@ class CudaBackend : public Backend {
   static std::string mib(size_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; }
 
   static ConvKey conv_key(const Op& op, const std::vector<int64_t>& xs, const std::vector<int64_t>& ys, DType dt) {
-    return ConvKey{int(xs[0]), int(xs[1]), int(xs[2]), int(xs[3]), int(ys[3]), int(ys[1]), int(ys[2]),
-                   op.kernel, op.stride, op.pad, dt};
+    return ConvKey{int(xs[0]), int(xs[1]), int(xs[2]), int(xs[3]), int(ys[3]), int(ys[1]),
+                   int(ys[2]), op.kernel,  op.stride,  op.pad,     dt};
   }
 
   void* device_copy(const void* host, size_t bytes) {
@@ -406,9 +443,13 @@ class CudaBackend : public Backend {
     if (p->shape.size() < 3) throw Error("cuda backend: " + p->name + " is not a convolution weight", 1);
     int64_t o = p->shape[0], i = p->shape[1], k = p->shape.size() == 4 ? p->shape[2] : 1;
     if (p->shape.size() == 4 && p->shape[3] != k) throw Error("cuda backend: non-square kernel " + p->name, 1);
-    if (p->shape.size() == 3 && p->shape[2] != 1) throw Error("cuda backend: " + p->name + " is a Conv1d with kernel > 1", 1);
+    if (p->shape.size() == 3 && p->shape[2] != 1)
+      throw Error("cuda backend: " + p->name + " is a Conv1d with kernel > 1", 1);
     size_t n = size_t(o * i * k * k);
-    if (n != p->data.size()) throw Error("cuda backend: " + p->name + " has " + std::to_string(p->data.size()) + " values, expected " + std::to_string(n), 1);
+    if (n != p->data.size())
+      throw Error("cuda backend: " + p->name + " has " + std::to_string(p->data.size()) + " values, expected " +
+                      std::to_string(n),
+                  1);
     std::vector<float> krsc(n);
     for (int64_t oo = 0; oo < o; ++oo)
       for (int64_t ii = 0; ii < i; ++ii)
@@ -544,11 +585,14 @@ class CudaBackend : public Backend {
       for (size_t ci = 0; ci < cand.size(); ++ci) {
         if (ci == strict && found) break;
         if (ci == strict)
-          std::fprintf(stderr, "reddiff: warning: no FMA-only cuDNN algorithm for convolution %s; using default math (TF32 possible)\n",
-                       key.str().c_str());
+          std::fprintf(
+              stderr,
+              "reddiff: warning: no FMA-only cuDNN algorithm for convolution %s; using default math (TF32 possible)\n",
+              key.str().c_str());
         if (cudnnSetConvolutionMathType(a->conv, cand_math[ci]) != CUDNN_STATUS_SUCCESS) continue;
         size_t ws = 0;
-        if (cudnnGetConvolutionForwardWorkspaceSize(cudnn_, a->x, a->w, a->conv, a->y, cand[ci], &ws) != CUDNN_STATUS_SUCCESS)
+        if (cudnnGetConvolutionForwardWorkspaceSize(cudnn_, a->x, a->w, a->conv, a->y, cand[ci], &ws) !=
+            CUDNN_STATUS_SUCCESS)
           continue;
         if (ws > cap) continue;
         if (ws > sc.ws_bytes) {
@@ -559,11 +603,13 @@ class CudaBackend : public Backend {
           sc.ws_bytes = ws;
         }
         auto run_once = [&]() {
-          return cudnnConvolutionForward(cudnn_, &one, a->x, sc.x, a->w, w, a->conv, cand[ci], sc.ws, ws, &zero, a->y, sc.y);
+          return cudnnConvolutionForward(cudnn_, &one, a->x, sc.x, a->w, w, a->conv, cand[ci], sc.ws, ws, &zero, a->y,
+                                         sc.y);
         };
         cudnnStatus_t st = run_once();
         if (st != CUDNN_STATUS_SUCCESS) {
-          tried += std::string(tried.empty() ? "" : ", ") + std::to_string(int(cand[ci])) + ": " + cudnnGetErrorString(st);
+          tried +=
+              std::string(tried.empty() ? "" : ", ") + std::to_string(int(cand[ci])) + ": " + cudnnGetErrorString(st);
           continue;
         }
         RD_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -587,8 +633,10 @@ class CudaBackend : public Backend {
       }
       if (!found) {
         if (!force_direct)
-          std::fprintf(stderr, "reddiff: warning: cuDNN has no working algorithm for convolution %s%s; using a slow direct kernel\n",
-                       key.str().c_str(), tried.empty() ? "" : (" (" + tried + ")").c_str());
+          std::fprintf(
+              stderr,
+              "reddiff: warning: cuDNN has no working algorithm for convolution %s%s; using a slow direct kernel\n",
+              key.str().c_str(), tried.empty() ? "" : (" (" + tried + ")").c_str());
         a->direct = true;
         a->workspace = 0;
       } else {
@@ -605,7 +653,8 @@ class CudaBackend : public Backend {
     const Tensor& y = t.out;
     ConvKey key = conv_key(op, x.shape, y.shape, x.dtype);
     auto it = convs_.find(key);
-    if (it == convs_.end()) throw Error("cuda backend: convolution " + op.name + " (" + key.str() + ") was not prepared", 1);
+    if (it == convs_.end())
+      throw Error("cuda backend: convolution " + op.name + " (" + key.str() + ") was not prepared", 1);
     const ConvAlgo& a = *it->second;
     auto fit = filters_.find(std::make_pair(op.weight, x.dtype));
     if (fit == filters_.end()) throw Error("cuda backend: convolution " + op.name + " has no uploaded filter", 1);
@@ -659,8 +708,9 @@ class CudaBackend : public Backend {
       std::vector<cudnnMathType_t> cand_math;
       cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
       int returned = 0;
-      if (cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_, d.w, d.y, d.conv, d.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-                                                      &returned, perf) != CUDNN_STATUS_SUCCESS)
+      if (cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_, d.w, d.y, d.conv, d.x,
+                                                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned,
+                                                      perf) != CUDNN_STATUS_SUCCESS)
         returned = 0;
       for (int i = 0; i < returned; ++i) {
         if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
@@ -681,7 +731,8 @@ class CudaBackend : public Backend {
       for (size_t ci = 0; ci < cand.size() && !found; ++ci) {
         if (cudnnSetConvolutionMathType(d.conv, cand_math[ci]) != CUDNN_STATUS_SUCCESS) continue;
         size_t ws = 0;
-        if (cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_, d.w, d.y, d.conv, d.x, cand[ci], &ws) != CUDNN_STATUS_SUCCESS)
+        if (cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_, d.w, d.y, d.conv, d.x, cand[ci], &ws) !=
+            CUDNN_STATUS_SUCCESS)
           continue;
         if (ws > cap) continue;
         if (ws > sc.ws_bytes) {
@@ -692,8 +743,8 @@ class CudaBackend : public Backend {
           sc.ws_bytes = ws;
         }
         // beta = 1 (on zeros): the VJP accumulates into gradients that already hold a contribution.
-        if (cudnnConvolutionBackwardData(cudnn_, &one, d.w, w, d.y, sc.y, d.conv, cand[ci], sc.ws, ws, &one, d.x, sc.x) !=
-            CUDNN_STATUS_SUCCESS)
+        if (cudnnConvolutionBackwardData(cudnn_, &one, d.w, w, d.y, sc.y, d.conv, cand[ci], sc.ws, ws, &one, d.x,
+                                         sc.x) != CUDNN_STATUS_SUCCESS)
           continue;
         RD_CUDA_CHECK(cudaStreamSynchronize(stream_));
         a->algo = cand[ci], a->math = cand_math[ci], a->workspace = ws;
@@ -701,7 +752,9 @@ class CudaBackend : public Backend {
       }
       if (!found) {
         if (!force_direct)
-          std::fprintf(stderr, "reddiff: warning: cuDNN has no working backward-data algorithm for convolution %s; using a slow direct kernel\n",
+          std::fprintf(stderr,
+                       "reddiff: warning: cuDNN has no working backward-data algorithm for convolution %s; using a "
+                       "slow direct kernel\n",
                        key.str().c_str());
         a->direct = true;
         a->workspace = 0;
@@ -719,10 +772,12 @@ class CudaBackend : public Backend {
     const Tensor& gx = t.out;
     ConvKey key = conv_key(op, gx.shape, gy.shape, gx.dtype);
     auto it = convs_bwd_.find(key);
-    if (it == convs_bwd_.end()) throw Error("cuda backend: convolution backward " + op.name + " (" + key.str() + ") was not prepared", 1);
+    if (it == convs_bwd_.end())
+      throw Error("cuda backend: convolution backward " + op.name + " (" + key.str() + ") was not prepared", 1);
     const ConvBwdAlgo& a = *it->second;
     auto fit = filters_.find(std::make_pair(op.weight, gx.dtype));
-    if (fit == filters_.end()) throw Error("cuda backend: convolution backward " + op.name + " has no uploaded filter", 1);
+    if (fit == filters_.end())
+      throw Error("cuda backend: convolution backward " + op.name + " has no uploaded filter", 1);
     if (a.workspace > workspace_bytes_) throw Error("cuda backend: workspace smaller than prepared", 1);
     if (a.direct) {
       ConvBackwardDataDirectArgs d;
@@ -796,8 +851,8 @@ std::unique_ptr<Backend> make_cuda_backend(int device_index) {
     throw Error("no CUDA device found");
   }
   if (device_index < 0 || device_index >= count)
-    throw Error("CUDA device " + std::to_string(device_index) + " does not exist (" + std::to_string(count) + " device" +
-                (count == 1 ? "" : "s") + ")");
+    throw Error("CUDA device " + std::to_string(device_index) + " does not exist (" + std::to_string(count) +
+                " device" + (count == 1 ? "" : "s") + ")");
   return std::make_unique<CudaBackend>(device_index);
 }
 

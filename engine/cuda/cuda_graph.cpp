@@ -21,7 +21,8 @@ class CudaGraphWork : public CapturedWork {
 
 }  // namespace
 
-std::unique_ptr<CapturedWork> capture_cuda_graph(cudaStream_t stream, const std::function<void()>& issue, std::string* why) {
+std::unique_ptr<CapturedWork> capture_cuda_graph(cudaStream_t stream, const std::function<void()>& issue,
+                                                 std::string* why) {
   std::string err;
   cudaError_t e = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
   if (e != cudaSuccess) {

@@ -14,6 +14,7 @@ namespace reddiff {
 // Captures in thread-local mode, so that an unsafe call made while recording (cudaMalloc, a synchronising
 // copy) fails the capture instead of corrupting it. On failure returns null with the reason in *why and
 // leaves the stream usable; nothing that `issue` enqueued has run.
-std::unique_ptr<CapturedWork> capture_cuda_graph(cudaStream_t stream, const std::function<void()>& issue, std::string* why);
+std::unique_ptr<CapturedWork> capture_cuda_graph(cudaStream_t stream, const std::function<void()>& issue,
+                                                 std::string* why);
 
 }  // namespace reddiff

@@ -22,14 +22,14 @@ std::string cuda_versions() {
   int driver = 0, runtime = 0;
   std::string t = "driver ";
   t += cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0 ? cuda_version_string(driver)
-                                                                   : std::string("none found (no NVIDIA driver)");
+                                                                  : std::string("none found (no NVIDIA driver)");
   cudaGetLastError();
   t += ", runtime ";
   t += cudaRuntimeGetVersion(&runtime) == cudaSuccess ? cuda_version_string(runtime) : std::string("unknown");
   cudaGetLastError();
   t += ", cuDNN " + cudnn_version_string(cudnnGetVersion());
-  t += " (built with CUDA " + cuda_version_string(CUDART_VERSION) + ", cuDNN " +
-       cudnn_version_string(CUDNN_VERSION) + ")";
+  t += " (built with CUDA " + cuda_version_string(CUDART_VERSION) + ", cuDNN " + cudnn_version_string(CUDNN_VERSION) +
+       ")";
   int count = 0;
   if (driver > 0 && cudaGetDeviceCount(&count) == cudaSuccess && count > 0) {
     cudaDeviceProp prop;

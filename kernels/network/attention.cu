@@ -33,10 +33,14 @@ int heads_per_pass(int t, int heads, DType dtype) {
 
 cudaDataType_t cuda_type(DType t) {
   switch (t) {
-    case DType::F32: return CUDA_R_32F;
-    case DType::F16: return CUDA_R_16F;
-    case DType::BF16: return CUDA_R_16BF;
-    default: throw Error(std::string("attention: unsupported dtype ") + dtype_name(t), 1);
+    case DType::F32:
+      return CUDA_R_32F;
+    case DType::F16:
+      return CUDA_R_16F;
+    case DType::BF16:
+      return CUDA_R_16BF;
+    default:
+      throw Error(std::string("attention: unsupported dtype ") + dtype_name(t), 1);
   }
 }
 
@@ -128,15 +132,17 @@ AttentionArgs::Impl attention_cuda_impl(const AttentionArgs& a) {
   AttentionArgs::Impl want = a.impl;
   if (want == AttentionArgs::Impl::Auto) {
     static const char* env = std::getenv("REDDIFF_ATTENTION");
-    if (env && std::strcmp(env, "fused") == 0) want = AttentionArgs::Impl::Fused;
-    else if (env && std::strcmp(env, "gemm") == 0) want = AttentionArgs::Impl::Gemm;
+    if (env && std::strcmp(env, "fused") == 0)
+      want = AttentionArgs::Impl::Fused;
+    else if (env && std::strcmp(env, "gemm") == 0)
+      want = AttentionArgs::Impl::Gemm;
   }
   // From bench/attention_impls.cpp on an H100 (docs/benchmarks.md, "Attention"): the fused kernel wins
   // where the GEMM path is launch-bound -- 8x8 token grids from batch 2 (3-14x at batch 4-16), and small
   // heads at 16x16 from batch 4 -- and loses 3-14x at 32x32 and on wide layers, where the GEMMs run well.
   if (want == AttentionArgs::Impl::Auto)
     want = (a.t <= 64 && a.n >= 2) || (a.t <= 256 && a.c <= 128 && a.n >= 4) ? AttentionArgs::Impl::Fused
-                                                                               : AttentionArgs::Impl::Gemm;
+                                                                             : AttentionArgs::Impl::Gemm;
   if (want == AttentionArgs::Impl::Fused && !fused_ok) want = AttentionArgs::Impl::Gemm;
   return want;
 }
@@ -164,8 +170,9 @@ void attention_cuda(const AttentionArgs& a, Stream s) {
   cublasHandle_t h = cuda_blas_handle(stream);
 
   float* scores = static_cast<float*>(a.workspace);
-  void* probs = a.dtype == DType::F32 ? a.workspace
-                                      : static_cast<void*>(static_cast<char*>(a.workspace) + align_up(size_t(tt) * hb * sizeof(float)));
+  void* probs = a.dtype == DType::F32
+                    ? a.workspace
+                    : static_cast<void*>(static_cast<char*>(a.workspace) + align_up(size_t(tt) * hb * sizeof(float)));
   const char* qkv = static_cast<const char*>(a.qkv);
   char* out = static_cast<char*>(a.out);
   const int threads = t >= 512 ? 256 : (t >= 128 ? 128 : 32);
@@ -178,8 +185,8 @@ void attention_cuda(const AttentionArgs& a, Stream s) {
       const char* k = img + size_t(attention_k_channel(h0, d, a.c, a.legacy)) * es;
       const char* v = img + size_t(attention_v_channel(h0, d, a.c, a.legacy)) * es;
       // S (column-major [T_j, T_i] = row-major [i][j]) = K^T Q * scale
-      RD_CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, CUBLAS_OP_T, CUBLAS_OP_N, t, t, d, &scale, k, ct, c3, head_stride, q,
-                                                 ct, c3, head_stride, &zero, scores, CUDA_R_32F, t, tt, nb,
+      RD_CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, CUBLAS_OP_T, CUBLAS_OP_N, t, t, d, &scale, k, ct, c3, head_stride,
+                                                 q, ct, c3, head_stride, &zero, scores, CUDA_R_32F, t, tt, nb,
                                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       dispatch_cuda_storage(a.dtype, "attention", [&](auto tag) {
         using T = typename decltype(tag)::type;

@@ -26,7 +26,9 @@ AttentionArgs::Impl attention_cuda_impl(const AttentionArgs& a);
 
 RD_HD int attention_q_channel(int head, int d, int c, bool legacy) { return legacy ? 3 * head * d : head * d; }
 RD_HD int attention_k_channel(int head, int d, int c, bool legacy) { return legacy ? 3 * head * d + d : c + head * d; }
-RD_HD int attention_v_channel(int head, int d, int c, bool legacy) { return legacy ? 3 * head * d + 2 * d : 2 * c + head * d; }
+RD_HD int attention_v_channel(int head, int d, int c, bool legacy) {
+  return legacy ? 3 * head * d + 2 * d : 2 * c + head * d;
+}
 
 size_t attention_workspace_bytes_cpu(int n, int t, int c, int heads, DType dtype);
 size_t attention_workspace_bytes_cuda(int n, int t, int c, int heads, DType dtype);

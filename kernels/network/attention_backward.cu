@@ -31,10 +31,14 @@ int heads_per_pass(int t, int heads, DType dtype) {
 
 cudaDataType_t cuda_type(DType t) {
   switch (t) {
-    case DType::F32: return CUDA_R_32F;
-    case DType::F16: return CUDA_R_16F;
-    case DType::BF16: return CUDA_R_16BF;
-    default: throw Error(std::string("attention_backward: unsupported dtype ") + dtype_name(t), 1);
+    case DType::F32:
+      return CUDA_R_32F;
+    case DType::F16:
+      return CUDA_R_16F;
+    case DType::BF16:
+      return CUDA_R_16BF;
+    default:
+      throw Error(std::string("attention_backward: unsupported dtype ") + dtype_name(t), 1);
   }
 }
 
@@ -125,9 +129,10 @@ void attention_backward_cuda(const AttentionBackwardArgs& a, Stream s) {
                                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       dispatch_cuda_storage(a.dtype, "attention_backward", [&](auto tag) {
         using T = typename decltype(tag)::type;
-        softmax_rows_kernel<T><<<unsigned(int64_t(nb) * t), threads, 0, stream>>>(p, f32 ? nullptr : static_cast<T*>(pd), t);
-        softmax_backward_rows_kernel<T><<<unsigned(int64_t(nb) * t), threads, 0, stream>>>(
-            p, dp, f32 ? nullptr : static_cast<T*>(dsd), t, scale);
+        softmax_rows_kernel<T>
+            <<<unsigned(int64_t(nb) * t), threads, 0, stream>>>(p, f32 ? nullptr : static_cast<T*>(pd), t);
+        softmax_backward_rows_kernel<T>
+            <<<unsigned(int64_t(nb) * t), threads, 0, stream>>>(p, dp, f32 ? nullptr : static_cast<T*>(dsd), t, scale);
       });
       RD_CUDA_CHECK_LAUNCH("attention_backward softmax");
       // dQ [d, T_i] = K [d, T_j] dS_cm [T_j, T_i]

@@ -16,7 +16,7 @@ struct AttentionBackwardArgs {
   DType dtype = DType::F32;
   int n = 0, t = 0, c = 0, heads = 1;
   bool legacy = true;
-  void* workspace = nullptr;   // attention_backward_workspace_bytes_*() bytes
+  void* workspace = nullptr;  // attention_backward_workspace_bytes_*() bytes
 };
 
 size_t attention_backward_workspace_bytes_cpu(int n, int t, int c, int heads, DType dtype);

@@ -67,7 +67,7 @@ void label_embedding_add_cuda(const LabelEmbedArgs& a, Stream s) {
   if (a.n <= 0 || a.dim <= 0) return;
   int64_t total = int64_t(a.n) * a.dim;
   label_embedding_add_kernel<<<grid_for(total, kBlock), kBlock, 0, as_cuda_stream(s)>>>(a.labels, a.table, a.emb, a.n,
-                                                                                         a.dim);
+                                                                                        a.dim);
   RD_CUDA_CHECK_LAUNCH("label_embedding_add");
 }
 

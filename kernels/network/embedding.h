@@ -70,8 +70,8 @@ RD_KERNEL_DISPATCHER(label_embedding_add, LabelEmbedArgs)
 // Convolution epilogue on NHWC: y[p, c] += bias[c] (+ residual[p, c]); rows = N*H*W.
 struct BiasResidualArgs {
   void* y = nullptr;
-  const float* bias = nullptr;       // [C] or null
-  const void* residual = nullptr;    // same shape/dtype as y, or null
+  const float* bias = nullptr;     // [C] or null
+  const void* residual = nullptr;  // same shape/dtype as y, or null
   DType dtype = DType::F32;
   int64_t rows = 0;
   int c = 0;

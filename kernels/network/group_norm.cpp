@@ -100,8 +100,8 @@ RD_ISA_CLONES void apply_f32_f32(const float* x, float* y, int64_t rows, int c, 
                                  const float* A, const float* B, bool silu_on) {
   apply_rows<float, float, load_f32, store_f32>(x, y, rows, c, add, M, A, B, silu_on);
 }
-RD_ISA_CLONES void apply_bf16_bf16(const uint16_t* x, uint16_t* y, int64_t rows, int c, const float* add, const float* M,
-                                   const float* A, const float* B, bool silu_on) {
+RD_ISA_CLONES void apply_bf16_bf16(const uint16_t* x, uint16_t* y, int64_t rows, int c, const float* add,
+                                   const float* M, const float* A, const float* B, bool silu_on) {
   apply_rows<uint16_t, uint16_t, load_bf16, store_bf16>(x, y, rows, c, add, M, A, B, silu_on);
 }
 RD_ISA_CLONES void apply_bf16_f32(const uint16_t* x, float* y, int64_t rows, int c, const float* add, const float* M,

@@ -22,7 +22,8 @@ void group_norm_backward_cpu(const GroupNormBackwardArgs& a, Stream) {
       int cpg = a.c / a.groups;
       int threads = omp_get_max_threads();
       std::vector<double> part(size_t(threads) * 2 * a.c);
-      std::vector<float> mean(size_t(a.c)), rstd(size_t(a.c)), A(size_t(a.c)), B(size_t(a.c)), m1(size_t(a.c)), m2(size_t(a.c));
+      std::vector<float> mean(size_t(a.c)), rstd(size_t(a.c)), A(size_t(a.c)), B(size_t(a.c)), m1(size_t(a.c)),
+          m2(size_t(a.c));
       double count = double(a.hw) * cpg;
       // Reduces part[] (two per-channel sums per thread) to per-group means, written per channel.
       auto group_means = [&](std::vector<float>& r1, std::vector<float>& r2, bool stats) {
@@ -35,8 +36,10 @@ void group_norm_backward_cpu(const GroupNormBackwardArgs& a, Stream) {
             }
           double e1 = s1 / count, e2 = s2 / count;
           for (int c = g * cpg; c < (g + 1) * cpg; ++c) {
-            if (stats) r1[size_t(c)] = float(e1), r2[size_t(c)] = float(1.0 / std::sqrt(std::max(0.0, e2 - e1 * e1) + a.eps));
-            else r1[size_t(c)] = float(e1), r2[size_t(c)] = float(e2);
+            if (stats)
+              r1[size_t(c)] = float(e1), r2[size_t(c)] = float(1.0 / std::sqrt(std::max(0.0, e2 - e1 * e1) + a.eps));
+            else
+              r1[size_t(c)] = float(e1), r2[size_t(c)] = float(e2);
           }
         }
       };
@@ -59,7 +62,8 @@ void group_norm_backward_cpu(const GroupNormBackwardArgs& a, Stream) {
             }
         }
         group_means(mean, rstd, true);
-        for (int c = 0; c < a.c; ++c) group_norm_affine(a.gamma, a.beta, a.mod, a.mode, n, a.c, c, &A[size_t(c)], &B[size_t(c)]);
+        for (int c = 0; c < a.c; ++c)
+          group_norm_affine(a.gamma, a.beta, a.mod, a.mode, n, a.c, c, &A[size_t(c)], &B[size_t(c)]);
         std::fill(part.begin(), part.end(), 0.0);
 #pragma omp parallel
         {

@@ -16,7 +16,8 @@ void avg_pool2_cpu(const ResampleArgs& a, Stream) {
         for (int j = 0; j < wo; ++j)
           for (int c = 0; c < a.c; ++c) {
             auto at = [&](int ii, int jj) { return S::load(x, ((int64_t(n) * a.h + ii) * a.w + jj) * a.c + c); };
-            float v = (at(2 * i, 2 * j) + at(2 * i, 2 * j + 1) + at(2 * i + 1, 2 * j) + at(2 * i + 1, 2 * j + 1)) * 0.25f;
+            float v =
+                (at(2 * i, 2 * j) + at(2 * i, 2 * j + 1) + at(2 * i + 1, 2 * j) + at(2 * i + 1, 2 * j + 1)) * 0.25f;
             S::store(y, ((int64_t(n) * ho + i) * wo + j) * a.c + c, v);
           }
   });
@@ -77,7 +78,8 @@ void output_crop_cpu(const OutputCropArgs& a, Stream) {
       for (int c = 0; c < a.c; ++c)
         for (int i = 0; i < a.h; ++i)
           for (int j = 0; j < a.w; ++j)
-            a.y[((int64_t(n) * a.c + c) * a.h + i) * a.w + j] = S::load(x, ((int64_t(n) * a.hp + i) * a.wp + j) * a.c + c);
+            a.y[((int64_t(n) * a.c + c) * a.h + i) * a.w + j] =
+                S::load(x, ((int64_t(n) * a.hp + i) * a.wp + j) * a.c + c);
   });
 }
 

@@ -32,7 +32,8 @@ __global__ void avg_pool2_kernel(const T* __restrict__ x, T* __restrict__ y, int
 
 // One thread per output element; y is [n, 2h, 2w, c].
 template <typename T>
-__global__ void upsample_nearest2_kernel(const T* __restrict__ x, T* __restrict__ y, int h, int w, int c, int64_t total) {
+__global__ void upsample_nearest2_kernel(const T* __restrict__ x, T* __restrict__ y, int h, int w, int c,
+                                         int64_t total) {
   int ho = 2 * h, wo = 2 * w;
   RD_GRID_STRIDE(e, total) {
     int ch = int(e % c);
@@ -140,8 +141,8 @@ void output_crop_cuda(const OutputCropArgs& a, Stream s) {
   if (total <= 0) return;
   dispatch_cuda_storage(a.dtype, "output_crop", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    output_crop_kernel<T><<<grid_for(total, kBlock), kBlock, 0, as_cuda_stream(s)>>>(
-        static_cast<const T*>(a.x), a.y, a.c, a.h, a.w, a.hp, a.wp, total);
+    output_crop_kernel<T><<<grid_for(total, kBlock), kBlock, 0, as_cuda_stream(s)>>>(static_cast<const T*>(a.x), a.y,
+                                                                                     a.c, a.h, a.w, a.hp, a.wp, total);
   });
   RD_CUDA_CHECK_LAUNCH("output_crop");
 }

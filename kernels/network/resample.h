@@ -70,9 +70,7 @@ struct InputPadArgs {
 void input_pad_cpu(const InputPadArgs& a, Stream s);
 void input_pad_cuda(const InputPadArgs& a, Stream s);
 // The padded size input_pad and its adjoint reach by one reflection (Hp - H < H, Wp - W < W).
-inline bool input_pad_reflects(int h, int w, int hp, int wp) {
-  return hp >= h && wp >= w && hp - h < h && wp - w < w;
-}
+inline bool input_pad_reflects(int h, int w, int hp, int wp) { return hp >= h && wp >= w && hp - h < h && wp - w < w; }
 inline void input_pad_check(const InputPadArgs& a) {
   const char* k = "input_pad";
   kernel_require_size(a.n, k, "batch");

@@ -18,7 +18,8 @@ __device__ __forceinline__ void put(T* y, int64_t i, float v, bool acc) {
 
 // gx is [n, h, w, c].
 template <typename T>
-__global__ void avg_pool2_backward_kernel(const T* __restrict__ gy, T* gx, int h, int w, int c, bool acc, int64_t total) {
+__global__ void avg_pool2_backward_kernel(const T* __restrict__ gy, T* gx, int h, int w, int c, bool acc,
+                                          int64_t total) {
   int ho = h / 2, wo = w / 2;
   RD_GRID_STRIDE(e, total) {
     int ch = int(e % c);
@@ -49,7 +50,8 @@ __global__ void upsample_nearest2_backward_kernel(const T* __restrict__ gy, T* g
 }
 
 template <typename T>
-__global__ void channel_slice_kernel(const T* __restrict__ x, T* y, int cx, int offset, int cy, bool acc, int64_t total) {
+__global__ void channel_slice_kernel(const T* __restrict__ x, T* y, int cx, int offset, int cy, bool acc,
+                                     int64_t total) {
   RD_GRID_STRIDE(e, total) {
     int ch = int(e % cy);
     int64_t r = e / cy;
@@ -64,8 +66,8 @@ __global__ void grad_add_kernel(const T* __restrict__ x, T* y, int64_t total) {
 
 // One thread per element of gx [n, c, h, w] (coalesced writes).
 template <typename T>
-__global__ void input_pad_backward_kernel(const T* __restrict__ gy, float* gx, int c, int h, int w, int hp,
-                                          int wp, bool acc, int64_t total) {
+__global__ void input_pad_backward_kernel(const T* __restrict__ gy, float* gx, int c, int h, int w, int hp, int wp,
+                                          bool acc, int64_t total) {
   RD_GRID_STRIDE(e, total) {
     int j = int(e % w);
     int64_t p = e / w;
@@ -136,7 +138,7 @@ void grad_add_cuda(const GradAddArgs& a, Stream s) {
   dispatch_cuda_storage(a.dtype, "grad_add", [&](auto tag) {
     using T = typename decltype(tag)::type;
     grad_add_kernel<T><<<grid_for(a.n, kBlock), kBlock, 0, as_cuda_stream(s)>>>(static_cast<const T*>(a.x),
-                                                                              static_cast<T*>(a.y), a.n);
+                                                                                static_cast<T*>(a.y), a.n);
   });
   RD_CUDA_CHECK_LAUNCH("grad_add");
 }

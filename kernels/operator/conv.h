@@ -10,7 +10,8 @@ namespace reddiff {
 // where rh (length h + kh - 1) maps a padded row to an image row: rh[u] = reflect(u - (kh-1 - kh/2), h),
 // and rw likewise. The adjoint gathers, for each image pixel (p, q), every padded position that reflects
 // onto it (inv_h: CSR over image rows listing padded rows u with rh[u] = p; inv_w likewise):
-//   g[i, c, p, q] = sum_{u in inv_h(p)} sum_{v in inv_w(q)} sum_{a, b} k[i, a, b] r[i, c, u - (kh-1) + a, v - (kw-1) + b]
+//   g[i, c, p, q] = sum_{u in inv_h(p)} sum_{v in inv_w(q)} sum_{a, b} k[i, a, b] r[i, c, u - (kh-1) + a, v - (kw-1) +
+//   b]
 // with r taken as 0 outside the image.
 struct Conv2dArgs {
   const float* in = nullptr;

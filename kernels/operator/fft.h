@@ -40,9 +40,9 @@ struct FftExecArgs {
 };
 void ops_fft_c2c_cpu(const FftExecArgs& a, Stream s);
 void ops_fft_c2c_cuda(const FftExecArgs& a, Stream s);
-void ops_fft_r2c_cpu(const FftExecArgs& a, Stream s);   // in float, out OpsComplex
+void ops_fft_r2c_cpu(const FftExecArgs& a, Stream s);  // in float, out OpsComplex
 void ops_fft_r2c_cuda(const FftExecArgs& a, Stream s);
-void ops_fft_c2r_cpu(const FftExecArgs& a, Stream s);   // in OpsComplex (may be overwritten), out float
+void ops_fft_c2r_cpu(const FftExecArgs& a, Stream s);  // in OpsComplex (may be overwritten), out float
 void ops_fft_c2r_cuda(const FftExecArgs& a, Stream s);
 inline void ops_fft_exec_check(const char* k, const FftExecArgs& a, bool in_place_ok) {
   kernel_require_data(a.plan, true, k, "plan");

@@ -54,7 +54,7 @@ void ops_jpeg_analysis_cpu(const JpegAnalysisArgs& a, Stream) {
     for (int r = 0; r < 8; ++r)
       for (int c = 0; c < 8; ++c)
         s[r * 8 + c] = a.gather == JpegGather::Encode ? jpeg_encode_sample(xi, g, k, by * 8 + r, bx * 8 + c)
-                                                       : jpeg_decode_adjoint_sample(xi, g, k, by * 8 + r, bx * 8 + c);
+                                                      : jpeg_decode_adjoint_sample(xi, g, k, by * 8 + r, bx * 8 + c);
     dct8x8(s, s, false);
     const int64_t base = i * g.m + b * 64, table = (i * g.ncomp + kk) * 64;
     for (int e = 0; e < 64; ++e) a.out[base + e] = jpeg_epilogue(a, base + e, table + e, s[e]);

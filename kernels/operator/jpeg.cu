@@ -90,7 +90,8 @@ __global__ void block_dct_kernel(JpegBlockDctArgs a) {
 __global__ void synthesis_kernel(JpegSynthesisArgs a) {
   const JpegGeom& g = a.g;
   const int64_t hw = int64_t(g.h) * g.w, total = int64_t(g.n) * hw, image = int64_t(g.c) * hw;
-  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total; idx += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
+       idx += int64_t(gridDim.x) * blockDim.x) {
     const int64_t i = idx / hw, pix = idx - i * hw;
     const int p = int(pix / g.w), q = int(pix - int64_t(p) * g.w);
     jpeg_synthesis_pixel(a.samples + i * g.m, a.x + i * image, g, a.mode, p, q);

@@ -39,11 +39,11 @@
 namespace reddiff {
 
 struct JpegComponentGeom {
-  int fx = 1, fy = 1;       // image pixels per sample across (max_h / h_samp) and down (max_v / v_samp)
-  int wb = 0, hb = 0;       // block grid: samples (s, t), s < 8 hb, t < 8 wb
-  int rows = 0;             // sample rows made from image rows (later rows repeat row rows - 1)
-  int64_t offset = 0;       // first coefficient of this component in an image's vector (a multiple of 64)
-  float w[3] = {0, 0, 0};   // S = sum_ch w[ch] x[ch] + bias
+  int fx = 1, fy = 1;      // image pixels per sample across (max_h / h_samp) and down (max_v / v_samp)
+  int wb = 0, hb = 0;      // block grid: samples (s, t), s < 8 hb, t < 8 wb
+  int rows = 0;            // sample rows made from image rows (later rows repeat row rows - 1)
+  int64_t offset = 0;      // first coefficient of this component in an image's vector (a multiple of 64)
+  float w[3] = {0, 0, 0};  // S = sum_ch w[ch] x[ch] + bias
   float bias = 0.0f;
   float back[3] = {0, 0, 0};  // decode: x[ch] = sum_k back_k[ch] (S_k - bias_k)
 };
@@ -169,10 +169,14 @@ RD_HD float jpeg_dct_basis(int u, int i) {
 RD_HD float bin_epilogue(BinEpilogue e, float v, float centre, float lo, float hi, float in) {
   const float d = v - fminf(fmaxf(v, lo), hi);
   switch (e) {
-    case BinEpilogue::Apply: return centre + d;
-    case BinEpilogue::Mask: return d != 0.0f ? in : 0.0f;
-    case BinEpilogue::Residual: return d != 0.0f ? centre + d - in : 0.0f;
-    default: return v;
+    case BinEpilogue::Apply:
+      return centre + d;
+    case BinEpilogue::Mask:
+      return d != 0.0f ? in : 0.0f;
+    case BinEpilogue::Residual:
+      return d != 0.0f ? centre + d - in : 0.0f;
+    default:
+      return v;
   }
 }
 

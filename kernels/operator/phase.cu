@@ -58,8 +58,7 @@ __global__ void unpack_kernel(PhaseUnpackArgs a, int64_t total) {
     const int64_t r = t / g.w;
     const int i = int(r % g.h);
     const int64_t p = r / g.h;
-    const OpsComplex v =
-        a.b[(p * g.H + ops_wrap(i + g.ph - g.H / 2, g.H)) * g.W + ops_wrap(j + g.pw - g.W / 2, g.W)];
+    const OpsComplex v = a.b[(p * g.H + ops_wrap(i + g.ph - g.H / 2, g.H)) * g.W + ops_wrap(j + g.pw - g.W / 2, g.W)];
     a.out[t] = a.scale * (a.modulus ? sqrtf(v.re * v.re + v.im * v.im) : v.re);
   }
 }

@@ -5,8 +5,8 @@
 namespace reddiff {
 namespace {
 
-__global__ void mask_mul_kernel(const float* __restrict__ x, const float* __restrict__ m, float* __restrict__ o,
-                                int c, int64_t hw, int64_t total) {
+__global__ void mask_mul_kernel(const float* __restrict__ x, const float* __restrict__ m, float* __restrict__ o, int c,
+                                int64_t hw, int64_t total) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t plane = i / hw, pix = i - plane * hw;
     o[i] = m[(plane / c) * hw + pix] * x[i];
@@ -28,12 +28,24 @@ __global__ void pointwise_kernel(PointwiseKind kind, const float* __restrict__ a
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     float v = 0.0f;
     switch (kind) {
-      case PointwiseKind::Hdr: v = ops_hdr_forward(a[i]); break;
-      case PointwiseKind::HdrVjp: v = ops_hdr_vjp(a[i], b[i]); break;
-      case PointwiseKind::HdrResidual: v = ops_hdr_vjp(a[i], ops_hdr_forward(a[i]) - b[i]); break;
-      case PointwiseKind::Scale: v = alpha * a[i]; break;
-      case PointwiseKind::Sub: v = a[i] - b[i]; break;
-      case PointwiseKind::Axpby: v = alpha * a[i] + beta * b[i]; break;
+      case PointwiseKind::Hdr:
+        v = ops_hdr_forward(a[i]);
+        break;
+      case PointwiseKind::HdrVjp:
+        v = ops_hdr_vjp(a[i], b[i]);
+        break;
+      case PointwiseKind::HdrResidual:
+        v = ops_hdr_vjp(a[i], ops_hdr_forward(a[i]) - b[i]);
+        break;
+      case PointwiseKind::Scale:
+        v = alpha * a[i];
+        break;
+      case PointwiseKind::Sub:
+        v = a[i] - b[i];
+        break;
+      case PointwiseKind::Axpby:
+        v = alpha * a[i] + beta * b[i];
+        break;
     }
     o[i] = v;
   }

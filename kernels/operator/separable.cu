@@ -39,7 +39,7 @@ void ops_csr_along_w_cuda(const SeparableArgs& a, Stream s) {
   const int64_t total = a.planes * a.extent * int64_t(a.m.rows);
   if (total == 0) return;
   along_w_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a.in, a.out, a.m.ptr, a.m.idx, a.m.val, a.m.cols,
-                                                               a.m.rows, total);
+                                                                 a.m.rows, total);
   RD_CUDA_CHECK_LAUNCH("csr_along_w");
 }
 
@@ -47,7 +47,7 @@ void ops_csr_along_h_cuda(const SeparableArgs& a, Stream s) {
   const int64_t total = a.planes * int64_t(a.m.rows) * a.extent;
   if (total == 0) return;
   along_h_kernel<<<grid_for(total), 256, 0, as_cuda_stream(s)>>>(a.in, a.out, a.m.ptr, a.m.idx, a.m.val, a.m.cols,
-                                                               a.m.rows, a.extent, total);
+                                                                 a.m.rows, a.extent, total);
   RD_CUDA_CHECK_LAUNCH("csr_along_h");
 }
 

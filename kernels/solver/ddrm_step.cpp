@@ -23,7 +23,8 @@ void ddrm_update_cpu(const DdrmUpdateArgs& a, Stream) {
   for (int64_t i = 0; i < total; ++i) {
     const int64_t n = i / a.image_numel, e = i % a.image_numel;
     const float z = a.noise ? a.noise[i] : philox_normal(a.seed, a.image_ids[n], a.step, kNoiseSampler, uint64_t(e));
-    a.v[i] = a.sqrt_abar_next * ddrm_next(a.v[i], a.v_eps[i], a.uty[i], a.s[i], z, a.sigma_next, a.sigma_0, a.eta, a.eta_b);
+    a.v[i] =
+        a.sqrt_abar_next * ddrm_next(a.v[i], a.v_eps[i], a.uty[i], a.s[i], z, a.sigma_next, a.sigma_0, a.eta, a.eta_b);
   }
 }
 

@@ -24,7 +24,8 @@ __global__ void ddrm_update_kernel(DdrmUpdateArgs a) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t n = i / a.image_numel, e = i % a.image_numel;
     const float z = a.noise ? a.noise[i] : philox_normal(a.seed, a.image_ids[n], a.step, kNoiseSampler, uint64_t(e));
-    a.v[i] = a.sqrt_abar_next * ddrm_next(a.v[i], a.v_eps[i], a.uty[i], a.s[i], z, a.sigma_next, a.sigma_0, a.eta, a.eta_b);
+    a.v[i] =
+        a.sqrt_abar_next * ddrm_next(a.v[i], a.v_eps[i], a.uty[i], a.s[i], z, a.sigma_next, a.sigma_0, a.eta, a.eta_b);
   }
 }
 

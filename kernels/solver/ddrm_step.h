@@ -50,8 +50,8 @@ struct DdrmPrepareArgs {
   const float* xt = nullptr;       // [n, c, hw]
   const float* eps_hat = nullptr;  // [n, eps_hat_channels, hw]
   int eps_hat_channels = 3;
-  float* x0 = nullptr;             // [n, c, hw]
-  float* eps = nullptr;            // [n, c, hw]
+  float* x0 = nullptr;   // [n, c, hw]
+  float* eps = nullptr;  // [n, c, hw]
   int n = 0, c = 3;
   int64_t hw = 0;
   float sqrt_abar = 1, sqrt_1m_abar = 0;
@@ -70,11 +70,11 @@ inline void ddrm_prepare_check(const DdrmPrepareArgs& a) {
 RD_KERNEL_DISPATCHER(ddrm_prepare, DdrmPrepareArgs)
 
 struct DdrmUpdateArgs {
-  float* v = nullptr;              // in: V^T x0; out: sqrt(abar_next) * the next spectral value (in place)
-  const float* v_eps = nullptr;    // V^T eps_hat
-  const float* uty = nullptr;      // U^T y (spectral)
-  const float* s = nullptr;        // singular values [n, image_numel]
-  const float* noise = nullptr;    // tests only: z read from here [n, image_numel] instead of drawn
+  float* v = nullptr;                   // in: V^T x0; out: sqrt(abar_next) * the next spectral value (in place)
+  const float* v_eps = nullptr;         // V^T eps_hat
+  const float* uty = nullptr;           // U^T y (spectral)
+  const float* s = nullptr;             // singular values [n, image_numel]
+  const float* noise = nullptr;         // tests only: z read from here [n, image_numel] instead of drawn
   const uint64_t* image_ids = nullptr;  // [n], host pointer for _cpu, device pointer for _cuda
   uint64_t seed = 0;
   uint32_t step = 0;
@@ -96,10 +96,10 @@ inline void ddrm_update_check(const DdrmUpdateArgs& a) {
 RD_KERNEL_DISPATCHER(ddrm_update, DdrmUpdateArgs)
 
 struct DdrmInitArgs {
-  float* v = nullptr;              // out: the spectral x_T
+  float* v = nullptr;  // out: the spectral x_T
   const float* uty = nullptr;
   const float* s = nullptr;
-  const float* noise = nullptr;    // tests only, as above
+  const float* noise = nullptr;  // tests only, as above
   const uint64_t* image_ids = nullptr;
   uint64_t seed = 0;
   int n = 0;

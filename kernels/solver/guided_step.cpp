@@ -90,7 +90,8 @@ void pigdm_cotangent_cpu(const PigdmCotangentArgs& a, Stream) {
   int64_t img = int64_t(a.c) * a.hw, out_img = int64_t(a.eps_hat_channels) * a.hw;
   for (int n = 0; n < a.n; ++n) {
     double mean = 0;
-    float k = a.contrast != 0.0f ? a.contrast * std_grad_scale(a.x0_sums[2 * n], a.x0_sums[2 * n + 1], img, &mean) : 0.0f;
+    float k =
+        a.contrast != 0.0f ? a.contrast * std_grad_scale(a.x0_sums[2 * n], a.x0_sums[2 * n + 1], img, &mean) : 0.0f;
 #pragma omp parallel for schedule(static)
     for (int64_t e = 0; e < out_img; ++e) {
       int64_t o = int64_t(n) * out_img + e;

@@ -17,7 +17,7 @@ namespace reddiff {
 
 struct GuidedInitArgs {
   float* x = nullptr;
-  const float* base = nullptr;  // may be null when a == 0
+  const float* base = nullptr;          // may be null when a == 0
   const uint64_t* image_ids = nullptr;  // host pointer for _cpu, device pointer for _cuda
   uint64_t seed = 0;
   int n = 0;

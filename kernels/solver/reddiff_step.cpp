@@ -43,7 +43,8 @@ void reddiff_update_cpu(const RedDiffUpdateArgs& a, Stream) {
       float eh = a.eps_hat[int64_t(n) * a.eps_hat_channels * a.hw + e];  // first c channels of the output
       float g = sc.prior_weight * (eh - a.eps[i]);
       if (a.g_data) g += a.data_weight * a.g_data[i];
-      adam_element(&a.mu[i], &a.m[i], &a.v[i], g, a.adam.lr, a.adam.beta1, a.adam.beta2, a.adam.eps, sc.bc1, sc.bc2_sqrt);
+      adam_element(&a.mu[i], &a.m[i], &a.v[i], g, a.adam.lr, a.adam.beta1, a.adam.beta2, a.adam.eps, sc.bc1,
+                   sc.bc2_sqrt);
     }
   }
 }
@@ -51,7 +52,8 @@ void reddiff_update_cpu(const RedDiffUpdateArgs& a, Stream) {
 void noise_fill_cpu(const NoiseFillArgs& a, Stream) {
   for (int n = 0; n < a.n; ++n)
     for (int64_t e = 0; e < a.image_numel; ++e)
-      a.x[int64_t(n) * a.image_numel + e] = a.scale * philox_normal(a.seed, a.image_ids[n], a.step, a.stream, uint64_t(e));
+      a.x[int64_t(n) * a.image_numel + e] =
+          a.scale * philox_normal(a.seed, a.image_ids[n], a.step, a.stream, uint64_t(e));
 }
 
 }  // namespace reddiff

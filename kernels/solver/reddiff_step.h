@@ -18,11 +18,11 @@ namespace reddiff {
 
 // The scalars of one RED-diff step.
 struct RedDiffStepScalars {
-  float t = 0;                     // timestep index, as the network reads it
+  float t = 0;  // timestep index, as the network reads it
   float sqrt_abar = 1, sqrt_1m_abar = 0;
-  float prior_weight = 0;          // lambda * w_t / N
-  float bc1 = 1, bc2_sqrt = 1;     // Adam bias corrections 1 - beta1^k and sqrt(1 - beta2^k) after update k
-  uint32_t step = 0;               // 0-based step index: the noise key
+  float prior_weight = 0;       // lambda * w_t / N
+  float bc1 = 1, bc2_sqrt = 1;  // Adam bias corrections 1 - beta1^k and sqrt(1 - beta2^k) after update k
+  uint32_t step = 0;            // 0-based step index: the noise key
 };
 
 struct RedDiffStepBeginArgs {
@@ -47,9 +47,9 @@ RD_KERNEL_DISPATCHER(reddiff_step_begin, RedDiffStepBeginArgs)
 struct RedDiffNoiseArgs {
   const float* mu = nullptr;
   float* eps = nullptr;
-  float* x0 = nullptr;   // mu + sigma_x0 * eps0; may be null when sigma_x0 == 0
+  float* x0 = nullptr;  // mu + sigma_x0 * eps0; may be null when sigma_x0 == 0
   float* xt = nullptr;
-  const uint64_t* image_ids = nullptr;  // [n], host pointer for _cpu, device pointer for _cuda
+  const uint64_t* image_ids = nullptr;          // [n], host pointer for _cpu, device pointer for _cuda
   const RedDiffStepScalars* scalars = nullptr;  // step, sqrt_abar, sqrt_1m_abar
   uint64_t seed = 0;
   int n = 0;
@@ -83,11 +83,11 @@ struct RedDiffUpdateArgs {
   const float* eps_hat = nullptr;
   int eps_hat_channels = 3;  // channels of the network output (3, or 6 with learn_sigma)
   const float* eps = nullptr;
-  const float* g_data = nullptr;  // J_A^T (A(x0) - y) per image, or null
+  const float* g_data = nullptr;                // J_A^T (A(x0) - y) per image, or null
   const RedDiffStepScalars* scalars = nullptr;  // prior_weight, bc1, bc2_sqrt
   int n = 0, c = 3;
   int64_t hw = 0;
-  float data_weight = 0;    // 1 / M
+  float data_weight = 0;  // 1 / M
   AdamState adam;
 };
 void reddiff_update_cpu(const RedDiffUpdateArgs& a, Stream s);

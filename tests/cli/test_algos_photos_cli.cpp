@@ -24,7 +24,9 @@ namespace {
 
 const std::string kModel = std::string(REDDIFF_SOURCE_DIR) + "/models/reddiff-default.safetensors";
 
-RunResult rd(const std::string& args) { return reddiff_test::run_command(reddiff_test::binary("reddiff") + " " + args); }
+RunResult rd(const std::string& args) {
+  return reddiff_test::run_command(reddiff_test::binary("reddiff") + " " + args);
+}
 
 std::string fresh_dir(const std::string& name) {
   const std::string d = reddiff_test::testdata("cli/" + name);
@@ -172,7 +174,8 @@ TEST_CASE("reddiff sr --algo ddrm --measure beats nearest-neighbour A+ y and bic
   CHECK(csv.find("patak.png,ok,") != std::string::npos);
 }
 
-TEST_CASE("reddiff inpaint --algo ddrm: per-image masks in a batch, the same result as alone, resumable", "[cli][ddrm]") {
+TEST_CASE("reddiff inpaint --algo ddrm: per-image masks in a batch, the same result as alone, resumable",
+          "[cli][ddrm]") {
   REQUIRE(fs::exists(kModel));
   const std::string d = fresh_dir("ddrm_batch");
   std::map<std::string, Img> clean;

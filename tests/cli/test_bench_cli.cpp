@@ -35,8 +35,8 @@ const std::string& bench_model() {
 }
 
 RunResult bench(const std::string& args) {
-  return reddiff_test::run_command(reddiff_test::binary("reddiff") + " bench --device cpu --threads 1 --model " + bench_model() +
-                                   " --repeat 2 --warmup 1 --solver-steps 2 " + args);
+  return reddiff_test::run_command(reddiff_test::binary("reddiff") + " bench --device cpu --threads 1 --model " +
+                                   bench_model() + " --repeat 2 --warmup 1 --solver-steps 2 " + args);
 }
 
 nlohmann::json load(const std::string& p) {

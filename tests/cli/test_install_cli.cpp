@@ -18,8 +18,8 @@
 #include "test_util.h"
 
 namespace fs = std::filesystem;
-using reddiff_test::RunResult;
 using reddiff_test::run_command;
+using reddiff_test::RunResult;
 
 namespace {
 
@@ -74,7 +74,8 @@ TEST_CASE("reddiff --version names the version, the commit, the backends, the CP
 
   // The commit: git's own answer for the source tree (the build refreshes it; edits since only add -dirty).
   REQUIRE(lines[1].rfind("commit: ", 0) == 0);
-  const RunResult head = run_command("git -c safe.directory='*' -C " + quote(REDDIFF_SOURCE_DIR) + " rev-parse --short=12 HEAD");
+  const RunResult head =
+      run_command("git -c safe.directory='*' -C " + quote(REDDIFF_SOURCE_DIR) + " rev-parse --short=12 HEAD");
   if (head.exit_code == 0) {
     INFO("the source tree is at " << trim(head.output) << " (after a new commit, build again before testing)");
     CHECK(lines[1].find(trim(head.output)) != std::string::npos);
@@ -104,8 +105,10 @@ TEST_CASE("reddiff --version names the version, the commit, the backends, the CP
   CHECK(lines[4].find("driver ") != std::string::npos);
   CHECK(lines[4].find(", runtime ") != std::string::npos);
   CHECK(lines[4].find(", cuDNN ") != std::string::npos);
-  if (!reddiff::cuda_available()) CHECK(lines[4].find("no usable CUDA device") != std::string::npos);
-  else CHECK(lines[4].find("device 0 of ") != std::string::npos);
+  if (!reddiff::cuda_available())
+    CHECK(lines[4].find("no usable CUDA device") != std::string::npos);
+  else
+    CHECK(lines[4].find("device 0 of ") != std::string::npos);
 #else
   CHECK(lines[4].find("not built in") != std::string::npos);
 #endif
@@ -136,7 +139,8 @@ TEST_CASE("the CPU kernel set follows the CPU, and forced kernel sets the CPU la
     CHECK(r.output.find(names) != std::string::npos);
   };
   // Where oneDNN has AVX-512 kernels (avx512_core: F, BW, VL, DQ) it runs the convolutions; forced paths.
-  if (has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512dq")) CHECK(kernels("").rfind("oneDNN ", 0) == 0);
+  if (has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512dq"))
+    CHECK(kernels("").rfind("oneDNN ", 0) == 0);
   CHECK(kernels("REDDIFF_CPU_CONV=onednn").rfind("oneDNN ", 0) == 0);
   CHECK(kernels("REDDIFF_CPU_CONV=blas").rfind("im2col + OpenBLAS ", 0) == 0);
   if (has("avx2") && has("fma")) {
@@ -146,7 +150,8 @@ TEST_CASE("the CPU kernel set follows the CPU, and forced kernel sets the CPU la
     CHECK(k.find("(Haswell)") != std::string::npos);
     CHECK(k.find("(avx2)") != std::string::npos);
     // OpenBLAS on its generic SSE core (what it falls back to on CPUs it does not know): oneDNN instead.
-    CHECK(kernels("REDDIFF_CPU_ISA=avx2 OPENBLAS_CORETYPE=Prescott") == kernels("REDDIFF_CPU_CONV=onednn REDDIFF_CPU_ISA=avx2"));
+    CHECK(kernels("REDDIFF_CPU_ISA=avx2 OPENBLAS_CORETYPE=Prescott") ==
+          kernels("REDDIFF_CPU_CONV=onednn REDDIFF_CPU_ISA=avx2"));
   }
   refused("REDDIFF_CPU_CONV=cublas", "--version", "REDDIFF_CPU_CONV=cublas");
   refused("REDDIFF_CPU_ISA=avx1024", "--version", "REDDIFF_CPU_ISA=avx1024: unknown instruction set");
@@ -155,8 +160,10 @@ TEST_CASE("the CPU kernel set follows the CPU, and forced kernel sets the CPU la
     // A restoration is refused before anything is written.
     const fs::path dir = scratch("cpu_isa_refused");
     const std::string out = (dir / "out.png").string();
-    refused("REDDIFF_CPU_ISA=avx512_core_amx", "denoise --steps 1 --device cpu " + quote(std::string(REDDIFF_SOURCE_DIR) +
-            "/examples/dandelion.png") + " " + quote(out), "REDDIFF_CPU_ISA=avx512_core_amx");
+    refused("REDDIFF_CPU_ISA=avx512_core_amx",
+            "denoise --steps 1 --device cpu " + quote(std::string(REDDIFF_SOURCE_DIR) + "/examples/dandelion.png") +
+                " " + quote(out),
+            "REDDIFF_CPU_ISA=avx512_core_amx");
     CHECK(fs::is_empty(dir));
   }
 }
@@ -207,9 +214,10 @@ TEST_CASE("cmake --install: a moved prefix's reddiff finds its bundled model and
                                      " --prefix " + quote(prefix));
   INFO(inst.output);
   REQUIRE(inst.exit_code == 0);
-  for (const char* f : {"bin/reddiff", "bin/reddiff-convert", "share/reddiff/models/reddiff-default.safetensors",
-                        "share/reddiff/examples/dandelion.png", "share/reddiff/examples/storm.png",
-                        "share/doc/reddiff/README.md", "share/doc/reddiff/copyright", "share/doc/reddiff/docs/usage.md"}) {
+  for (const char* f :
+       {"bin/reddiff", "bin/reddiff-convert", "share/reddiff/models/reddiff-default.safetensors",
+        "share/reddiff/examples/dandelion.png", "share/reddiff/examples/storm.png", "share/doc/reddiff/README.md",
+        "share/doc/reddiff/copyright", "share/doc/reddiff/docs/usage.md"}) {
     INFO(f);
     CHECK(fs::is_regular_file(prefix / f));
   }
@@ -223,8 +231,9 @@ TEST_CASE("cmake --install: a moved prefix's reddiff finds its bundled model and
   const fs::path photos = base / "photos";
   fs::create_directories(photos);
   fs::copy_file(moved / "share/reddiff/examples/storm.png", photos / "storm.png");
-  const RunResult r = run_command("cd " + quote(base) + " && env -u REDDIFF_MODEL " + quote(moved / "bin/reddiff") +
-                                  " inpaint --mask box --steps 2 --device cpu --json report.json photos/storm.png out.png");
+  const RunResult r =
+      run_command("cd " + quote(base) + " && env -u REDDIFF_MODEL " + quote(moved / "bin/reddiff") +
+                  " inpaint --mask box --steps 2 --device cpu --json report.json photos/storm.png out.png");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK(fs::file_size(base / "out.png") > 1000);
@@ -234,12 +243,14 @@ TEST_CASE("cmake --install: a moved prefix's reddiff finds its bundled model and
 
   // --model and $REDDIFF_MODEL still win over the bundled model.
   const std::string missing = (base / "no-such-model.safetensors").string();
-  const RunResult env = run_command("cd " + quote(base) + " && REDDIFF_MODEL=" + quote(missing) + " " +
-                                    quote(moved / "bin/reddiff") + " inpaint --mask box --steps 2 photos/storm.png out2.png");
+  const RunResult env =
+      run_command("cd " + quote(base) + " && REDDIFF_MODEL=" + quote(missing) + " " + quote(moved / "bin/reddiff") +
+                  " inpaint --mask box --steps 2 photos/storm.png out2.png");
   CHECK(env.exit_code != 0);
   CHECK(env.output.find(missing) != std::string::npos);
-  const RunResult opt = run_command("cd " + quote(base) + " && env -u REDDIFF_MODEL " + quote(moved / "bin/reddiff") +
-                                    " inpaint --model " + quote(missing) + " --mask box --steps 2 photos/storm.png out3.png");
+  const RunResult opt =
+      run_command("cd " + quote(base) + " && env -u REDDIFF_MODEL " + quote(moved / "bin/reddiff") +
+                  " inpaint --model " + quote(missing) + " --mask box --steps 2 photos/storm.png out3.png");
   CHECK(opt.exit_code != 0);
   CHECK(opt.output.find(missing) != std::string::npos);
   CHECK_FALSE(fs::exists(base / "out2.png"));

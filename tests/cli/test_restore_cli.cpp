@@ -75,9 +75,7 @@ std::string slurp(const std::string& p) {
   return s.str();
 }
 
-RunResult rd(const std::string& args) {
-  return run_command(reddiff_test::binary("reddiff") + " " + args);
-}
+RunResult rd(const std::string& args) { return run_command(reddiff_test::binary("reddiff") + " " + args); }
 // The common options of a fast run.
 // One thread: the images are tiny, and OpenMP spinning on a loaded 2-core machine costs seconds a run.
 std::string fast(int steps = 3) {
@@ -134,10 +132,35 @@ TEST_CASE("reddiff --help lists the restoration tasks and each task's help is co
     CHECK(top.output.find(std::string("  ") + t + " ") != std::string::npos);
     RunResult h = rd(std::string(t) + " --help");
     CHECK(h.exit_code == 0);
-    for (const char* opt : {"--model", "--device", "--precision", "--batch-size", "--threads", "--steps", "--lr", "--lambda",
-                            "--weighting", "--sigma-x0", "--init", "--seed", "--class", "--t-start", "--t-end", "--measure",
-                            "--save-measurement", "--json", "--save-every", "--quiet", "--overwrite", "--shard", "--csv",
-                            "--mask", "--scale", "--blur", "--sigma-y", "--oversample", "Preset for"})
+    for (const char* opt : {"--model",
+                            "--device",
+                            "--precision",
+                            "--batch-size",
+                            "--threads",
+                            "--steps",
+                            "--lr",
+                            "--lambda",
+                            "--weighting",
+                            "--sigma-x0",
+                            "--init",
+                            "--seed",
+                            "--class",
+                            "--t-start",
+                            "--t-end",
+                            "--measure",
+                            "--save-measurement",
+                            "--json",
+                            "--save-every",
+                            "--quiet",
+                            "--overwrite",
+                            "--shard",
+                            "--csv",
+                            "--mask",
+                            "--scale",
+                            "--blur",
+                            "--sigma-y",
+                            "--oversample",
+                            "Preset for"})
       CHECK(h.output.find(opt) != std::string::npos);
   }
   CHECK(rd("sr --help").output.find("Preset for sr: 100 steps, lr 0.3, lambda 0.05") != std::string::npos);
@@ -189,7 +212,7 @@ TEST_CASE("--measure makes the measurement, scores the result and reports it", "
   const std::string d = dir("measure");
   write_image(d + "/clean.png", 32, 32);
   RunResult r = rd("inpaint " + fast() + "--measure --mask box --sigma-y 0.05 --json " + d + "/r.json --csv " + d +
-                        "/r.csv --save-measurement " + d + "/y.png --save-every 1 " + d + "/clean.png " + d + "/out.png");
+                   "/r.csv --save-measurement " + d + "/y.png --save-every 1 " + d + "/clean.png " + d + "/out.png");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK(r.output.find("PSNR") != std::string::npos);
@@ -220,7 +243,8 @@ TEST_CASE("--measure makes the measurement, scores the result and reports it", "
 
   // sr: the saved measurement is the small image
   REQUIRE(rd("sr -q " + fast(1) + "--measure --scale 4 --save-measurement " + d + "/ysr.png " + d + "/clean.png " + d +
-                  "/sr.png").exit_code == 0);
+             "/sr.png")
+              .exit_code == 0);
   CHECK(read_png(d + "/ysr.png").w == 8);
   CHECK(read_png(d + "/sr.png").w == 32);
 }
@@ -235,7 +259,7 @@ TEST_CASE("batch mode: a corrupt file is reported, listed and skipped; the rest 
   write_text(in + "/bad.png", "this is not a PNG");
   write_text(in + "/notes.txt", "ignored: not an image");
   RunResult r = rd("inpaint " + fast() + "--measure --batch-size 2 --csv " + d + "/r.csv --json " + d + "/r.json " +
-                        in + " " + out);
+                   in + " " + out);
   INFO(r.output);
   CHECK(r.exit_code == 3);
   CHECK(r.output.find("bad.png") != std::string::npos);
@@ -268,7 +292,8 @@ TEST_CASE("batch mode: an image the mask does not fit fails alone", "[cli]") {
   write_image(d + "/in/square.png", 32, 32);
   write_image(d + "/in/wide.png", 16, 32);
   write_image(d + "/mask.png", 64, 64, 1);  // any size with the image's aspect ratio
-  RunResult r = rd("inpaint -q " + fast(1) + "--mask " + d + "/mask.png --csv " + d + "/r.csv " + d + "/in " + d + "/out");
+  RunResult r =
+      rd("inpaint -q " + fast(1) + "--mask " + d + "/mask.png --csv " + d + "/r.csv " + d + "/in " + d + "/out");
   INFO(r.output);
   CHECK(r.exit_code == 3);
   CHECK(lines(r.output) == 1);  // the error, printed even with -q
@@ -316,7 +341,8 @@ TEST_CASE("--shard i/n splits a folder: every file exactly once", "[cli]") {
   std::multiset<std::string> seen;
   for (int s = 0; s < 3; ++s) {
     const std::string csv = d + "/shard" + std::to_string(s) + ".csv";
-    RunResult r = rd("hdr -q " + fast(1) + "--shard " + std::to_string(s) + "/3 --csv " + csv + " " + in + " " + d + "/out");
+    RunResult r =
+        rd("hdr -q " + fast(1) + "--shard " + std::to_string(s) + "/3 --csv " + csv + " " + in + " " + d + "/out");
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
     for (auto& kv : read_csv(csv)) {
@@ -329,8 +355,9 @@ TEST_CASE("--shard i/n splits a folder: every file exactly once", "[cli]") {
   for (const auto& f : all) CHECK(fs::exists(d + "/out/" + f));
   // SLURM's array variables choose the shard when --shard is not given
   const std::string csv = d + "/slurm.csv";
-  RunResult r = reddiff_test::run_command("SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=3 " + reddiff_test::binary("reddiff") +
-                                          " hdr -q --overwrite " + fast(1) + "--csv " + csv + " " + in + " " + d + "/out_slurm");
+  RunResult r =
+      reddiff_test::run_command("SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=3 " + reddiff_test::binary("reddiff") +
+                                " hdr -q --overwrite " + fast(1) + "--csv " + csv + " " + in + " " + d + "/out_slurm");
   REQUIRE(r.exit_code == 0);
   auto rows = read_csv(csv);
   CHECK(rows.size() == 2);  // positions 1 and 4 of 7
@@ -366,15 +393,18 @@ TEST_CASE("bad input: one line, a non-zero exit, no output", "[cli]") {
       {"too many steps", "inpaint " + fast() + "--steps 2000 " + photo + " " + out},
       {"bad scale", "sr " + fast() + "--scale 3 " + photo + " " + out},
       {"bad shard", "inpaint " + fast() + "--shard 3/2 " + d + " " + d + "/outdir"},
-      {"model for another architecture", "inpaint --device cpu --steps 3 --model " + wrong_model + " " + photo + " " + out},
+      {"model for another architecture",
+       "inpaint --device cpu --steps 3 --model " + wrong_model + " " + photo + " " + out},
       {"missing model", "inpaint --device cpu --model " + d + "/none.safetensors " + photo + " " + out},
       {"unwritable output", "inpaint " + fast() + photo + " " + d + "/a_file/out.png"},
       {"output not a png", "inpaint " + fast() + photo + " " + d + "/out.jpg"},
       {"phase retrieval from a png", "phase-retrieval " + fast() + photo + " " + out},
       {"class for an unconditional model", "inpaint " + fast() + "--class 3 " + photo + " " + out},
-      {"save-measurement without --measure", "inpaint " + fast() + "--save-measurement " + d + "/y.png " + photo + " " + out},
+      {"save-measurement without --measure",
+       "inpaint " + fast() + "--save-measurement " + d + "/y.png " + photo + " " + out},
   };
-  if (!cuda_available()) cases.push_back({"--device cuda without a GPU", "inpaint " + fast() + "--device cuda " + photo + " " + out});
+  if (!cuda_available())
+    cases.push_back({"--device cuda without a GPU", "inpaint " + fast() + "--device cuda " + photo + " " + out});
   for (const auto& c : cases) {
     INFO(c.first << ": " << c.second);
     RunResult r = rd(c.second);
@@ -398,10 +428,11 @@ TEST_CASE("--algo: the help lists the algorithms; unsupported combinations are o
   const std::string photo = d + "/photo.png", out = d + "/out.png";
   RunResult h = rd("sr --help");
   CHECK(h.exit_code == 0);
-  for (const char* s : {"--algo", "--zeta", "--eta", "--eta-b", "Algorithms (--algo):", "  reddiff  ", "  dps      ", "  pigdm    ",
-                        "  ddrm     Denoising Diffusion Restoration Models", "For sr: 1000 steps, zeta 0.3",
-                        "For sr: 100 steps, zeta 1, eta 1", "For sr: 20 steps, eta 0.85, eta-b 1",
-                        "Tasks: denoise, inpaint (any mask), colorize, sr (pool, bicubic), deblur"})
+  for (const char* s :
+       {"--algo", "--zeta", "--eta", "--eta-b", "Algorithms (--algo):", "  reddiff  ", "  dps      ", "  pigdm    ",
+        "  ddrm     Denoising Diffusion Restoration Models", "For sr: 1000 steps, zeta 0.3",
+        "For sr: 100 steps, zeta 1, eta 1", "For sr: 20 steps, eta 0.85, eta-b 1",
+        "Tasks: denoise, inpaint (any mask), colorize, sr (pool, bicubic), deblur"})
     CHECK(h.output.find(s) != std::string::npos);
   CHECK(h.output.find("reserved") == std::string::npos);
   CHECK(h.output.find("not built") == std::string::npos);
@@ -409,7 +440,8 @@ TEST_CASE("--algo: the help lists the algorithms; unsupported combinations are o
   CHECK(hh.output.find("contrast weight 1500") != std::string::npos);
   CHECK(hh.output.find("Not for hdr (DDRM needs an SVD of the operator: hdr is nonlinear).") != std::string::npos);
   RunResult top = rd("--help");
-  CHECK(top.output.find("--algo reddiff (the default), dps (Diffusion\nPosterior Sampling), pigdm") != std::string::npos);
+  CHECK(top.output.find("--algo reddiff (the default), dps (Diffusion\nPosterior Sampling), pigdm") !=
+        std::string::npos);
   CHECK(top.output.find("or ddrm (Denoising Diffusion") != std::string::npos);
   CHECK(top.output.find("not built") == std::string::npos);
 
@@ -419,13 +451,16 @@ TEST_CASE("--algo: the help lists the algorithms; unsupported combinations are o
   std::vector<Case> cases = {
       {"unknown algorithm", "--algo red", "--algo: unknown value 'red' (expected reddiff, dps, pigdm or ddrm)"},
       {"RED-diff option with dps", "--algo dps --lr 0.3", "--lr is a RED-diff option; --algo dps does not use it"},
-      {"RED-diff option with pigdm", "--algo pigdm --t-end 10", "--t-end is a RED-diff option; --algo pigdm does not use it"},
+      {"RED-diff option with pigdm", "--algo pigdm --t-end 10",
+       "--t-end is a RED-diff option; --algo pigdm does not use it"},
       {"zeta with reddiff", "--zeta 0.3", "--zeta is for --algo dps or pigdm"},
       {"eta with reddiff", "--algo reddiff --eta 0.3", "--eta is for --algo pigdm or ddrm; RED-diff uses --lr"},
       {"eta with dps", "--algo dps --eta 0.5", "--eta is for --algo pigdm or ddrm; --algo dps samples with DDPM steps"},
       {"RED-diff option with ddrm", "--algo ddrm --lr 0.3", "--lr is a RED-diff option; --algo ddrm does not use it"},
-      {"RED-diff init with ddrm", "--algo ddrm --init zeros", "--init is a RED-diff option; --algo ddrm does not use it"},
-      {"zeta with ddrm", "--algo ddrm --zeta 0.3", "--zeta is for --algo dps or pigdm; --algo ddrm has no guidance step"},
+      {"RED-diff init with ddrm", "--algo ddrm --init zeros",
+       "--init is a RED-diff option; --algo ddrm does not use it"},
+      {"zeta with ddrm", "--algo ddrm --zeta 0.3",
+       "--zeta is for --algo dps or pigdm; --algo ddrm has no guidance step"},
       {"eta-b with pigdm", "--algo pigdm --eta-b 0.5", "--eta-b is a DDRM option; --algo pigdm does not use it"},
       {"eta-b with reddiff", "--eta-b 0.5", "--eta-b is a DDRM option; --algo reddiff does not use it"},
       {"ddrm eta out of range", "--algo ddrm --eta 1.5", "--eta must be in [0, 1]"},
@@ -435,7 +470,8 @@ TEST_CASE("--algo: the help lists the algorithms; unsupported combinations are o
       {"eta out of range", "--algo pigdm --eta 2", "--eta must be in [0, 1]"},
       {"negative zeta", "--algo dps --zeta -1", "--zeta must be >= 0"},
       {"zeta not a number", "--algo dps --zeta big", "--zeta: 'big' is not a number"},
-      {"more DPS steps than timesteps", "--algo dps --steps 1001", "--steps 1001 must be between 1 and the model's 1000 timesteps"},
+      {"more DPS steps than timesteps", "--algo dps --steps 1001",
+       "--steps 1001 must be between 1 and the model's 1000 timesteps"},
   };
   for (const auto& c : cases) {
     INFO(c.what << ": " << c.args);
@@ -452,8 +488,10 @@ TEST_CASE("--algo: the help lists the algorithms; unsupported combinations are o
   std::vector<Case> unsupported = {
       {"phase-retrieval", "phase-retrieval", "DDRM needs an SVD of the operator: phase-retrieval is nonlinear"},
       {"hdr", "hdr", "DDRM needs an SVD of the operator: hdr is nonlinear"},
-      {"motion blur", "deblur --blur motion", "deblur needs a separable kernel (--blur gaussian or uniform), not motion"},
-      {"blur file", "deblur --blur " + d + "/photo.png", "deblur needs a separable kernel (--blur gaussian or uniform), not a kernel file"},
+      {"motion blur", "deblur --blur motion",
+       "deblur needs a separable kernel (--blur gaussian or uniform), not motion"},
+      {"blur file", "deblur --blur " + d + "/photo.png",
+       "deblur needs a separable kernel (--blur gaussian or uniform), not a kernel file"},
       {"composition", "sr --compose deblur", "DDRM needs an SVD of the operator: --compose has none here"},
   };
   for (const auto& c : unsupported) {
@@ -480,7 +518,8 @@ TEST_CASE("--algo dps and pigdm restore an image and report their settings", "[c
   for (std::string algo : {"dps", "pigdm"}) {
     INFO(algo);
     const std::string out = d + "/" + algo + ".png", js = d + "/" + algo + ".json";
-    RunResult r = rd("inpaint " + fast() + "--algo " + algo + " --zeta 0.2 --json " + js + " " + d + "/photo.png " + out);
+    RunResult r =
+        rd("inpaint " + fast() + "--algo " + algo + " --zeta 0.2 --json " + js + " " + d + "/photo.png " + out);
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
     Png p = read_png(out);
@@ -493,8 +532,8 @@ TEST_CASE("--algo dps and pigdm restore an image and report their settings", "[c
   }
   // ddrm: defaults and overrides in the report, --save-every, a class-free tiny model
   const std::string js = d + "/ddrm.json";
-  RunResult r = rd("inpaint " + fast() + "--algo ddrm --eta-b 0.5 --save-every 1 --json " + js + " " + d + "/photo.png " +
-                   d + "/ddrm.png");
+  RunResult r = rd("inpaint " + fast() + "--algo ddrm --eta-b 0.5 --save-every 1 --json " + js + " " + d +
+                   "/photo.png " + d + "/ddrm.png");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   Png p = read_png(d + "/ddrm.png");
@@ -536,7 +575,8 @@ TEST_CASE("jpeg and quant: the help is complete", "[cli][jpeg]") {
   for (const char* opt : {"--quality", "--subsampling", "--data-term", "--out-bits", "--measure", "Preset for jpeg",
                           "IN is the JPEG file", "reddiff degrade jpeg"})
     CHECK(j.output.find(opt) != std::string::npos);
-  for (const char* opt : {"--bits", "--data-term", "--out-bits", "--measure", "Preset for quant", "IN is the banded image"})
+  for (const char* opt :
+       {"--bits", "--data-term", "--out-bits", "--measure", "Preset for quant", "IN is the banded image"})
     CHECK(q.output.find(opt) != std::string::npos);
   CHECK(rd("degrade --help").output.find("jpeg writes the JPEG file itself") != std::string::npos);
 }
@@ -563,8 +603,8 @@ TEST_CASE("jpeg: degrade writes the file, jpeg restores it; --measure encodes at
   CHECK((p.c == 3 && p.h == 23 && p.w == 29));
 
   // --measure: encoded here at --quality and --subsampling, scored, reported
-  r = rd("jpeg " + fast() + "--measure --quality 10 --subsampling 422 --json " + d + "/r.json " + d + "/clean.png " + d +
-         "/m.png");
+  r = rd("jpeg " + fast() + "--measure --quality 10 --subsampling 422 --json " + d + "/r.json " + d + "/clean.png " +
+         d + "/m.png");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   nlohmann::json j = nlohmann::json::parse(slurp(d + "/r.json"));
@@ -585,7 +625,8 @@ TEST_CASE("jpeg: degrade writes the file, jpeg restores it; --measure encodes at
   // a 1x1 image: a valid JPEG, read; the model cannot restore it (one line, exit 2)
   write_image(d + "/one.png", 1, 1);
   REQUIRE(rd("degrade jpeg -q " + d + "/one.png " + d + "/one.jpg").exit_code == 0);
-  check_refused(rd("jpeg -q " + fast(1) + d + "/one.jpg " + d + "/one_out.png"), "1x1 is too small", d + "/one_out.png");
+  check_refused(rd("jpeg -q " + fast(1) + d + "/one.jpg " + d + "/one_out.png"), "1x1 is too small",
+                d + "/one_out.png");
 }
 
 TEST_CASE("jpeg: bad files and options are one line and exit status 2; DDRM refuses", "[cli][jpeg]") {
@@ -609,8 +650,9 @@ TEST_CASE("jpeg: bad files and options are one line and exit status 2; DDRM refu
   check_refused(rd("jpeg " + fast(1) + "--algo ddrm " + d + "/good.jpg " + d + "/o6.png"), "DDRM", d + "/o6.png");
   check_refused(rd("quant " + fast(1) + "--algo ddrm --bits 4 " + d + "/clean.png " + d + "/o7.png"), "DDRM",
                 d + "/o7.png");
-  check_refused(rd("jpeg " + fast(1) + "--measure --save-measurement " + d + "/y.jpg " + d + "/clean.png " + d + "/o8.png"),
-                "reddiff degrade jpeg", d + "/o8.png");
+  check_refused(
+      rd("jpeg " + fast(1) + "--measure --save-measurement " + d + "/y.jpg " + d + "/clean.png " + d + "/o8.png"),
+      "reddiff degrade jpeg", d + "/o8.png");
 }
 
 TEST_CASE("quant: restores a banded image; --out-bits 16 writes 16-bit PNGs for any task", "[cli][jpeg]") {
@@ -650,5 +692,6 @@ TEST_CASE("quant: restores a banded image; --out-bits 16 writes 16-bit PNGs for 
   check_refused(rd("quant " + fast(1) + "--bits 9 " + d + "/clean.png " + d + "/o2.png"), "--bits", d + "/o2.png");
   // a 1x1 image: one line, exit 2
   write_image(d + "/one.png", 1, 1);
-  check_refused(rd("quant -q " + fast(1) + d + "/one.png " + d + "/one_out.png"), "1x1 is too small", d + "/one_out.png");
+  check_refused(rd("quant -q " + fast(1) + d + "/one.png " + d + "/one_out.png"), "1x1 is too small",
+                d + "/one_out.png");
 }

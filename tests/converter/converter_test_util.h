@@ -53,7 +53,8 @@ inline Run run(const std::vector<std::string>& args) {
   std::string so = out_path("stdout.txt"), se = out_path("stderr.txt");
   pid_t pid = fork();
   if (pid == 0) {
-    int o = ::open(so.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = ::open(se.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int o = ::open(so.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644),
+        e = ::open(se.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(o, 1);
     dup2(e, 2);
     std::vector<char*> av;

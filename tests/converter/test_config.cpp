@@ -41,10 +41,11 @@ TEST_CASE("presets reproduce the released checkpoints' tensor tables", "[presets
     double gflop;
   };
   // adm-unet.md section 7.1 (counts verified against torch there; FLOPs at the native size).
-  const Row rows[] = {{"64x64_diffusion", 541, 295904454, 219.36},   {"128x128_diffusion", 493, 421529606, 613.86},
-                      {"256x256_diffusion", 567, 553838086, 2239.67}, {"256x256_diffusion_uncond", 566, 552814086, 2239.67},
-                      {"512x512_diffusion", 645, 558997638, 3964.67}, {"ffhq_10m", 362, 93563910, 387.93},
-                      {"lsun_bedroom", 566, 552814086, 2239.67},      {"dps_imagenet256", 566, 552814086, 2239.67}};
+  const Row rows[] = {
+      {"64x64_diffusion", 541, 295904454, 219.36},    {"128x128_diffusion", 493, 421529606, 613.86},
+      {"256x256_diffusion", 567, 553838086, 2239.67}, {"256x256_diffusion_uncond", 566, 552814086, 2239.67},
+      {"512x512_diffusion", 645, 558997638, 3964.67}, {"ffhq_10m", 362, 93563910, 387.93},
+      {"lsun_bedroom", 566, 552814086, 2239.67},      {"dps_imagenet256", 566, 552814086, 2239.67}};
   for (const auto& r : rows) {
     INFO(r.preset);
     const Preset* p = find_preset(r.preset);
@@ -166,7 +167,8 @@ TEST_CASE("config resolution: --preset, --set, --flags and validation", "[resolv
   ResolvedConfig r = resolve_config(uncond, "m.pt", {}, "", "", {"num_head_channels=32", "noise_schedule=cosine"});
   CHECK(r.config.adm.num_head_channels == 32);
   CHECK(r.config.schedule.kind == "cosine");
-  r = resolve_config(uncond, "m.pt", {}, "", "--num_heads 2 --num_head_channels -1 --diffusion_steps 4000 --batch_size 4", {});
+  r = resolve_config(uncond, "m.pt", {}, "",
+                     "--num_heads 2 --num_head_channels -1 --diffusion_steps 4000 --batch_size 4", {});
   CHECK(r.config.adm.num_heads == 2);
   CHECK(r.config.adm.num_head_channels == -1);
   CHECK(r.config.schedule.num_timesteps == 4000);
@@ -189,7 +191,8 @@ TEST_CASE("config resolution: --preset, --set, --flags and validation", "[resolv
   CHECK_THROWS_WITH(resolve_config(uncond, "m.pt", {}, "", "", {"image_size"}), Catch::Contains("key=value"));
   CHECK_THROWS_WITH(resolve_config(uncond, "m.pt", {}, "", "--bogus 1", {}), Catch::Contains("unknown flag"));
   CHECK_THROWS_WITH(resolve_config(uncond, "m.pt", {}, "", "--image_size", {}), Catch::Contains("no value"));
-  CHECK_THROWS_WITH(resolve_config(uncond, "m.pt", {}, "", "", {"learn_sigma=maybe"}), Catch::Contains("true or false"));
+  CHECK_THROWS_WITH(resolve_config(uncond, "m.pt", {}, "", "", {"learn_sigma=maybe"}),
+                    Catch::Contains("true or false"));
 
   // A configuration no preset has: the head split and image size must be given.
   AdmConfig small;
@@ -207,11 +210,11 @@ TEST_CASE("config resolution: --preset, --set, --flags and validation", "[resolv
   CHECK(r.config.adm.num_head_channels == 16);
   r = resolve_config(s, "m.pt", {}, "", "", {"image_size=64", "num_heads=2"});
   CHECK(r.config.adm.attention_resolutions == std::vector<int>{32});  // same downsample factor at 64 px
-  CHECK_THROWS_WITH(resolve_config(s, "m.pt", {}, "", "", {"image_size=33", "num_heads=2"}), Catch::Contains("multiple"));
+  CHECK_THROWS_WITH(resolve_config(s, "m.pt", {}, "", "", {"image_size=33", "num_heads=2"}),
+                    Catch::Contains("multiple"));
   // A reddiff model file's own metadata.
-  std::map<std::string, std::string> md{{"format", "reddiff"},
-                                        {"config", to_json(r.config.adm).dump()},
-                                        {"schedule", to_json(r.config.schedule).dump()}};
+  std::map<std::string, std::string> md{
+      {"format", "reddiff"}, {"config", to_json(r.config.adm).dump()}, {"schedule", to_json(r.config.schedule).dump()}};
   ResolvedConfig m = resolve_config(s, "m.safetensors", md, "", "", {});
   CHECK(m.config.adm.attention_resolutions == std::vector<int>{32});
   CHECK(m.origin.find("metadata") != std::string::npos);
@@ -220,7 +223,8 @@ TEST_CASE("config resolution: --preset, --set, --flags and validation", "[resolv
 TEST_CASE("guided-diffusion flag strings", "[flags]") {
   ModelConfig c = guided_diffusion_defaults();
   std::set<std::string> given;
-  apply_flags(c, "--image_size=128 --class_cond True --learn_sigma True --channel_mult '' --attention_resolutions 32,16 "
+  apply_flags(c,
+              "--image_size=128 --class_cond True --learn_sigma True --channel_mult '' --attention_resolutions 32,16 "
               "--num_samples 10 --use_ddim False",
               &given);
   CHECK(c.adm.image_size == 128);

@@ -53,17 +53,18 @@ void refused(const std::string& in, const std::string& must_mention, std::vector
 }  // namespace
 
 TEST_CASE("torch zip and legacy checkpoints convert bit for bit", "[convert]") {
-  convert_ok("a_zip.pt", "a_zip.safetensors", "expected_a.safetensors");                 // prefix = file stem
-  convert_ok("a_fileobj.pt", "a_fileobj.safetensors", "expected_a.safetensors");         // prefix archive/
+  convert_ok("a_zip.pt", "a_zip.safetensors", "expected_a.safetensors");          // prefix = file stem
+  convert_ok("a_fileobj.pt", "a_fileobj.safetensors", "expected_a.safetensors");  // prefix archive/
   convert_ok("a_legacy.pt", "a_legacy.safetensors", "expected_a.safetensors");
-  convert_ok("a_zip64.pt", "a_zip64.safetensors", "expected_a.safetensors");             // ZIP64 + data descriptors
-  convert_ok("a_plainzip.pt", "a_plainzip.safetensors", "expected_a.safetensors");       // no prefix directory
-  convert_ok("a_manual.pt", "a_manual.safetensors", "expected_a.safetensors");           // Python zipfile, no padding
+  convert_ok("a_zip64.pt", "a_zip64.safetensors", "expected_a.safetensors");        // ZIP64 + data descriptors
+  convert_ok("a_plainzip.pt", "a_plainzip.safetensors", "expected_a.safetensors");  // no prefix directory
+  convert_ok("a_manual.pt", "a_manual.safetensors", "expected_a.safetensors");      // Python zipfile, no padding
   convert_ok("b_zip.pt", "b_zip.safetensors", "expected_b.safetensors",
              {"--set", "image_size=32", "num_heads=2", "use_new_attention_order=true"});
   convert_ok("b_legacy.pt", "b_legacy.safetensors", "expected_b.safetensors",
              {"--flags", "--image_size 32 --num_heads 2 --use_new_attention_order True --batch_size 8"});
-  convert_ok("c_zip.pt", "c_zip.safetensors", "expected_c.safetensors", {"--set", "image_size=16", "num_head_channels=32"});
+  convert_ok("c_zip.pt", "c_zip.safetensors", "expected_c.safetensors",
+             {"--set", "image_size=16", "num_head_channels=32"});
 }
 
 TEST_CASE("f16, bf16, f64 and mixed per-tensor dtypes are kept or converted", "[convert]") {
@@ -155,7 +156,8 @@ TEST_CASE("reddiff info describes a model file", "[info]") {
   CHECK(d.find("GFLOP at 32x32") != std::string::npos);
   CHECK(d.find("num_head_channels: 16") != std::string::npos);
   CHECK(d.find("file size") != std::string::npos);
-  CHECK_THROWS_WITH(reddiff::describe_model(ckpt("expected_a.safetensors")), Catch::Contains("not a reddiff model file"));
+  CHECK_THROWS_WITH(reddiff::describe_model(ckpt("expected_a.safetensors")),
+                    Catch::Contains("not a reddiff model file"));
   CHECK_THROWS_AS(reddiff::describe_model(ckpt("a_zip.pt")), reddiff::Error);
   // The same through the reddiff executable.
   Run r = run({reddiff_bin(), "info", out_path("a_info.safetensors")});
@@ -227,9 +229,7 @@ TEST_CASE("command-line errors", "[cli]") {
   CHECK(l.out.find("ffhq_10m") != std::string::npos);
   // The output must not replace the input.
   std::string copy = out_path("self.pt");
-  {
-    std::ofstream(copy, std::ios::binary) << slurp(ckpt("a_zip.pt"));
-  }
+  { std::ofstream(copy, std::ios::binary) << slurp(ckpt("a_zip.pt")); }
   Run s = run({convert_bin(), copy, copy, "--set", "image_size=32", "num_head_channels=16"});
   CHECK(s.code == 2);
   CHECK(s.err.find("overwrite the input") != std::string::npos);
@@ -243,7 +243,8 @@ TEST_CASE("memory stays far below the checkpoint size (two shared storages, 73 M
   struct stat st;
   REQUIRE(::stat(ckpt("big_shared.pt").c_str(), &st) == 0);
   double ratio = double(r.maxrss_kb) * 1024.0 / double(st.st_size);
-  WARN("peak RSS " << r.maxrss_kb / 1024 << " MiB for a " << st.st_size / (1 << 20) << " MiB checkpoint (" << ratio << "x)");
+  WARN("peak RSS " << r.maxrss_kb / 1024 << " MiB for a " << st.st_size / (1 << 20) << " MiB checkpoint (" << ratio
+                   << "x)");
   CHECK(ratio < 1.2);
   CHECK(ratio < 0.6);  // streaming: one tensor at a time, well under the bound
   auto f = reddiff::SafeTensorsFile::open(out);

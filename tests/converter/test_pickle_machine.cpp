@@ -17,15 +17,36 @@ namespace {
 // A tiny pickle assembler.
 struct PB {
   std::string b;
-  PB& raw(const std::string& s) { b += s; return *this; }
-  PB& op(unsigned char c) { b.push_back(char(c)); return *this; }
-  PB& u32(uint32_t v) { for (int i = 0; i < 4; ++i) b.push_back(char((v >> (8 * i)) & 0xff)); return *this; }
+  PB& raw(const std::string& s) {
+    b += s;
+    return *this;
+  }
+  PB& op(unsigned char c) {
+    b.push_back(char(c));
+    return *this;
+  }
+  PB& u32(uint32_t v) {
+    for (int i = 0; i < 4; ++i) b.push_back(char((v >> (8 * i)) & 0xff));
+    return *this;
+  }
   PB& proto(int v) { return op(0x80).op(uint8_t(v)); }
-  PB& str(const std::string& s) { op('X').u32(uint32_t(s.size())); b += s; return *this; }
-  PB& sstr(const std::string& s) { op(0x8c).op(uint8_t(s.size())); b += s; return *this; }
+  PB& str(const std::string& s) {
+    op('X').u32(uint32_t(s.size()));
+    b += s;
+    return *this;
+  }
+  PB& sstr(const std::string& s) {
+    op(0x8c).op(uint8_t(s.size()));
+    b += s;
+    return *this;
+  }
   PB& i1(int v) { return op('K').op(uint8_t(v)); }
   PB& i4(int32_t v) { return op('J').u32(uint32_t(v)); }
-  PB& global(const std::string& m, const std::string& n) { op('c'); b += m + "\n" + n + "\n"; return *this; }
+  PB& global(const std::string& m, const std::string& n) {
+    op('c');
+    b += m + "\n" + n + "\n";
+    return *this;
+  }
   PB& mark() { return op('('); }
   PB& tuple() { return op('t'); }
   PB& stop() { return op('.'); }
@@ -70,12 +91,12 @@ TEST_CASE("pickle: plain values, memo and containers", "[pickle]") {
   p.proto(2).op('}').op('q').op(0).mark();
   p.str("a").i1(7);
   p.str("b").i4(-5);
-  p.str("c").op('G').raw(std::string("\x3f\xf8\0\0\0\0\0\0", 8));  // 1.5 big-endian
-  p.str("d").op(0x8a).op(2).op(0xff).op(0x7f);                       // LONG1 32767
-  p.str("e").op(0x8a).op(1).op(0xfe);                                // LONG1 -2
+  p.str("c").op('G').raw(std::string("\x3f\xf8\0\0\0\0\0\0", 8));              // 1.5 big-endian
+  p.str("d").op(0x8a).op(2).op(0xff).op(0x7f);                                 // LONG1 32767
+  p.str("e").op(0x8a).op(1).op(0xfe);                                          // LONG1 -2
   p.str("f").op(']').op('r').u32(1000).mark().i1(1).op('N').op(0x88).op('e');  // list via LONG_BINPUT
-  p.str("g").op('j').u32(1000);                                      // LONG_BINGET: the same list
-  p.str("h").op('C').op(2).raw("hi");                                // SHORT_BINBYTES
+  p.str("g").op('j').u32(1000);                                                // LONG_BINGET: the same list
+  p.str("h").op('C').op(2).raw("hi");                                          // SHORT_BINBYTES
   p.op('u').stop();
   auto u = load(p);
   REQUIRE(u->root->kind == Kind::Dict);
@@ -163,7 +184,7 @@ TEST_CASE("pickle: object-building opcodes and malformed programs are refused", 
     INFO("opcode " << int(opc));
     CHECK(error_of(p).find("unsupported pickle opcode") != std::string::npos);
   }
-  CHECK(error_of(PB().proto(2).op('}')).find("truncated") != std::string::npos);            // no STOP
+  CHECK(error_of(PB().proto(2).op('}')).find("truncated") != std::string::npos);  // no STOP
   CHECK(error_of(PB().proto(2).op('X').u32(1000).raw("ab")).find("truncated") != std::string::npos);
   CHECK(error_of(PB().proto(2).op('0').stop()).find("underflow") != std::string::npos);
   CHECK(error_of(PB().proto(2).op('h').op(3).stop()).find("memo") != std::string::npos);
@@ -183,7 +204,8 @@ TEST_CASE("pickle: allowlisted callables only with the arguments a state dict us
   CHECK(error_of(PB().proto(2).tensor("0", 4, 0, {-1}, {1}).stop()).find("invalid") != std::string::npos);
   CHECK(error_of(PB().proto(2).tensor("0", 4, -3, {1}, {1}).stop()).find("offset") != std::string::npos);
   CHECK(error_of(PB().proto(2).tensor("0", 4, 0, {1, 2}, {1}).stop()).find("different lengths") != std::string::npos);
-  CHECK(error_of(PB().proto(2).tensor("0", 4, 0, {1 << 30, 1 << 30}, {1, 1}).stop()).find("too large") != std::string::npos);
+  CHECK(error_of(PB().proto(2).tensor("0", 4, 0, {1 << 30, 1 << 30}, {1, 1}).stop()).find("too large") !=
+        std::string::npos);
   // One storage key declared with two different types.
   PB t;
   t.proto(2).mark().tensor("0", 4, 0, {4}, {1}).tensor("0", 4, 0, {4}, {1}, "HalfStorage").tuple().stop();
@@ -219,7 +241,17 @@ TEST_CASE("state dict selection: nesting, EMA preference, prefixes, cycles", "[p
   p.proto(2).op('}').mark();
   sd_with(p, "model", "");
   sd_with(p, "ema", "");
-  p.str("opt").op('}').str("state").op('}').i1(0).op('}').str("exp_avg").tensor("z", 3, 0, {3}, {1}).op('s').op('s').op('s');
+  p.str("opt")
+      .op('}')
+      .str("state")
+      .op('}')
+      .i1(0)
+      .op('}')
+      .str("exp_avg")
+      .tensor("z", 3, 0, {3}, {1})
+      .op('s')
+      .op('s')
+      .op('s');
   p.op('u').stop();
   auto u = load(p);
   auto sd = reddiff::select_state_dict(u->root, *u, "");

@@ -143,9 +143,12 @@ std::vector<float> uniform(size_t n, uint64_t seed, float lo, float hi) {
 }
 double rtol_for(DType d) {
   switch (d) {
-    case DType::F16: return 2e-3;     // ~2 ulp of f16
-    case DType::BF16: return 1.6e-2;  // ~2 ulp of bf16
-    default: return 1e-5;
+    case DType::F16:
+      return 2e-3;  // ~2 ulp of f16
+    case DType::BF16:
+      return 1.6e-2;  // ~2 ulp of bf16
+    default:
+      return 1e-5;
   }
 }
 std::string kv(const char* k, int64_t v) { return std::string(k) + "=" + std::to_string(v); }
@@ -200,8 +203,10 @@ Outputs run_case(const Case& c, Backend& be, int reps = 0, double* ms = nullptr)
     }
   }
   auto call = [&] {
-    if (c.run_on) c.run_on(be, p, be.stream());
-    else c.run(d, p, be.stream());
+    if (c.run_on)
+      c.run_on(be, p, be.stream());
+    else
+      c.run(d, p, be.stream());
   };
   call();
   be.synchronize();
@@ -235,7 +240,8 @@ std::string compare(const Case& c, const Buf& b, const std::vector<double>& gpu,
   char buf[256];
   if (c.rel_l2) {
     double d = 0, n = 0;
-    for (size_t i = 0; i < cpu.size(); ++i) d += (double(gpu[i]) - cpu[i]) * (double(gpu[i]) - cpu[i]), n += double(cpu[i]) * cpu[i];
+    for (size_t i = 0; i < cpu.size(); ++i)
+      d += (double(gpu[i]) - cpu[i]) * (double(gpu[i]) - cpu[i]), n += double(cpu[i]) * cpu[i];
     const double err = std::sqrt(d) / std::max(std::sqrt(n), c.l2_floor > 0 ? c.l2_floor : 1e-30);
     if (err <= rtol) return "";
     std::snprintf(buf, sizeof buf, "relative L2 error %.3g > %.3g", err, rtol);
@@ -275,8 +281,9 @@ void add_network_cases(std::vector<Case>& cs) {
             for (bool silu : {false, true}) {
               Case c;
               c.op = "group_norm";
-              c.params = join({kv("n", sh.n), kv("hw", sh.hw), kv("c", sh.c), std::string(dtype_name(xt)) + "->" + dtype_name(yt),
-                               kv("mode", int(mode)), silu ? "silu" : ""});
+              c.params = join({kv("n", sh.n), kv("hw", sh.hw), kv("c", sh.c),
+                               std::string(dtype_name(xt)) + "->" + dtype_name(yt), kv("mode", int(mode)),
+                               silu ? "silu" : ""});
               c.rtol = rtol_for(yt);
               const int ix = c.in(x, xt), ig = c.in(gamma), ib = c.in(beta);
               const int im = mode == NormMod::ScaleShift ? c.in(ss) : mode == NormMod::AddBias ? c.in(ab) : -1;
@@ -315,14 +322,16 @@ void add_network_cases(std::vector<Case>& cs) {
             // CPU twin and the fused kernel keep them in f32: two more roundings for the half types.
             c.rtol = dt == DType::F32 ? 2e-5 : 2 * rtol_for(dt);
             const int iq = c.in(qkv, dt), io = c.out(out_count, dt);
-            const int iw = c.workspace([=](Device d) { return attention_workspace_bytes(d, sh.n, sh.t, sh.c, sh.heads, dt); });
+            const int iw =
+                c.workspace([=](Device d) { return attention_workspace_bytes(d, sh.n, sh.t, sh.c, sh.heads, dt); });
             c.run = [=](Device d, const Ptrs& p, Stream s) {
               AttentionArgs a;
               a.dtype = dt, a.n = sh.n, a.t = sh.t, a.c = sh.c, a.heads = sh.heads, a.legacy = legacy;
               a.impl = impl ? AttentionArgs::Impl::Fused : AttentionArgs::Impl::Gemm;
               a.qkv = p[size_t(iq)], a.out = p[size_t(io)], a.workspace = p[size_t(iw)];
 #ifdef REDDIFF_HAVE_CUDA
-              if (d == Device::CUDA && attention_cuda_impl(a) != a.impl) throw Error("attention: implementation not honoured");
+              if (d == Device::CUDA && attention_cuda_impl(a) != a.impl)
+                throw Error("attention: implementation not honoured");
 #endif
               attention(d, a, s);
             };
@@ -382,7 +391,8 @@ void add_network_cases(std::vector<Case>& cs) {
       const bool with_bias = variant != 1, with_res = variant != 0;
       Case c;
       c.op = "bias_residual";
-      c.params = join({kv("rows", rows), kv("c", ch), dtype_name(dt), with_bias ? "bias" : "", with_res ? "residual" : ""});
+      c.params =
+          join({kv("rows", rows), kv("c", ch), dtype_name(dt), with_bias ? "bias" : "", with_res ? "residual" : ""});
       c.rtol = 0;
       const size_t count = size_t(rows) * ch;
       const int iy = c.inout(randn(count, 10), dt), ir = c.in(randn(count, 11), dt), ib = c.in(randn(size_t(ch), 12));
@@ -433,7 +443,8 @@ void add_network_cases(std::vector<Case>& cs) {
       const int iy = c.out(size_t(n) * hw * (ca + cb), dt);
       c.run = [=](Device d, const Ptrs& p, Stream s) {
         ConcatArgs a;
-        a.dtype = dt, a.n = n, a.hw = hw, a.ca = ca, a.cb = cb, a.a = p[size_t(ia)], a.b = p[size_t(ib)], a.y = p[size_t(iy)];
+        a.dtype = dt, a.n = n, a.hw = hw, a.ca = ca, a.cb = cb, a.a = p[size_t(ia)], a.b = p[size_t(ib)],
+        a.y = p[size_t(iy)];
         concat_channels(d, a, s);
       };
       cs.push_back(std::move(c));
@@ -447,7 +458,8 @@ void add_network_cases(std::vector<Case>& cs) {
       const int ix = c.in(randn(size_t(n) * ch * h * w, 24)), iy = c.out(size_t(n) * hp * wp * ch, dt);
       c.run = [=](Device d, const Ptrs& p, Stream s) {
         InputPadArgs a;
-        a.dtype = dt, a.n = n, a.c = ch, a.h = h, a.w = w, a.hp = hp, a.wp = wp, a.x = P<float>(p, ix), a.y = p[size_t(iy)];
+        a.dtype = dt, a.n = n, a.c = ch, a.h = h, a.w = w, a.hp = hp, a.wp = wp, a.x = P<float>(p, ix),
+        a.y = p[size_t(iy)];
         input_pad(d, a, s);
       };
       cs.push_back(std::move(c));
@@ -461,7 +473,8 @@ void add_network_cases(std::vector<Case>& cs) {
       const int ix = c.in(randn(size_t(n) * hp * wp * ch, 25), dt), iy = c.out(size_t(n) * ch * h * w);
       c.run = [=](Device d, const Ptrs& p, Stream s) {
         OutputCropArgs a;
-        a.dtype = dt, a.n = n, a.c = ch, a.h = h, a.w = w, a.hp = hp, a.wp = wp, a.x = p[size_t(ix)], a.y = P<float>(p, iy);
+        a.dtype = dt, a.n = n, a.c = ch, a.h = h, a.w = w, a.hp = hp, a.wp = wp, a.x = p[size_t(ix)],
+        a.y = P<float>(p, iy);
         output_crop(d, a, s);
       };
       cs.push_back(std::move(c));
@@ -492,8 +505,9 @@ void add_backward_cases(std::vector<Case>& cs) {
               const bool silu = flags & 1, acc = flags & 2;
               Case c;
               c.op = "group_norm_backward";
-              c.params = join({kv("n", sh.n), kv("hw", sh.hw), kv("c", sh.c), std::string(dtype_name(xt)) + "/" + dtype_name(gt),
-                               kv("mode", int(mode)), silu ? "silu" : "", acc ? "acc" : ""});
+              c.params = join({kv("n", sh.n), kv("hw", sh.hw), kv("c", sh.c),
+                               std::string(dtype_name(xt)) + "/" + dtype_name(gt), kv("mode", int(mode)),
+                               silu ? "silu" : "", acc ? "acc" : ""});
               c.rel_l2 = true, c.rtol = vjp_bound(xt);
               // One element per group: the exact gradient is 0 (plus the base); only rounding residue differs.
               if (sh.hw * sh.c / 32 == 1) c.l2_floor = std::sqrt(gy_norm), c.zero_ok = !acc;
@@ -528,8 +542,8 @@ void add_backward_cases(std::vector<Case>& cs) {
           // The GPU rounds P and dS to the activation dtype for the GEMMs: two more roundings for half types.
           c.rel_l2 = true, c.rtol = dt == DType::F32 ? 2e-5 : 2 * vjp_bound(dt);
           const int iq = c.in(qkv, dt), ig = c.in(gy, dt), io = c.out(in_count, dt);
-          const int iw =
-              c.workspace([=](Device d) { return attention_backward_workspace_bytes(d, sh.n, sh.t, sh.c, sh.heads, dt); });
+          const int iw = c.workspace(
+              [=](Device d) { return attention_backward_workspace_bytes(d, sh.n, sh.t, sh.c, sh.heads, dt); });
           c.run = [=](Device d, const Ptrs& p, Stream s) {
             AttentionBackwardArgs a;
             a.dtype = dt, a.n = sh.n, a.t = sh.t, a.c = sh.c, a.heads = sh.heads, a.legacy = legacy;
@@ -558,8 +572,12 @@ void add_backward_cases(std::vector<Case>& cs) {
           const int igx = acc ? c.inout(randn(gx_count, ++seed), dt) : c.out(gx_count, dt);
           c.run = [=](Device d, const Ptrs& p, Stream s) {
             ResampleBackwardArgs a;
-            a.dtype = dt, a.n = n, a.h = h, a.w = w, a.c = ch, a.accumulate = acc, a.gy = p[size_t(ig)], a.gx = p[size_t(igx)];
-            if (up) upsample_nearest2_backward(d, a, s); else avg_pool2_backward(d, a, s);
+            a.dtype = dt, a.n = n, a.h = h, a.w = w, a.c = ch, a.accumulate = acc, a.gy = p[size_t(ig)],
+            a.gx = p[size_t(igx)];
+            if (up)
+              upsample_nearest2_backward(d, a, s);
+            else
+              avg_pool2_backward(d, a, s);
           };
           cs.push_back(std::move(c));
         }
@@ -657,13 +675,15 @@ void add_solver_cases(std::vector<Case>& cs) {
     for (float sigma : {0.0f, 0.4f}) {  // ddim_step
       Case c;
       c.op = "ddim_step";
-      c.params = join({kv("n", n), kv("c", ch), kv("hw", hw), kv("eps_c", eps_c), sigma > 0 ? "noise" : "deterministic"});
+      c.params =
+          join({kv("n", n), kv("c", ch), kv("hw", hw), kv("eps_c", eps_c), sigma > 0 ? "noise" : "deterministic"});
       c.rel_l2 = true;
       const int ix = c.inout(randn(count, ++seed)), ie = c.in(randn(size_t(n) * eps_c * hw, ++seed));
       const int iid = c.in_raw(ids);
       c.run = [=](Device d, const Ptrs& p, Stream s) {
         DdimStepArgs a;
-        a.x = P<float>(p, ix), a.eps_hat = P<float>(p, ie), a.eps_hat_channels = eps_c, a.image_ids = P<uint64_t>(p, iid);
+        a.x = P<float>(p, ix), a.eps_hat = P<float>(p, ie), a.eps_hat_channels = eps_c,
+        a.image_ids = P<uint64_t>(p, iid);
         a.seed = 42, a.step = 3, a.n = n, a.c = ch, a.hw = hw, a.abar_t = 0.3f, a.abar_s = 0.5f, a.sigma = sigma;
         ddim_step(d, a, s);
       };
@@ -740,7 +760,8 @@ void add_solver_cases(std::vector<Case>& cs) {
     const int i0 = sigma_x0 > 0 ? c.out(count) : -1, isc = c.in_raw(std::vector<RedDiffStepScalars>{sc});
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       RedDiffNoiseArgs a;
-      a.mu = P<float>(p, imu), a.eps = P<float>(p, ie), a.xt = P<float>(p, ixt), a.x0 = i0 >= 0 ? P<float>(p, i0) : nullptr;
+      a.mu = P<float>(p, imu), a.eps = P<float>(p, ie), a.xt = P<float>(p, ixt),
+      a.x0 = i0 >= 0 ? P<float>(p, i0) : nullptr;
       a.image_ids = P<uint64_t>(p, iid), a.scalars = P<RedDiffStepScalars>(p, isc), a.seed = 11, a.n = n;
       a.image_numel = img, a.sigma_x0 = sigma_x0;
       reddiff_noise(d, a, s);
@@ -756,7 +777,8 @@ void add_solver_cases(std::vector<Case>& cs) {
     const int iz = c.in(randn(count, ++seed)), iid = c.in_raw(ids);
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       DdrmInitArgs a;
-      a.v = P<float>(p, iv), a.uty = P<float>(p, iu), a.s = P<float>(p, is), a.noise = test_noise ? P<float>(p, iz) : nullptr;
+      a.v = P<float>(p, iv), a.uty = P<float>(p, iu), a.s = P<float>(p, is),
+      a.noise = test_noise ? P<float>(p, iz) : nullptr;
       a.image_ids = P<uint64_t>(p, iid), a.seed = 3, a.n = n, a.image_numel = img, a.sigma_T = 1.2f, a.sigma_0 = 0.05f;
       ddrm_init(d, a, s);
     };
@@ -803,7 +825,8 @@ void add_solver_cases_2(std::vector<Case>& cs) {
     c.bufs[size_t(icnt)].out = true;  // the advanced counter (integers compared bit for bit, read as f32)
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       RedDiffStepBeginArgs a;
-      a.table = P<RedDiffStepScalars>(p, it), a.counter = P<int32_t>(p, icnt), a.current = P<RedDiffStepScalars>(p, icur);
+      a.table = P<RedDiffStepScalars>(p, it), a.counter = P<int32_t>(p, icnt),
+      a.current = P<RedDiffStepScalars>(p, icur);
       a.t_in = P<float>(p, itin), a.n = nimg;
       reddiff_step_begin(d, a, s);
     };
@@ -821,12 +844,14 @@ void add_solver_cases_2(std::vector<Case>& cs) {
     c.params = join({kv("n", n), kv("c", ch), kv("hw", hw), kv("eps_c", out_c)});
     c.rel_l2 = true, c.rtol = 1e-6;
     const int imu = c.inout(randn(count, ++seed)), im = c.inout(randn(count, ++seed, 0.1f)), iv = c.inout(v);
-    const int ieh = c.in(randn(size_t(n) * out_c * hw, ++seed)), ie = c.in(randn(count, ++seed)), ig = c.in(randn(count, ++seed));
+    const int ieh = c.in(randn(size_t(n) * out_c * hw, ++seed)), ie = c.in(randn(count, ++seed)),
+              ig = c.in(randn(count, ++seed));
     const int isc = c.in_raw(std::vector<RedDiffStepScalars>{sc});
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       RedDiffUpdateArgs a;
       a.mu = P<float>(p, imu), a.m = P<float>(p, im), a.v = P<float>(p, iv), a.eps_hat = P<float>(p, ieh);
-      a.eps_hat_channels = out_c, a.eps = P<float>(p, ie), a.g_data = P<float>(p, ig), a.scalars = P<RedDiffStepScalars>(p, isc);
+      a.eps_hat_channels = out_c, a.eps = P<float>(p, ie), a.g_data = P<float>(p, ig),
+      a.scalars = P<RedDiffStepScalars>(p, isc);
       a.n = n, a.c = ch, a.hw = hw, a.data_weight = 0.7f, a.adam.lr = 0.3f;
       reddiff_update(d, a, s);
     };
@@ -835,7 +860,7 @@ void add_solver_cases_2(std::vector<Case>& cs) {
   for (int out_c : {3, 6}) {
     auto e = randn(size_t(n) * out_c * hw, ++seed);
     for (auto& v : e) v = std::tanh(v);  // the variance channel in [-1, 1]
-    {  // dps_cotangent; the second image has a zero residual norm
+    {                                    // dps_cotangent; the second image has a zero residual norm
       Case c;
       c.op = "dps_cotangent";
       c.params = join({kv("n", n), kv("c", ch), kv("hw", hw), kv("eps_c", out_c)});
@@ -845,7 +870,8 @@ void add_solver_cases_2(std::vector<Case>& cs) {
       c.run = [=](Device d, const Ptrs& p, Stream s) {
         DpsCotangentArgs a;
         a.x = P<float>(p, ix), a.eps_hat = P<float>(p, ie), a.eps_hat_channels = out_c, a.g = P<float>(p, ig);
-        a.sums = P<double>(p, isum), a.cot = P<float>(p, icot), a.n = n, a.c = ch, a.hw = hw, a.recip = 1.5f, a.recipm1 = 1.1f;
+        a.sums = P<double>(p, isum), a.cot = P<float>(p, icot), a.n = n, a.c = ch, a.hw = hw, a.recip = 1.5f,
+        a.recipm1 = 1.1f;
         dps_cotangent(d, a, s);
       };
       cs.push_back(std::move(c));
@@ -860,7 +886,8 @@ void add_solver_cases_2(std::vector<Case>& cs) {
         DpsUpdateArgs a;
         a.x = P<float>(p, ix), a.x0 = P<float>(p, i0), a.eps_hat = P<float>(p, ie), a.eps_hat_channels = out_c;
         a.learned_sigma = out_c == 6, a.g = P<float>(p, ig), a.gx = P<float>(p, igx), a.image_ids = P<uint64_t>(p, iid);
-        a.seed = 5, a.step = 17, a.n = n, a.c = ch, a.hw = hw, a.coef1 = 0.3f, a.coef2 = 0.9f, a.recip = 1.4f, a.zeta = 0.6f;
+        a.seed = 5, a.step = 17, a.n = n, a.c = ch, a.hw = hw, a.coef1 = 0.3f, a.coef2 = 0.9f, a.recip = 1.4f,
+        a.zeta = 0.6f;
         a.log_var_min = -6.0f, a.log_var_max = -3.5f, a.noise = noise;
         dps_update(d, a, s);
       };
@@ -905,7 +932,8 @@ void add_solver_cases_2(std::vector<Case>& cs) {
         PigdmUpdateArgs a;
         a.x = P<float>(p, ix), a.x0 = P<float>(p, i0), a.eps_hat = P<float>(p, ie), a.eps_hat_channels = out_c;
         a.g = P<float>(p, ig), a.gx = P<float>(p, igx), a.mask = masked ? P<float>(p, im) : nullptr;
-        a.pinv_y = P<float>(p, ipy), a.image_ids = P<uint64_t>(p, iid), a.seed = 6, a.step = 3, a.n = n, a.c = ch, a.hw = hw;
+        a.pinv_y = P<float>(p, ipy), a.image_ids = P<uint64_t>(p, iid), a.seed = 6, a.step = 3, a.n = n, a.c = ch,
+        a.hw = hw;
         a.sqrt_abar_s = 0.7f, a.c1 = c1, a.c2 = 0.5f, a.coeff = 0.45f, a.recip = 1.6f;
         pigdm_update(d, a, s);
       };
@@ -942,8 +970,12 @@ void add_operator_cases(std::vector<Case>& cs) {
     const int ia = c.in(randn(count, ++seed)), ib = c.in(randn(count, ++seed)), im = c.in(m), io = c.out(count);
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       MaskArgs a;
-      a.a = P<float>(p, ia), a.b = P<float>(p, ib), a.m = P<float>(p, im), a.out = P<float>(p, io), a.n = n, a.c = ch, a.hw = hw;
-      if (residual) ops_mask_residual(d, a, s); else ops_mask_mul(d, a, s);
+      a.a = P<float>(p, ia), a.b = P<float>(p, ib), a.m = P<float>(p, im), a.out = P<float>(p, io), a.n = n, a.c = ch,
+      a.hw = hw;
+      if (residual)
+        ops_mask_residual(d, a, s);
+      else
+        ops_mask_mul(d, a, s);
     };
     cs.push_back(std::move(c));
   }
@@ -956,10 +988,14 @@ void add_operator_cases(std::vector<Case>& cs) {
     const int io = c.out(kind == 0 ? gray : count);
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       ChannelArgs a;
-      a.in = P<float>(p, ii), a.in1 = P<float>(p, i1), a.out = P<float>(p, io), a.alpha = 0.8f, a.n = n, a.c = ch, a.hw = hw;
-      if (kind == 0) ops_channel_mean(d, a, s);
-      else if (kind == 1) ops_channel_spread(d, a, s);
-      else ops_channel_residual(d, a, s);
+      a.in = P<float>(p, ii), a.in1 = P<float>(p, i1), a.out = P<float>(p, io), a.alpha = 0.8f, a.n = n, a.c = ch,
+      a.hw = hw;
+      if (kind == 0)
+        ops_channel_mean(d, a, s);
+      else if (kind == 1)
+        ops_channel_spread(d, a, s);
+      else
+        ops_channel_residual(d, a, s);
     };
     cs.push_back(std::move(c));
   }
@@ -975,7 +1011,10 @@ void add_operator_cases(std::vector<Case>& cs) {
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       PadArgs a;
       a.in = P<float>(p, ii), a.out = P<float>(p, io), a.planes = planes, a.h = h, a.w = w, a.ph = ph, a.pw = pw;
-      if (crop) ops_crop(d, a, s); else ops_reflect_pad(d, a, s);
+      if (crop)
+        ops_crop(d, a, s);
+      else
+        ops_reflect_pad(d, a, s);
     };
     cs.push_back(std::move(c));
   }
@@ -994,7 +1033,8 @@ void add_operator_cases_2(std::vector<Case>& cs) {
     const int io = c.out(size_t(n) * rows * size_t(hw));
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       ChannelMatrixArgs a;
-      a.in = P<float>(p, ii), a.out = P<float>(p, io), a.m = P<float>(p, im), a.rows = rows, a.cols = cols, a.n = n, a.hw = hw;
+      a.in = P<float>(p, ii), a.out = P<float>(p, io), a.m = P<float>(p, im), a.rows = rows, a.cols = cols, a.n = n,
+      a.hw = hw;
       ops_channel_matrix(d, a, s);
     };
     cs.push_back(std::move(c));
@@ -1012,14 +1052,18 @@ void add_operator_cases_2(std::vector<Case>& cs) {
     const auto val = randn(idx.size(), ++seed);
     Case c;
     c.op = along_h ? "ops_csr_along_h" : "ops_csr_along_w";
-    c.params = join({kv("planes", planes), kv("rows", rows), kv("cols", cols), kv("extent", extent), kv("nnz", int64_t(idx.size()))});
+    c.params = join({kv("planes", planes), kv("rows", rows), kv("cols", cols), kv("extent", extent),
+                     kv("nnz", int64_t(idx.size()))});
     const int ip = c.in_raw(ptr), ix = c.in_raw(idx), iv = c.in(val);
     const int ii = c.in(randn(size_t(planes) * cols * extent, ++seed)), io = c.out(size_t(planes) * rows * extent);
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       SeparableArgs a;
       a.in = P<float>(p, ii), a.out = P<float>(p, io), a.planes = planes, a.extent = extent;
       a.m.ptr = P<int>(p, ip), a.m.idx = P<int>(p, ix), a.m.val = P<float>(p, iv), a.m.rows = rows, a.m.cols = cols;
-      if (along_h) ops_csr_along_h(d, a, s); else ops_csr_along_w(d, a, s);
+      if (along_h)
+        ops_csr_along_h(d, a, s);
+      else
+        ops_csr_along_w(d, a, s);
     };
     cs.push_back(std::move(c));
   }
@@ -1036,7 +1080,8 @@ void add_operator_cases_2(std::vector<Case>& cs) {
     };
     cs.push_back(std::move(c));
   }
-  for (BinEpilogue e : {BinEpilogue::Round, BinEpilogue::Apply, BinEpilogue::Mask, BinEpilogue::Residual}) {  // ops_quant_bins
+  for (BinEpilogue e :
+       {BinEpilogue::Round, BinEpilogue::Apply, BinEpilogue::Mask, BinEpilogue::Residual}) {  // ops_quant_bins
     const int64_t count = 1000;
     const int levels = 15;
     // centres on the levels, x around them: some inside their bin, some past it
@@ -1053,7 +1098,8 @@ void add_operator_cases_2(std::vector<Case>& cs) {
     const int ix = c.in(x), ic = c.in(centre), ii = c.in(randn(size_t(count), ++seed)), io = c.out(size_t(count));
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       QuantBinArgs a;
-      a.x = P<float>(p, ix), a.centre = P<float>(p, ic), a.in = P<float>(p, ii), a.out = P<float>(p, io), a.count = count;
+      a.x = P<float>(p, ix), a.centre = P<float>(p, ic), a.in = P<float>(p, ii), a.out = P<float>(p, io),
+      a.count = count;
       a.levels = levels, a.epilogue = e;
       ops_quant_bins(d, a, s);
     };
@@ -1086,9 +1132,12 @@ void add_operator_cases_2(std::vector<Case>& cs) {
       const OpsFftHandle plan = ops_fft_plan(d, pa);
       FftExecArgs a;
       a.plan = plan, a.in = p[size_t(ii)], a.out = p[size_t(io)], a.direction = kind == 1 ? 1 : -1;
-      if (c2c) ops_fft_c2c(d, a, s);
-      else if (kind == 2) ops_fft_r2c(d, a, s);
-      else ops_fft_c2r(d, a, s);
+      if (c2c)
+        ops_fft_c2c(d, a, s);
+      else if (kind == 2)
+        ops_fft_r2c(d, a, s);
+      else
+        ops_fft_c2r(d, a, s);
       be.sync_stream(s);  // the transform has run before its plan goes
       ops_fft_destroy(d, plan);
     };
@@ -1108,7 +1157,8 @@ void add_operator_cases_2(std::vector<Case>& cs) {
       c.run = [=](Device d, const Ptrs& p, Stream s) {
         PhasePackArgs a;
         a.in = P<float>(p, ii), a.buf = P<OpsComplex>(p, io), a.g = g;
-        a.sh = measurement ? g.H : g.h, a.sw = measurement ? g.W : g.w, a.oh = measurement ? 0 : g.ph, a.ow = measurement ? 0 : g.pw;
+        a.sh = measurement ? g.H : g.h, a.sw = measurement ? g.W : g.w, a.oh = measurement ? 0 : g.ph,
+        a.ow = measurement ? 0 : g.pw;
         ops_phase_pack(d, a, s);
       };
       cs.push_back(std::move(c));
@@ -1140,7 +1190,8 @@ void add_operator_cases_2(std::vector<Case>& cs) {
     for (bool modulus : {false, true}) {
       Case c;
       c.op = "ops_phase_unpack";
-      c.params = join({kv("planes", g.planes), kv("h", g.h), kv("w", g.w), kv("H", g.H), kv("W", g.W), modulus ? "modulus" : "real"});
+      c.params = join({kv("planes", g.planes), kv("h", g.h), kv("w", g.w), kv("H", g.H), kv("W", g.W),
+                       modulus ? "modulus" : "real"});
       const int ib = c.in(randn(2 * spec, ++seed)), io = c.out(image);
       c.run = [=](Device d, const Ptrs& p, Stream s) {
         PhaseUnpackArgs a;
@@ -1173,20 +1224,27 @@ void add_operator_cases_2(std::vector<Case>& cs) {
     c.params = join({kv("n", n), kv("c", ch), kv("h", h), kv("w", w), kv("kh", kh), kv("kw", kw)});
     const size_t count = size_t(n) * ch * h * w;
     const int ii = c.in(randn(count, ++seed)), io = c.out(count), ik = c.in(k);
-    const int irh = c.in_raw(rh), irw = c.in_raw(rw), ihp = c.in_raw(hp), ihi = c.in_raw(hi), iwp = c.in_raw(wp), iwi = c.in_raw(wi);
+    const int irh = c.in_raw(rh), irw = c.in_raw(rw), ihp = c.in_raw(hp), ihi = c.in_raw(hi), iwp = c.in_raw(wp),
+              iwi = c.in_raw(wi);
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       Conv2dArgs a;
-      a.in = P<float>(p, ii), a.out = P<float>(p, io), a.k = P<float>(p, ik), a.rh = P<int>(p, irh), a.rw = P<int>(p, irw);
-      a.inv_h_ptr = P<int>(p, ihp), a.inv_h_idx = P<int>(p, ihi), a.inv_w_ptr = P<int>(p, iwp), a.inv_w_idx = P<int>(p, iwi);
+      a.in = P<float>(p, ii), a.out = P<float>(p, io), a.k = P<float>(p, ik), a.rh = P<int>(p, irh),
+      a.rw = P<int>(p, irw);
+      a.inv_h_ptr = P<int>(p, ihp), a.inv_h_idx = P<int>(p, ihi), a.inv_w_ptr = P<int>(p, iwp),
+      a.inv_w_idx = P<int>(p, iwi);
       a.n = n, a.c = ch, a.h = h, a.w = w, a.kh = kh, a.kw = kw;
-      if (adjoint) ops_conv2d_reflect_adjoint(d, a, s); else ops_conv2d_reflect(d, a, s);
+      if (adjoint)
+        ops_conv2d_reflect_adjoint(d, a, s);
+      else
+        ops_conv2d_reflect(d, a, s);
     };
     cs.push_back(std::move(c));
   }
   {  // JPEG analysis (gather + DCT + epilogue) and synthesis, on a 4:2:0 colour geometry of a 20x14 batch
     JpegGeom g;
     g.n = 2, g.c = 3, g.h = 20, g.w = 14, g.ncomp = 3;
-    const float to_y[3] = {0.299f, 0.587f, 0.114f}, to_cb[3] = {-0.168736f, -0.331264f, 0.5f}, to_cr[3] = {0.5f, -0.418688f, -0.081312f};
+    const float to_y[3] = {0.299f, 0.587f, 0.114f}, to_cb[3] = {-0.168736f, -0.331264f, 0.5f},
+                to_cr[3] = {0.5f, -0.418688f, -0.081312f};
     const float from_y[3] = {1, 1, 1}, from_cb[3] = {0, -0.344136f, 1.772f}, from_cr[3] = {1.402f, -0.714136f, 0};
     const float* to[3] = {to_y, to_cb, to_cr};
     const float* from[3] = {from_y, from_cb, from_cr};
@@ -1203,12 +1261,13 @@ void add_operator_cases_2(std::vector<Case>& cs) {
     const size_t coef = size_t(g.n) * size_t(g.m), image = size_t(g.n) * g.c * g.h * g.w;
     const auto steps = uniform(size_t(g.n) * 3 * 64, ++seed, 0.02f, 0.2f);
     for (JpegGather gather : {JpegGather::Encode, JpegGather::DecodeAdjoint})
-      for (BinEpilogue e : {BinEpilogue::None, BinEpilogue::Round, BinEpilogue::Apply, BinEpilogue::Mask, BinEpilogue::Residual}) {
+      for (BinEpilogue e :
+           {BinEpilogue::None, BinEpilogue::Round, BinEpilogue::Apply, BinEpilogue::Mask, BinEpilogue::Residual}) {
         if (gather == JpegGather::DecodeAdjoint && e != BinEpilogue::None) continue;
         Case c;
         c.op = "ops_jpeg_analysis";
-        c.params = join({kv("n", g.n), kv("h", g.h), kv("w", g.w), "420", gather == JpegGather::Encode ? "encode" : "decode-adjoint",
-                         kv("epilogue", int(e))});
+        c.params = join({kv("n", g.n), kv("h", g.h), kv("w", g.w), "420",
+                         gather == JpegGather::Encode ? "encode" : "decode-adjoint", kv("epilogue", int(e))});
         const int ix = c.in(uniform(image, ++seed, -1.0f, 1.0f)), io = c.out(coef);
         const int icen = c.in(randn(coef, ++seed, 0.5f)), ist = c.in(steps), iin = c.in(randn(coef, ++seed));
         c.run = [=](Device d, const Ptrs& p, Stream s) {
@@ -1222,7 +1281,8 @@ void add_operator_cases_2(std::vector<Case>& cs) {
     for (JpegSynth mode : {JpegSynth::Adjoint, JpegSynth::Decode}) {
       Case c;
       c.op = "ops_jpeg_synthesis";
-      c.params = join({kv("n", g.n), kv("h", g.h), kv("w", g.w), "420", mode == JpegSynth::Adjoint ? "adjoint" : "decode"});
+      c.params =
+          join({kv("n", g.n), kv("h", g.h), kv("w", g.w), "420", mode == JpegSynth::Adjoint ? "adjoint" : "decode"});
       const int is = c.in(randn(coef, ++seed, 0.5f)), ix = c.out(image);
       c.run = [=](Device d, const Ptrs& p, Stream s) {
         JpegSynthesisArgs a;
@@ -1238,7 +1298,8 @@ void add_operator_cases_2(std::vector<Case>& cs) {
     Case c;
     c.op = "ops_spectrum_mul";
     c.params = join({kv("n", n), kv("c", ch), kv("m", m)});
-    const int ix = c.inout(randn(size_t(n) * ch * size_t(m) * 2, ++seed)), iff = c.in(randn(size_t(n) * size_t(m) * 2, ++seed));
+    const int ix = c.inout(randn(size_t(n) * ch * size_t(m) * 2, ++seed)),
+              iff = c.in(randn(size_t(n) * size_t(m) * 2, ++seed));
     c.run = [=](Device d, const Ptrs& p, Stream s) {
       SpectrumArgs a;
       a.x = P<OpsComplex>(p, ix), a.f = P<OpsComplex>(p, iff), a.n = n, a.c = ch, a.m = m;
@@ -1276,7 +1337,8 @@ int check_contract() {
   std::vector<float> buf(4096, 1.0f);
   expect_throw("group_norm: 48 channels into 32 groups", [&] {
     GroupNormArgs a;
-    a.n = 1, a.hw = 4, a.c = 48, a.groups = 32, a.x = buf.data(), a.y = buf.data(), a.gamma = buf.data(), a.beta = buf.data();
+    a.n = 1, a.hw = 4, a.c = 48, a.groups = 32, a.x = buf.data(), a.y = buf.data(), a.gamma = buf.data(),
+    a.beta = buf.data();
     group_norm(Device::CPU, a, nullptr);
   });
   expect_throw("group_norm: f64 activations", [&] {
@@ -1369,13 +1431,20 @@ int main(int argc, char** argv) {
   g_quick = q && *q && std::strcmp(q, "0") != 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--cpu-only") cpu_only = true;
-    else if (a == "--perf") perf = true;
-    else if (a == "--list") list = true;
-    else if (a == "--quick") g_quick = true;
-    else if (a == "-o" && i + 1 < argc) only_op = argv[++i];
-    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
-    else if (a == "-h" || a == "--help") return usage(argv[0], 0);
+    if (a == "--cpu-only")
+      cpu_only = true;
+    else if (a == "--perf")
+      perf = true;
+    else if (a == "--list")
+      list = true;
+    else if (a == "--quick")
+      g_quick = true;
+    else if (a == "-o" && i + 1 < argc)
+      only_op = argv[++i];
+    else if (a == "--filter" && i + 1 < argc)
+      filter = argv[++i];
+    else if (a == "-h" || a == "--help")
+      return usage(argv[0], 0);
     else {
       std::fprintf(stderr, "test_backend_ops: unknown argument '%s'\n", a.c_str());
       return usage(argv[0], 2);
@@ -1435,8 +1504,10 @@ int main(int argc, char** argv) {
         for (size_t i = 0; i < ref.v.size() && why.empty(); ++i) {
           bool zero = true, finite = true;
           for (double v : ref.v[i]) zero = zero && v == 0.0, finite = finite && std::isfinite(v);
-          if (!finite) why = ref.what[i] + ": not finite or unwritten";
-          else if (zero && !ref.v[i].empty() && !c.zero_ok) why = ref.what[i] + ": all zero";
+          if (!finite)
+            why = ref.what[i] + ": not finite or unwritten";
+          else if (zero && !ref.v[i].empty() && !c.zero_ok)
+            why = ref.what[i] + ": all zero";
           else if (std::memcmp(ref.v[i].data(), again.v[i].data(), ref.v[i].size() * sizeof(double)) != 0)
             why = ref.what[i] + ": two runs differ";
         }

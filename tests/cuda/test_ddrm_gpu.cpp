@@ -101,7 +101,8 @@ TEST_CASE("DDRM step kernels: CUDA matches CPU, keyed noise included", "[gpu][dd
   // singular values in every case: 0, small (less noisy than y), large (noisier than y)
   auto s = reddiff_gpu_test::uniform(size_t(nx), 5);
   for (auto& v : s) v = v < -0.3f ? 0.0f : std::fabs(v) * 2.0f;
-  auto uty = reddiff_gpu_test::uniform(size_t(nx), 6), vx0 = reddiff_gpu_test::uniform(size_t(nx), 7), ve = reddiff_gpu_test::uniform(size_t(nx), 8);
+  auto uty = reddiff_gpu_test::uniform(size_t(nx), 6), vx0 = reddiff_gpu_test::uniform(size_t(nx), 7),
+       ve = reddiff_gpu_test::uniform(size_t(nx), 8);
   Dev<float> ds(s), duty(uty), dve(ve);
   for (float sigma_next : {30.0f, 0.4f, 0.05f, 0.0f}) {
     DdrmUpdateArgs ua;

@@ -70,7 +70,8 @@ std::vector<float> run_solver(Device dev, const std::string& algo, const Operato
   const Shape4 xs{2, 3, 16, 16};
   std::vector<uint64_t> ids{4, 9};
   HostPrior P;
-  P.be = be.get(), P.m = reddiff_test::random_normal(size_t(xs.image_numel()), 71, 0.8f), P.abar = mc.schedule.alphas_cumprod();
+  P.be = be.get(), P.m = reddiff_test::random_normal(size_t(xs.image_numel()), 71, 0.8f),
+  P.abar = mc.schedule.alphas_cumprod();
   P.out_c = out_c, P.img = xs.image_numel();
   auto A = make_operator(oo, xs, ids, *be);
   auto x_true = reddiff_test::random_normal(size_t(xs.numel()), 72, 0.5f);
@@ -105,7 +106,8 @@ TEST_CASE("DPS and PiGDM on CUDA match the CPU (analytic network)", "[gpu][solve
     std::string algo, task;
     int out_c;
   };
-  for (const Case& c : {Case{"dps", "sr", 6}, Case{"dps", "inpaint", 3}, Case{"pigdm", "sr", 6}, Case{"pigdm", "inpaint", 3}}) {
+  for (const Case& c :
+       {Case{"dps", "sr", 6}, Case{"dps", "inpaint", 3}, Case{"pigdm", "sr", 6}, Case{"pigdm", "inpaint", 3}}) {
     INFO(c.algo << " " << c.task << " out_c " << c.out_c);
     OperatorOptions oo;
     oo.task = c.task, oo.scale = 2, oo.mask = "random", oo.fraction = 0.5;

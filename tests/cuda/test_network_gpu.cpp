@@ -117,8 +117,11 @@ double eps_error(const Model& m, const Inputs& in, const std::vector<float>& a, 
 
 double bound_for(DType d) { return d == DType::F32 ? 1e-4 : d == DType::F16 ? 1e-2 : 8e-2; }
 
-
-const char* variant_name(int v) { return v == 0 ? "legacy+scale-shift+resblock-updown" : v == 1 ? "new-order+add-bias+conv-resample+classes" : "avg/nearest+2 blocks"; }
+const char* variant_name(int v) {
+  return v == 0   ? "legacy+scale-shift+resblock-updown"
+         : v == 1 ? "new-order+add-bias+conv-resample+classes"
+                  : "avg/nearest+2 blocks";
+}
 
 }  // namespace
 
@@ -241,7 +244,8 @@ TEST_CASE("imagenet256-uncond on CUDA: matches the CPU at 128x128, runs at 256x2
       Network gnet(*model, *gpu, prec);
       std::vector<float> out = run_gpu(gnet, in);
       double eps = eps_error(*model, in, out, ref), all = reddiff_test::rel_l2(out.data(), ref.data(), out.size());
-      std::printf("imagenet256-uncond %dx%d batch 1 %-4s: rel L2 eps %.3g, all %.3g\n", side, side, dtype_name(prec), eps, all);
+      std::printf("imagenet256-uncond %dx%d batch 1 %-4s: rel L2 eps %.3g, all %.3g\n", side, side, dtype_name(prec),
+                  eps, all);
       INFO(dtype_name(prec) << ": eps error " << eps << ", whole output " << all);
       REQUIRE(all_finite(out));
       CHECK(eps < bound_for(prec));
@@ -254,8 +258,9 @@ TEST_CASE("imagenet256-uncond on CUDA: matches the CPU at 128x128, runs at 256x2
     double ms = 0;
     std::vector<float> out = run_gpu(gnet, in, 5, &ms);
     const auto& c = gnet.compile(1, 256, 256);
-    std::printf("imagenet256-uncond 256x256 batch 1 %-4s: %.2f ms/forward (mean of 5), arena %.0f MiB, device total %.0f MiB\n",
-                dtype_name(prec), ms, double(c.plan.arena_bytes) / (1 << 20), double(gnet.device_bytes()) / (1 << 20));
+    std::printf(
+        "imagenet256-uncond 256x256 batch 1 %-4s: %.2f ms/forward (mean of 5), arena %.0f MiB, device total %.0f MiB\n",
+        dtype_name(prec), ms, double(c.plan.arena_bytes) / (1 << 20), double(gnet.device_bytes()) / (1 << 20));
     CHECK(all_finite(out));
   }
 }

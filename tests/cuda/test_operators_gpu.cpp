@@ -82,28 +82,65 @@ std::vector<Case> cases() {
       {"hdr", opts("hdr"), s, 1e-6},
       {"colorize", opts("colorize"), s, 1e-6},
       {"inpaint box", opts("inpaint"), s, 1e-6},
-      {"inpaint freeform", opts("inpaint", [](OperatorOptions& o) { o.mask = "freeform"; o.seed = 3; }), s, 1e-6},
-      {"inpaint random inverted", opts("inpaint", [](OperatorOptions& o) { o.mask = "random"; o.invert = true; }), s, 1e-6},
+      {"inpaint freeform",
+       opts("inpaint",
+            [](OperatorOptions& o) {
+              o.mask = "freeform";
+              o.seed = 3;
+            }),
+       s, 1e-6},
+      {"inpaint random inverted",
+       opts("inpaint",
+            [](OperatorOptions& o) {
+              o.mask = "random";
+              o.invert = true;
+            }),
+       s, 1e-6},
       {"sr pool x2", opts("sr", [](OperatorOptions& o) { o.scale = 2; }), s, 1e-5},
       {"sr pool x8", opts("sr", [](OperatorOptions& o) { o.scale = 8; }), s, 1e-5},
-      {"sr bicubic x2", opts("sr", [](OperatorOptions& o) { o.scale = 2; o.sr_kernel = "bicubic"; }), s, 1e-5},
+      {"sr bicubic x2",
+       opts("sr",
+            [](OperatorOptions& o) {
+              o.scale = 2;
+              o.sr_kernel = "bicubic";
+            }),
+       s, 1e-5},
       {"sr bicubic x4", opts("sr", [](OperatorOptions& o) { o.sr_kernel = "bicubic"; }), s, 1e-5},
       {"deblur gaussian", opts("deblur"), s, 1e-5},
-      {"deblur uniform", opts("deblur", [](OperatorOptions& o) { o.blur = "uniform"; o.blur_size = 5; }), s, 1e-5},
-      {"deblur motion 31", opts("deblur", [](OperatorOptions& o) { o.blur = "motion"; o.blur_size = 31; }), s, 1e-5},
+      {"deblur uniform",
+       opts("deblur",
+            [](OperatorOptions& o) {
+              o.blur = "uniform";
+              o.blur_size = 5;
+            }),
+       s, 1e-5},
+      {"deblur motion 31",
+       opts("deblur",
+            [](OperatorOptions& o) {
+              o.blur = "motion";
+              o.blur_size = 31;
+            }),
+       s, 1e-5},
       {"deblur file 7x4", opts("deblur", [](OperatorOptions& o) { o.blur = kernel_file(); }), s, 1e-5},
       {"deblur motion 61 on 256x256", opts("deblur", [](OperatorOptions& o) { o.blur = "motion"; }),
        Shape4{1, 3, 256, 256}, 1e-5},
       {"deblur motion 111 (kernel beyond shared memory)",
-       opts("deblur", [](OperatorOptions& o) { o.blur = "motion"; o.blur_size = 111; }), Shape4{1, 3, 128, 120}, 1e-5},
+       opts("deblur",
+            [](OperatorOptions& o) {
+              o.blur = "motion";
+              o.blur_size = 111;
+            }),
+       Shape4{1, 3, 128, 120}, 1e-5},
       {"phase-retrieval", opts("phase-retrieval"), s, 1e-4},
       {"phase-retrieval oversample 1, odd sizes",
        opts("phase-retrieval", [](OperatorOptions& o) { o.oversample = 1.0; }), Shape4{1, 3, 37, 29}, 1e-4},
       {"phase-retrieval 256x256", opts("phase-retrieval"), Shape4{1, 3, 256, 256}, 1e-4},
-      {"jpeg 4:2:0 37x23, two files, interval", jpeg_opts("420", 2, 23, 37, 30, "interval"), Shape4{2, 3, 23, 37}, 1e-5},
+      {"jpeg 4:2:0 37x23, two files, interval", jpeg_opts("420", 2, 23, 37, 30, "interval"), Shape4{2, 3, 23, 37},
+       1e-5},
       {"jpeg 4:2:2 40x56, l2", jpeg_opts("422", 2, 40, 56, 50, "l2"), Shape4{2, 3, 40, 56}, 1e-5},
       {"jpeg 4:4:4 1x1, interval", jpeg_opts("444", 1, 1, 1, 20, "interval"), Shape4{1, 3, 1, 1}, 1e-5},
-      {"jpeg grey on 3 channels 33x17, interval", jpeg_opts("grey", 1, 17, 33, 30, "interval"), Shape4{1, 3, 17, 33}, 1e-5},
+      {"jpeg grey on 3 channels 33x17, interval", jpeg_opts("grey", 1, 17, 33, 30, "interval"), Shape4{1, 3, 17, 33},
+       1e-5},
       {"jpeg grey on 1 channel 33x17, l2", jpeg_opts("grey", 1, 17, 33, 30, "l2"), Shape4{1, 1, 17, 33}, 1e-5},
       {"jpeg 4:2:0 256x256, interval", jpeg_opts("420", 1, 256, 256, 10, "interval"), Shape4{1, 3, 256, 256}, 1e-5},
       {"quant 4 bits, interval", quant_opts(4, s, "interval"), s, 1e-6},
@@ -161,7 +198,8 @@ TEST_CASE("operators: CUDA matches CPU for apply, vjp, pinv and residual_vjp", "
 TEST_CASE("operators: CUDA residual_vjp repeated calls reuse scratch consistently", "[gpu][operators]") {
   auto gpu = make_operator(opts("sr", [](OperatorOptions& o) { o.sr_kernel = "bicubic"; }), Shape4{3, 3, 64, 64}, {},
                            reddiff_gpu_test::gpu_backend());
-  const auto x = reddiff_gpu_test::uniform(size_t(3 * 3 * 64 * 64), 9), y = reddiff_gpu_test::uniform(size_t(3 * 3 * 16 * 16), 10);
+  const auto x = reddiff_gpu_test::uniform(size_t(3 * 3 * 64 * 64), 9),
+             y = reddiff_gpu_test::uniform(size_t(3 * 3 * 16 * 16), 10);
   Dev dx(x), dy(y), g1(x.size()), g2(x.size());
   gpu->residual_vjp(dx.p, dy.p, g1.p);
   gpu->residual_vjp(dx.p, dy.p, g2.p);

@@ -22,12 +22,13 @@ using namespace reddiff;
 
 namespace {
 
-double rel(const std::vector<float>& a, const std::vector<float>& ref) { return reddiff_test::rel_l2(a.data(), ref.data(), a.size()); }
-
+double rel(const std::vector<float>& a, const std::vector<float>& ref) {
+  return reddiff_test::rel_l2(a.data(), ref.data(), a.size());
+}
 
 // One RED-diff run: the restored images, downloaded.
-std::vector<float> solve(Backend& be, const Model& model, const OperatorOptions& oo, const std::vector<float>& truth, Shape4 xs,
-                         bool graph, bool* used_graph = nullptr) {
+std::vector<float> solve(Backend& be, const Model& model, const OperatorOptions& oo, const std::vector<float>& truth,
+                         Shape4 xs, bool graph, bool* used_graph = nullptr) {
   std::vector<uint64_t> ids = {11, 22};
   auto op = make_operator(oo, xs, ids, be);
   std::vector<float> y(size_t(op->measurement_shape().numel()));
@@ -45,13 +46,15 @@ std::vector<float> solve(Backend& be, const Model& model, const OperatorOptions&
   be.free(dy);
   be.free(dmu);
   if (used_graph) *used_graph = solver.used_graph();
-  std::printf("  %-8s %-5s graph: %s\n", oo.task.c_str(), be.device() == Device::CUDA ? "cuda" : "cpu", solver.graph_note().c_str());
+  std::printf("  %-8s %-5s graph: %s\n", oo.task.c_str(), be.device() == Device::CUDA ? "cuda" : "cpu",
+              solver.graph_note().c_str());
   return mu;
 }
 
 }  // namespace
 
-TEST_CASE("RED-diff on CUDA: the replayed CUDA graph equals launch-by-launch steps, and both match the CPU", "[gpu][solver]") {
+TEST_CASE("RED-diff on CUDA: the replayed CUDA graph equals launch-by-launch steps, and both match the CPU",
+          "[gpu][solver]") {
   auto model = Model::random(reddiff_gpu_test::small_adm_config(0), 2024);
   auto cpu = make_cpu_backend(2);
   auto gpu = make_cuda_backend(0);

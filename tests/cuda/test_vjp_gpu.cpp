@@ -49,7 +49,9 @@ struct Vjp {
 Vjp run_vjp(Network& net, const std::vector<float>& x, const std::vector<float>& t, const std::vector<int32_t>& labels,
             const std::vector<float>& cot, int n, int h, int w) {
   Backend& be = net.backend();
-  auto buf = [&](size_t bytes) { return std::shared_ptr<void>(be.alloc(std::max<size_t>(bytes, 4)), [&be](void* p) { be.free(p); }); };
+  auto buf = [&](size_t bytes) {
+    return std::shared_ptr<void>(be.alloc(std::max<size_t>(bytes, 4)), [&be](void* p) { be.free(p); });
+  };
   auto dx = buf(x.size() * 4), dt = buf(t.size() * 4), dl = buf(labels.size() * 4), dc = buf(cot.size() * 4),
        dout = buf(cot.size() * 4), dg = buf(x.size() * 4);
   be.upload(dx.get(), x.data(), x.size() * 4);
@@ -58,7 +60,8 @@ Vjp run_vjp(Network& net, const std::vector<float>& x, const std::vector<float>&
   be.upload(dc.get(), cot.data(), cot.size() * 4);
   if (be.device() == Device::CUDA) REQUIRE(cudaMemset(dg.get(), 0xFF, x.size() * 4) == cudaSuccess);
   net.forward_for_vjp(static_cast<float*>(dx.get()), static_cast<float*>(dt.get()),
-                      labels.empty() ? nullptr : static_cast<int32_t*>(dl.get()), static_cast<float*>(dout.get()), n, h, w);
+                      labels.empty() ? nullptr : static_cast<int32_t*>(dl.get()), static_cast<float*>(dout.get()), n, h,
+                      w);
   net.vjp(static_cast<float*>(dc.get()), static_cast<float*>(dg.get()));
   be.synchronize();
   Vjp r;

@@ -50,15 +50,17 @@ TEST_CASE("reddiff forward reproduces the PyTorch reference output", "[engine][c
 TEST_CASE("reddiff forward --vjp reproduces the PyTorch autograd gradient", "[engine][cli][vjp]") {
   std::string dir = testdata("unet_cases/odd_30x22_nrb2/");
   auto t = reddiff::read_npy(dir + "t.npy");
-  auto x = reddiff::read_npy(dir + "x.npy"), cot = reddiff::read_npy(dir + "cot.npy"), ref = reddiff::read_npy(dir + "grad.npy");
+  auto x = reddiff::read_npy(dir + "x.npy"), cot = reddiff::read_npy(dir + "cot.npy"),
+       ref = reddiff::read_npy(dir + "grad.npy");
   // Images are independent: the first alone at its t has the first image's gradient.
   std::vector<int64_t> xs{1, x.shape[1], x.shape[2], x.shape[3]}, cs{1, cot.shape[1], cot.shape[2], cot.shape[3]};
-  std::string x1 = testdata("vjp_x1.npy"), c1 = testdata("vjp_cot1.npy"), out = testdata("vjp_out.npy"), grad = testdata("vjp_grad.npy");
+  std::string x1 = testdata("vjp_x1.npy"), c1 = testdata("vjp_cot1.npy"), out = testdata("vjp_out.npy"),
+              grad = testdata("vjp_grad.npy");
   reddiff::write_npy(x1, xs, x.data.data());
   reddiff::write_npy(c1, cs, cot.data.data());
   std::remove(grad.c_str());
-  std::string base = binary("reddiff") + " forward --device cpu --model " + dir + "model.safetensors --x " + x1 + " --t " +
-                     std::to_string(t.idata[0]) + " --out " + out;
+  std::string base = binary("reddiff") + " forward --device cpu --model " + dir + "model.safetensors --x " + x1 +
+                     " --t " + std::to_string(t.idata[0]) + " --out " + out;
   auto r = run_command(base + " --vjp " + c1 + " --grad-out " + grad);
   INFO(r.output);
   REQUIRE(r.exit_code == 0);

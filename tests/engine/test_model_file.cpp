@@ -28,8 +28,11 @@ std::string write_model(const std::string& name, const AdmConfig& c,
   if (edit) edit(specs);
   SafeTensorsWriter w(path);
   Schedule s;
-  std::map<std::string, std::string> meta{{"format", "reddiff"}, {"format_version", "1"}, {"arch", "adm"},
-                                          {"config", to_json(c).dump()}, {"schedule", to_json(s).dump()}};
+  std::map<std::string, std::string> meta{{"format", "reddiff"},
+                                          {"format_version", "1"},
+                                          {"arch", "adm"},
+                                          {"config", to_json(c).dump()},
+                                          {"schedule", to_json(s).dump()}};
   for (auto& kv : meta_override) meta[kv.first] = kv.second;
   for (auto& kv : meta) w.set_metadata(kv.first, kv.second);
   uint32_t seed = 1;
@@ -90,8 +93,9 @@ TEST_CASE("tensors that do not match the architecture are named", "[engine][mode
 
 TEST_CASE("files that are not reddiff models are refused in one line", "[engine][model]") {
   auto c = small_config();
-  CHECK(load_error(write_model("model_fmt.safetensors", c, nullptr, {{"format", "other"}})).find("not a reddiff model") !=
-        std::string::npos);
+  CHECK(
+      load_error(write_model("model_fmt.safetensors", c, nullptr, {{"format", "other"}})).find("not a reddiff model") !=
+      std::string::npos);
   CHECK(load_error(write_model("model_ver.safetensors", c, nullptr, {{"format_version", "9"}})).find("version 9") !=
         std::string::npos);
   CHECK(load_error(reddiff_test::testdata("does_not_exist.safetensors")).find("cannot open") != std::string::npos);

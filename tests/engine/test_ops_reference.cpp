@@ -39,7 +39,8 @@ std::vector<float> to_nhwc(const NpyArray& a) {
   std::vector<float> r(a.data.size());
   for (int64_t i = 0; i < n; ++i)
     for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t p = 0; p < h * w; ++p) r[size_t((i * h * w + p) * c + ch)] = a.data[size_t((i * c + ch) * h * w + p)];
+      for (int64_t p = 0; p < h * w; ++p)
+        r[size_t((i * h * w + p) * c + ch)] = a.data[size_t((i * c + ch) * h * w + p)];
   return r;
 }
 std::vector<float> from_nhwc(const std::vector<float>& v, const std::vector<int64_t>& nchw) {
@@ -177,7 +178,8 @@ TEST_CASE("GroupNorm AddBias adds the embedding before normalising", "[engine][o
   for (int i = 0; i < n; ++i)
     for (int p = 0; p < hw; ++p)
       for (int k = 0; k < c; ++k) shifted[size_t((i * hw + p) * c + k)] += e[size_t(i * c + k)];
-  Param gamma{"g", {c}, reddiff_test::random_normal(size_t(c), 3)}, beta{"b", {c}, reddiff_test::random_normal(size_t(c), 4)};
+  Param gamma{"g", {c}, reddiff_test::random_normal(size_t(c), 3)},
+      beta{"b", {c}, reddiff_test::random_normal(size_t(c), 4)};
   Op op;
   op.kind = OpKind::GroupNorm;
   op.weight = &gamma, op.bias = &beta, op.silu = true;

@@ -19,7 +19,8 @@ static void check_plan(const Graph& g, const Plan& p) {
       if (g.values[b].kind != ValueKind::Arena || p.first_use[b] < 0) continue;
       bool live_together = !(p.last_use[a] < p.first_use[b] || p.last_use[b] < p.first_use[a]);
       bool overlap = p.offset[a] < p.offset[b] + g.values[b].bytes() && p.offset[b] < p.offset[a] + g.values[a].bytes();
-      if (live_together && overlap) FAIL("values " << g.values[a].name << " and " << g.values[b].name << " overlap while both alive");
+      if (live_together && overlap)
+        FAIL("values " << g.values[a].name << " and " << g.values[b].name << " overlap while both alive");
     }
   }
 }

@@ -59,7 +59,8 @@ TEST_CASE("UNet forward in bf16 on the CPU stays near PyTorch, or is refused wit
   auto backend = make_cpu_backend(0);
   if (!backend->supports(DType::BF16)) {
     auto model = Model::load(testdata("unet_cases/" + cases[0] + "/model.safetensors"));
-    REQUIRE_THROWS_WITH(Network(*model, *backend, DType::BF16), Catch::Contains("bf16") && Catch::Contains("not supported"));
+    REQUIRE_THROWS_WITH(Network(*model, *backend, DType::BF16),
+                        Catch::Contains("bf16") && Catch::Contains("not supported"));
     WARN("this CPU has no AVX512-BF16/AMX: only the refusal was checked");
     return;
   }

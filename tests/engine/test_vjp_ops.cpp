@@ -221,7 +221,8 @@ TEST_CASE("layout backward ops are the adjoints of their forward ops", "[engine]
 TEST_CASE("channel slices are the adjoint of concat; grad_add adds", "[engine][vjp][ops]") {
   auto b = make_cpu_backend(0);
   Shape sa{2, 3, 4, 5}, sb{2, 3, 4, 7}, sy{2, 3, 4, 12};
-  auto a = reddiff_test::random_normal(120, 1), bb = reddiff_test::random_normal(168, 2), v = reddiff_test::random_normal(288, 3);
+  auto a = reddiff_test::random_normal(120, 1), bb = reddiff_test::random_normal(168, 2),
+       v = reddiff_test::random_normal(288, 3);
   Op cat;
   cat.kind = OpKind::Concat;
   std::vector<float> y(288);

@@ -86,7 +86,8 @@ TEST_CASE("reddiff degrade writes measurements", "[cli]") {
     REQUIRE(degrade("inpaint --mask " + tmp("mask.png") + " " + photo() + " " + tmp("in2.png")).code == 0);
     CHECK(load_image_rgb(tmp("in2.png")).data == load_image_rgb(tmp("in.png")).data);
     REQUIRE(degrade("deblur --blur motion --blur-size 21 " + photo() + " " + tmp("mb.png") + " --save-kernel " +
-                    tmp("k.npy")).code == 0);
+                    tmp("k.npy"))
+                .code == 0);
     NpyArray k = read_npy(tmp("k.npy"));
     CHECK(k.shape == std::vector<int64_t>{21, 21});
     double s = 0;
@@ -110,18 +111,17 @@ TEST_CASE("reddiff degrade writes measurements", "[cli]") {
   SECTION("--help lists every operator option") {
     Run r = degrade("--help");
     REQUIRE(r.code == 0);
-    for (const char* o : {"--mask", "--box-size", "--fraction", "--side", "--invert", "--random-position", "--scale",
-                          "--sr-kernel", "--blur", "--blur-sigma", "--blur-size", "--motion-intensity", "--wiener-reg",
-                          "--oversample", "--sigma-y", "--noise-std", "--noise", "--seed", "--save-mask", "--save-kernel",
-                          "phase-retrieval", "2*sigma_y"})
+    for (const char* o :
+         {"--mask",       "--box-size",    "--fraction",      "--side",       "--invert",    "--random-position",
+          "--scale",      "--sr-kernel",   "--blur",          "--blur-sigma", "--blur-size", "--motion-intensity",
+          "--wiener-reg", "--oversample",  "--sigma-y",       "--noise-std",  "--noise",     "--seed",
+          "--save-mask",  "--save-kernel", "phase-retrieval", "2*sigma_y"})
       CHECK(r.out.find(o) != std::string::npos);
   }
 }
 
 TEST_CASE("reddiff degrade: bad input is a one-line error and a non-zero exit", "[cli]") {
-  {
-    std::ofstream(tmp("corrupt.png")) << "garbage";
-  }
+  { std::ofstream(tmp("corrupt.png")) << "garbage"; }
   std::vector<float> odd(3 * 50 * 30, 0.0f);
   save_png(tmp("odd.png"), odd.data(), 3, 50, 30);
   struct Bad {

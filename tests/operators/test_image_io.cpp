@@ -25,8 +25,8 @@ void write_png16(const std::string& path, int w, int h, const std::vector<uint16
 TEST_CASE("save_png / load_image_rgb round trip within quantisation", "[image_io]") {
   const int h = 5, w = 7;
   auto x = random_vec(3 * h * w, 4);
-  x[0] = 3.0f;    // clamped to white
-  x[1] = -5.0f;   // clamped to black
+  x[0] = 3.0f;   // clamped to white
+  x[1] = -5.0f;  // clamped to black
   const std::string p = tmp("rt.png");
   save_png(p, x.data(), 3, h, w);
   Image img = load_image_rgb(p);
@@ -86,9 +86,7 @@ TEST_CASE("grey, grey+alpha and RGBA images become RGB; 16-bit PNGs keep their p
 
 TEST_CASE("missing, corrupt and unwritable files are one-line errors naming the file", "[image_io]") {
   CHECK_THROWS_WITH(load_image_rgb(tmp("nope.png")), Catch::Contains("nope.png") && !Catch::Contains("\n"));
-  {
-    std::ofstream(tmp("corrupt.png")) << "\x89PNG garbage";
-  }
+  { std::ofstream(tmp("corrupt.png")) << "\x89PNG garbage"; }
   CHECK_THROWS_WITH(load_image_rgb(tmp("corrupt.png")), Catch::Contains("corrupt.png") && !Catch::Contains("\n"));
   std::vector<float> x(3 * 4, 0.0f);
   CHECK_THROWS_WITH(save_png(tmp("no_such_dir/out.png"), x.data(), 3, 2, 2), Catch::Contains("out.png"));

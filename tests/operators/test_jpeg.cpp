@@ -175,9 +175,9 @@ struct Geometry {
   int c, h, w;
 };
 std::vector<Geometry> geometries() {
-  return {{"420", 3, 23, 37}, {"420", 3, 1, 1}, {"420", 3, 32, 16}, {"420", 3, 9, 17}, {"422", 3, 23, 37},
-          {"422", 3, 1, 1},   {"444", 3, 23, 37}, {"444", 3, 1, 1}, {"grey", 1, 23, 37}, {"grey", 1, 1, 1},
-          {"grey", 3, 23, 37}};
+  return {{"420", 3, 23, 37},  {"420", 3, 1, 1},  {"420", 3, 32, 16}, {"420", 3, 9, 17},
+          {"422", 3, 23, 37},  {"422", 3, 1, 1},  {"444", 3, 23, 37}, {"444", 3, 1, 1},
+          {"grey", 1, 23, 37}, {"grey", 1, 1, 1}, {"grey", 3, 23, 37}};
 }
 JpegCoefficients file_for(const Geometry& g, int quality, uint32_t seed) {
   const int fc = g.sub == "grey" ? 1 : 3;
@@ -223,8 +223,12 @@ TEST_CASE("jpeg: the operator's coefficients are libjpeg's, apart from rounding 
   const int ph = int(photo.shape[1]), pw = int(photo.shape[2]);
   std::vector<float> grey(size_t(ph) * pw);
   for (size_t i = 0; i < grey.size(); ++i)
-    grey[i] = std::floor((0.299f * photo.data[i] + 0.587f * photo.data[grey.size() + i] + 0.114f * photo.data[2 * grey.size() + i] +
-                          1.0f) * 127.5f + 0.5f) / 127.5f - 1.0f;
+    grey[i] = std::floor((0.299f * photo.data[i] + 0.587f * photo.data[grey.size() + i] +
+                          0.114f * photo.data[2 * grey.size() + i] + 1.0f) *
+                             127.5f +
+                         0.5f) /
+                  127.5f -
+              1.0f;
   int64_t total = 0, differ = 0;
   std::printf("jpeg coefficients vs libjpeg (islow DCT): coefficients one bin over at a bin edge\n");
   for (const std::string s : {"444", "422", "420", "grey"}) {
@@ -239,8 +243,8 @@ TEST_CASE("jpeg: the operator's coefficients are libjpeg's, apart from rounding 
                              Img{test_image(c, 1, 1, uint32_t(q)), 1, 1}}) {
         const JpegCoefficients f = encode_read(img.x, c, img.h, img.w, enc(q, s == "grey" ? "420" : s));
         const Agreement a = agreement(f, img.x, c);
-        INFO(s << " q" << q << " " << img.w << "x" << img.h << ": " << a.differ << " of " << a.total << " differ, worst "
-               << a.worst << " levels from the file's bin");
+        INFO(s << " q" << q << " " << img.w << "x" << img.h << ": " << a.differ << " of " << a.total
+               << " differ, worst " << a.worst << " levels from the file's bin");
         CHECK(a.worst <= kEdgeLevels);
         if (img.h > 1) CHECK(a.fraction() < (q <= 75 ? 0.01 : 0.03));
         if (q <= 75) total += a.total, differ += a.differ;
@@ -433,8 +437,10 @@ TEST_CASE("jpeg: images driven by the data term re-encode into the file's bins",
       for (size_t i = 0; i < x.size(); ++i) x[i] -= 1.5f * gr[i];
     }
     const double loss = half_sq(op_apply(*A, x), y), descended = reencode(x);
-    std::printf("  q%-3d decoded JPEG %.4f, pinv %.4f, decoded+noise %.4f -> after 60 data-term steps %.4f (loss %.3g -> %.3g)\n",
-                q, decoded, pinv, start, descended, loss0, loss);
+    std::printf(
+        "  q%-3d decoded JPEG %.4f, pinv %.4f, decoded+noise %.4f -> after 60 data-term steps %.4f (loss %.3g -> "
+        "%.3g)\n",
+        q, decoded, pinv, start, descended, loss0, loss);
     // the data term's minimisers sit on the bins' edges, where re-encoding's 8-bit rounding lands about
     // half the moved coefficients one bin over; the operator's own (exact) coefficients are all inside
     CHECK(pinv > 0.99);
@@ -456,7 +462,10 @@ TEST_CASE("jpeg: progressive, restart-marker and arithmetic-coded files hold the
   };
   const JpegCoefficients prog = variant([](JpegEncodeOptions& o) { o.progressive = true; });
   const JpegCoefficients rst1 = variant([](JpegEncodeOptions& o) { o.restart_interval = 1; });
-  const JpegCoefficients rst3 = variant([](JpegEncodeOptions& o) { o.restart_interval = 3; o.progressive = true; });
+  const JpegCoefficients rst3 = variant([](JpegEncodeOptions& o) {
+    o.restart_interval = 3;
+    o.progressive = true;
+  });
   const JpegCoefficients arith = variant([](JpegEncodeOptions& o) { o.arithmetic = true; });
   CHECK(prog.progressive);
   CHECK(rst1.restart_interval == 1);
@@ -473,7 +482,8 @@ TEST_CASE("jpeg: progressive, restart-marker and arithmetic-coded files hold the
   // an extended-sequential file (16-bit tables, SOF1) keeps its tables and is modelled alike
   JpegEncodeOptions eo = enc(50, "420");
   eo.tables.resize(2);
-  for (int i = 0; i < 64; ++i) eo.tables[0][size_t(i)] = uint16_t(3 + 20 * i), eo.tables[1][size_t(i)] = uint16_t(5 + 40 * i);
+  for (int i = 0; i < 64; ++i)
+    eo.tables[0][size_t(i)] = uint16_t(3 + 20 * i), eo.tables[1][size_t(i)] = uint16_t(5 + 40 * i);
   const JpegCoefficients ext = encode_read(x, 3, h, w, eo);
   CHECK(ext.comps[0].quant == eo.tables[0]);
   CHECK(ext.comps[2].quant == eo.tables[1]);
@@ -502,14 +512,16 @@ TEST_CASE("jpeg: unsupported and damaged files give one line and exit status 2",
     CHECK(error_of([&] { decode_jpeg_memory(b.data(), b.size(), "in.jpg"); }).first == 2);
   };
   SECTION("truncated") {
-    check_refused(std::vector<uint8_t>(good.begin(), good.begin() + ptrdiff_t(good.size() / 2)), "Premature end of JPEG file");
+    check_refused(std::vector<uint8_t>(good.begin(), good.begin() + ptrdiff_t(good.size() / 2)),
+                  "Premature end of JPEG file");
     check_refused(std::vector<uint8_t>(good.begin(), good.begin() + 100), "Premature end of JPEG file");
     check_refused(std::vector<uint8_t>(good.begin(), good.begin() + 2), "not a JPEG file");
   }
   SECTION("corrupt entropy-coded data") {
     std::vector<uint8_t> bad = good;
     size_t i = 2;  // walk the markers to the scan
-    while (i + 4 < bad.size() && !(bad[i] == 0xFF && bad[i + 1] == 0xDA)) i += 2 + ((size_t(bad[i + 2]) << 8) | bad[i + 3]);
+    while (i + 4 < bad.size() && !(bad[i] == 0xFF && bad[i + 1] == 0xDA))
+      i += 2 + ((size_t(bad[i + 2]) << 8) | bad[i + 3]);
     REQUIRE(bad[i + 1] == 0xDA);
     const size_t start = i + 2 + ((size_t(bad[i + 2]) << 8) | bad[i + 3]), mid = start + (bad.size() - start) / 2;
     bad[mid] = 0xFF;  // an unexpected restart marker inside the entropy-coded data
@@ -579,17 +591,22 @@ TEST_CASE("jpeg: batches, option checks, and DDRM's refusal", "[jpeg]") {
     const std::vector<float> xi(x.begin() + ptrdiff_t(off), x.begin() + ptrdiff_t(off + x1.size()));
     std::vector<float> g(xi.size());
     A->residual_vjp(xi.data(), y.data(), g.data());
-    CHECK(max_abs_diff(g, std::vector<float>(gb.begin() + ptrdiff_t(off), gb.begin() + ptrdiff_t(off + g.size()))) == 0.0);
+    CHECK(max_abs_diff(g, std::vector<float>(gb.begin() + ptrdiff_t(off), gb.begin() + ptrdiff_t(off + g.size()))) ==
+          0.0);
     off += x1.size();
   }
   // mismatches are one-line errors
   const JpegCoefficients c444 = encode_read(x1, 3, 23, 37, enc(30, "444"));
-  CHECK(error_of([&] { make_operator(jpeg_options({a, c444}), xs, {}, reddiff_test::cpu_backend()); }).second.find("cannot share a batch") !=
-        std::string::npos);
+  CHECK(error_of([&] {
+          make_operator(jpeg_options({a, c444}), xs, {}, reddiff_test::cpu_backend());
+        }).second.find("cannot share a batch") != std::string::npos);
   CHECK(error_of([&] { make_operator(jpeg_options({a}), xs, {}, reddiff_test::cpu_backend()); }).first != 0);
-  CHECK(error_of([&] { make_operator(jpeg_options({a}), Shape4{1, 3, 24, 37}, {}, reddiff_test::cpu_backend()); }).first != 0);
-  CHECK(error_of([&] { make_operator(jpeg_options({a}), Shape4{1, 1, 23, 37}, {}, reddiff_test::cpu_backend()); }).second.find("3 image channels") !=
-        std::string::npos);
+  CHECK(error_of([&] {
+          make_operator(jpeg_options({a}), Shape4{1, 3, 24, 37}, {}, reddiff_test::cpu_backend());
+        }).first != 0);
+  CHECK(error_of([&] {
+          make_operator(jpeg_options({a}), Shape4{1, 1, 23, 37}, {}, reddiff_test::cpu_backend());
+        }).second.find("3 image channels") != std::string::npos);
   // the command-line options
   CHECK(options_for("jpeg", {"--data-term", "l2"}).data_term == "l2");
   CHECK_THROWS_WITH(options_for("jpeg", {"--data-term", "l1"}), Catch::Contains("--data-term: unknown value 'l1'"));

@@ -91,9 +91,10 @@ TEST_CASE("box and half masks are exact", "[masks]") {
       auto m = make_inpaint_masks(options_for("inpaint", {"--mask", "half", "--side", side}), sh, {});
       for (int i = 0; i < sh.h; ++i)
         for (int j = 0; j < sh.w; ++j) {
-          bool hole = side == "left" ? j < sh.w / 2 : side == "right" ? j >= sh.w - sh.w / 2
-                                                   : side == "top"   ? i < sh.h / 2
-                                                                     : i >= sh.h - sh.h / 2;
+          bool hole = side == "left"    ? j < sh.w / 2
+                      : side == "right" ? j >= sh.w - sh.w / 2
+                      : side == "top"   ? i < sh.h / 2
+                                        : i >= sh.h - sh.h / 2;
           REQUIRE(m[size_t(i) * sh.w + j] == (hole ? 0.0f : 1.0f));
         }
     }
@@ -113,7 +114,8 @@ TEST_CASE("mask files: white keeps, any size with the same aspect ratio, nearest
   auto m = make_inpaint_masks(options_for("inpaint", {"--mask", dir + "/m46.png"}), Shape4{1, 3, 40, 60}, {});
   for (int i = 0; i < 40; ++i)
     for (int j = 0; j < 60; ++j) REQUIRE(m[size_t(i) * 60 + j] == (j < 30 ? 1.0f : 0.0f));
-  auto mi = make_inpaint_masks(options_for("inpaint", {"--mask", dir + "/m46.png", "--invert"}), Shape4{1, 3, 8, 12}, {});
+  auto mi =
+      make_inpaint_masks(options_for("inpaint", {"--mask", dir + "/m46.png", "--invert"}), Shape4{1, 3, 8, 12}, {});
   CHECK(mi[0] == 0.0f);
   CHECK(mi[11] == 1.0f);
   // .npy masks
@@ -124,9 +126,7 @@ TEST_CASE("mask files: white keeps, any size with the same aspect ratio, nearest
   // wrong aspect ratio, corrupt file, wrong array rank
   CHECK_THROWS_WITH(make_inpaint_masks(options_for("inpaint", {"--mask", dir + "/m46.png"}), Shape4{1, 3, 40, 40}, {}),
                     Catch::Contains("does not fit"));
-  {
-    std::ofstream(dir + "/bad.png") << "not a png";
-  }
+  { std::ofstream(dir + "/bad.png") << "not a png"; }
   CHECK_THROWS_WITH(make_inpaint_masks(options_for("inpaint", {"--mask", dir + "/bad.png"}), Shape4{1, 3, 4, 6}, {}),
                     Catch::Contains("bad.png"));
   write_npy(dir + "/m3.npy", {2, 4, 6}, std::vector<float>(48, 1.0f).data());

@@ -105,7 +105,8 @@ TEST_CASE("exact pseudo-inverses: A A+ A = A and A+ A A+ = A+", "[operators][pin
   }
 }
 
-TEST_CASE("sr pool pseudo-inverse is nearest upsampling; bicubic pinv is the Moore-Penrose inverse", "[operators][sr]") {
+TEST_CASE("sr pool pseudo-inverse is nearest upsampling; bicubic pinv is the Moore-Penrose inverse",
+          "[operators][sr]") {
   HostCsr m = sr_bicubic_matrix(16, 2);
   HostCsr p = pseudo_inverse_rows(m);
   // M P = I (full row rank) and P M symmetric
@@ -210,12 +211,14 @@ TEST_CASE("residual_vjp equals J^T (A(x) - y) for every operator", "[operators][
 
 TEST_CASE("measurement shapes", "[operators]") {
   const Shape4 x{2, 3, 64, 48};
-  CHECK(make_operator(options_for("sr", {"--scale", "8"}), x, {}, reddiff_test::cpu_backend())->measurement_shape() == Shape4{2, 3, 8, 6});
-  CHECK(make_operator(options_for("colorize", {}), x, {}, reddiff_test::cpu_backend())->measurement_shape() == Shape4{2, 1, 64, 48});
+  CHECK(make_operator(options_for("sr", {"--scale", "8"}), x, {}, reddiff_test::cpu_backend())->measurement_shape() ==
+        Shape4{2, 3, 8, 6});
+  CHECK(make_operator(options_for("colorize", {}), x, {}, reddiff_test::cpu_backend())->measurement_shape() ==
+        Shape4{2, 1, 64, 48});
   CHECK(make_operator(options_for("phase-retrieval", {}), x, {}, reddiff_test::cpu_backend())->measurement_shape() ==
         Shape4{2, 3, 96, 72});
-  CHECK(make_operator(options_for("phase-retrieval", {}), Shape4{1, 3, 256, 256}, {}, reddiff_test::cpu_backend())->measurement_shape() ==
-        Shape4{1, 3, 384, 384});
+  CHECK(make_operator(options_for("phase-retrieval", {}), Shape4{1, 3, 256, 256}, {}, reddiff_test::cpu_backend())
+            ->measurement_shape() == Shape4{1, 3, 384, 384});
   CHECK(make_operator(options_for("deblur", {}), x, {}, reddiff_test::cpu_backend())->measurement_shape() == x);
 }
 

@@ -118,7 +118,9 @@ TEST_CASE("quant: option checks", "[quant]") {
   CHECK_THROWS_WITH(options_for("quant", {"--bits", "x"}), Catch::Contains("--bits: 'x' is not a number"));
   OperatorOptions o;
   o.task = "quant";
-  CHECK_THROWS_WITH(make_operator(o, Shape4{1, 3, 4, 4}, {}, reddiff_test::cpu_backend()), Catch::Contains("needs its measured image"));
+  CHECK_THROWS_WITH(make_operator(o, Shape4{1, 3, 4, 4}, {}, reddiff_test::cpu_backend()),
+                    Catch::Contains("needs its measured image"));
   o.quant_image = std::make_shared<const std::vector<float>>(std::vector<float>(10, 0.0f));
-  CHECK_THROWS_WITH(make_operator(o, Shape4{1, 3, 4, 4}, {}, reddiff_test::cpu_backend()), Catch::Contains("has 10 values"));
+  CHECK_THROWS_WITH(make_operator(o, Shape4{1, 3, 4, 4}, {}, reddiff_test::cpu_backend()),
+                    Catch::Contains("has 10 values"));
 }

@@ -127,7 +127,8 @@ TEST_CASE("SVD views reproduce every operator that has one, with orthogonal U an
       S->ut(want.data(), uax.data());
       double err = 0, ref = 0;
       for (size_t i = 0; i < nx; ++i)
-        if (s[i] > 0.05f) err = std::max(err, double(std::fabs(uax[i] / s[i] - v[i]))), ref = std::max(ref, double(std::fabs(v[i])));
+        if (s[i] > 0.05f)
+          err = std::max(err, double(std::fabs(uax[i] / s[i] - v[i]))), ref = std::max(ref, double(std::fabs(v[i])));
       CHECK(err < 1e-4 * ref);
     }
   }
@@ -203,5 +204,6 @@ TEST_CASE("operators without an SVD are a one-line error", "[svd]") {
   }
   OperatorOptions o;
   o.task = "sr", o.scale = 4;
-  CHECK_THROWS_WITH(make_svd_operator(o, Shape4{1, 3, 18, 16}, {}, reddiff_test::cpu_backend()), Catch::Contains("does not divide"));
+  CHECK_THROWS_WITH(make_svd_operator(o, Shape4{1, 3, 18, 16}, {}, reddiff_test::cpu_backend()),
+                    Catch::Contains("does not divide"));
 }

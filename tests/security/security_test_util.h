@@ -39,7 +39,8 @@ inline std::string be32(uint32_t v) {
 
 inline std::string png_chunk(const std::string& type, const std::string& data) {
   const std::string td = type + data;
-  return be32(uint32_t(data.size())) + td + be32(uint32_t(crc32(0, reinterpret_cast<const Bytef*>(td.data()), uInt(td.size()))));
+  return be32(uint32_t(data.size())) + td +
+         be32(uint32_t(crc32(0, reinterpret_cast<const Bytef*>(td.data()), uInt(td.size()))));
 }
 
 // A PNG of w x h pixels (colour type: 0 grey, 2 RGB) whose IDAT holds every row, all zero: a valid image
@@ -63,7 +64,8 @@ inline std::string zero_png(uint32_t w, uint32_t h, int colour) {
   }
   deflateEnd(&z);
   const std::string ihdr = be32(w) + be32(h) + std::string{8, char(colour), 0, 0, 0};
-  return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", idat) + png_chunk("IEND", "");
+  return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", idat) +
+         png_chunk("IEND", "");
 }
 
 // A baseline JPEG whose frame header (SOF0) declares w x h: an 8 x 8 grey image written by stb_image_write
@@ -72,8 +74,9 @@ inline std::string jpeg_header(uint16_t w, uint16_t h) {
   std::string jpg;
   unsigned char px[64];
   for (int i = 0; i < 64; ++i) px[i] = (unsigned char)(i * 4);
-  stbi_write_jpg_to_func([](void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size); },
-                         &jpg, 8, 8, 1, px, 90);
+  stbi_write_jpg_to_func(
+      [](void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size); },
+      &jpg, 8, 8, 1, px, 90);
   const size_t sof = jpg.find("\xff\xc0");
   if (sof == std::string::npos) return jpg;
   jpg.replace(sof + 5, 4, std::string{char(h >> 8), char(h & 0xff), char(w >> 8), char(w & 0xff)});
@@ -82,8 +85,8 @@ inline std::string jpeg_header(uint16_t w, uint16_t h) {
 
 struct Run {
   int exit_code = -1;
-  std::string output;     // stdout and stderr
-  long peak_rss_kb = 0;   // of the child alone
+  std::string output;    // stdout and stderr
+  long peak_rss_kb = 0;  // of the child alone
 };
 
 // Runs argv (argv[0] a path) with its output captured, and reports its exit status and peak RSS.

@@ -65,13 +65,16 @@ TEST_CASE("a JPEG Huffman table of more than 256 codes never reaches stb_image",
   replay(reddiff_fuzz_mask, "00 0f 0f" + minimal);
   replay(reddiff_fuzz_kernel, "00 0f 0f" + minimal);
   std::string dht = "\x13" + std::string(16, '\xff') + std::string(4080, 'A');
-  std::string jpg = std::string("\xff\xd8\xff\xc4", 4) + char((dht.size() + 2) >> 8) + char((dht.size() + 2) & 0xff) + dht + "\xff\xd9";
+  std::string jpg = std::string("\xff\xd8\xff\xc4", 4) + char((dht.size() + 2) >> 8) + char((dht.size() + 2) & 0xff) +
+                    dht + "\xff\xd9";
   const std::string p = security_test::write_file("dht.jpg", jpg);
   CHECK_THROWS_WITH(reddiff::load_image_raw(p), Catch::Contains("dht.jpg") && Catch::Contains("Huffman"));
-  CHECK_THROWS_AS(reddiff::probe_image(security_test::write_file("dht_min.jpg", std::string("\xff\xd8\xff\xc4\x01\x01\x01\xff\xd9", 9))),
+  CHECK_THROWS_AS(reddiff::probe_image(
+                      security_test::write_file("dht_min.jpg", std::string("\xff\xd8\xff\xc4\x01\x01\x01\xff\xd9", 9))),
                   reddiff::Error);
   // fill bytes before SOI: stb_image would still take it for a JPEG; libjpeg refuses it
-  CHECK_THROWS_AS(reddiff::load_image_raw(security_test::write_file("fill.jpg", "\xff\xff" + jpg.substr(1))), reddiff::Error);
+  CHECK_THROWS_AS(reddiff::load_image_raw(security_test::write_file("fill.jpg", "\xff\xff" + jpg.substr(1))),
+                  reddiff::Error);
 }
 
 TEST_CASE("a PNM header number too long for an int never reaches stb_image", "[fuzz]") {
@@ -80,7 +83,8 @@ TEST_CASE("a PNM header number too long for an int never reaches stb_image", "[f
   replay(reddiff_fuzz_image, "50353535353535353535353529");  // "P55555555555)"
   CHECK_THROWS_WITH(reddiff::load_image_raw(security_test::write_file("long.pgm", "P5 # c\n 3 99999999999 255\n")),
                     Catch::Contains("PNM header number too large"));
-  CHECK(reddiff::load_image_raw(security_test::write_file("ok.pgm", std::string("P5 # c\n 3 1 255\n\x01\x02\x03", 19))).w == 3);
+  CHECK(reddiff::load_image_raw(security_test::write_file("ok.pgm", std::string("P5 # c\n 3 1 255\n\x01\x02\x03", 19)))
+            .w == 3);
 }
 
 TEST_CASE("an empty .npy array reads as empty", "[fuzz]") {
@@ -108,9 +112,11 @@ TEST_CASE("a PNG whose first IDAT chunk is empty", "[fuzz]") {
   // build compiles stb_image without those two checks (fuzz/stb_image_instrumented.c,
   // docs/security.md). The file must still be refused cleanly.
   replay(reddiff_fuzz_image, "89504e470d0a1a0a0000000d4948445200000009000000061002000000000000000000000049444154");
-  CHECK_THROWS_AS(reddiff::load_image_raw(security_test::write_file(
-                      "empty_idat.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x09\0\0\0\x06\x10\x02\0\0\0\0\0\0\0\0\0\0\0IDAT", 41))),
-                  reddiff::Error);
+  CHECK_THROWS_AS(
+      reddiff::load_image_raw(security_test::write_file(
+          "empty_idat.png",
+          std::string("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x09\0\0\0\x06\x10\x02\0\0\0\0\0\0\0\0\0\0\0IDAT", 41))),
+      reddiff::Error);
 }
 
 TEST_CASE("an 86-byte BMP declaring 2057x1536 pixels is refused from its header under a lower limit", "[fuzz]") {

@@ -47,7 +47,8 @@ TEST_CASE("check_pixels: the limit, its default from available memory, and its m
   CHECK_NOTHROW(check_pixels("x", 1000, 1));
   CHECK_THROWS_WITH(check_pixels("image 'a.png'", 10, 101),
                     "image 'a.png' is 101x10 (1010 pixels), over the --max-pixels limit of 1000");
-  CHECK_THROWS_WITH(check_pixels("x", int64_t(1) << 40, int64_t(1) << 40), Catch::Contains("over the --max-pixels limit"));
+  CHECK_THROWS_WITH(check_pixels("x", int64_t(1) << 40, int64_t(1) << 40),
+                    Catch::Contains("over the --max-pixels limit"));
   set_max_pixels(int64_t(1) << 62, "--max-pixels");
   CHECK_THROWS_WITH(check_pixels("x", int64_t(1) << 31, 1), Catch::Contains("2147483648"));  // sides are int
   set_max_pixels(default_max_pixels(kRestoreBytesPerPixel), "");
@@ -67,30 +68,36 @@ TEST_CASE("image readers check the header before decoding", "[limits]") {
   CHECK_THROWS_WITH(probe_image(png), Catch::Contains("over the --max-pixels limit of 107"));
   // a PNG header beyond what stb_image decodes (it calls that an unknown format): the size is named
   set_max_pixels(default_max_pixels(kRestoreBytesPerPixel), "");
-  const std::string huge = write_file("huge_header.png", security_test::zero_png(1, 1, 0).replace(16, 8,
-                                      security_test::be32(100000) + security_test::be32(100000)));
+  const std::string huge = write_file(
+      "huge_header.png",
+      security_test::zero_png(1, 1, 0).replace(16, 8, security_test::be32(100000) + security_test::be32(100000)));
   CHECK_THROWS_WITH(load_image_raw(huge), Catch::Contains("100000x100000"));
-  CHECK_THROWS_WITH(probe_image(write_file("j.jpg", security_test::jpeg_header(65000, 60000))), Catch::Contains("65000x60000"));
+  CHECK_THROWS_WITH(probe_image(write_file("j.jpg", security_test::jpeg_header(65000, 60000))),
+                    Catch::Contains("65000x60000"));
   // arrays read as pixels (masks, kernels)
   std::vector<float> v(5 * 7, 1.0f);
   write_npy(scratch("k.npy"), {5, 7}, v.data());
   set_max_pixels(34, "--max-pixels");
-  CHECK_THROWS_WITH(read_npy_pixels(scratch("k.npy"), "blur kernel"), Catch::Contains("blur kernel '") && Catch::Contains("is 7x5"));
+  CHECK_THROWS_WITH(read_npy_pixels(scratch("k.npy"), "blur kernel"),
+                    Catch::Contains("blur kernel '") && Catch::Contains("is 7x5"));
   set_max_pixels(35, "--max-pixels");
   CHECK(read_npy_pixels(scratch("k.npy"), "blur kernel").numel() == 35);
   set_max_pixels(default_max_pixels(kRestoreBytesPerPixel), "");
 }
 
-TEST_CASE("reddiff refuses a decompression bomb from its header: exit 2, one line, no large allocation", "[limits][cli]") {
+TEST_CASE("reddiff refuses a decompression bomb from its header: exit 2, one line, no large allocation",
+          "[limits][cli]") {
   // 20000 x 20000 grey, every row present: 400 MB of pixels (1.6 GB as floats) from a 400 KB file, which
   // stb_image would decode; 100000 x 100000 PNG and 65000 x 60000 JPEG headers, which it refuses itself
   // only after the size is lost; a .npy declaring 20000 x 20000 pixels (4.8 GB) in 100 bytes.
   const std::string png = write_file("bomb.png", security_test::zero_png(20000, 20000, 0));
-  const std::string png_huge = write_file("bomb_huge.png", security_test::zero_png(1, 1, 2).replace(16, 8,
-                                          security_test::be32(100000) + security_test::be32(100000)));
+  const std::string png_huge = write_file(
+      "bomb_huge.png",
+      security_test::zero_png(1, 1, 2).replace(16, 8, security_test::be32(100000) + security_test::be32(100000)));
   const std::string jpg = write_file("bomb.jpg", security_test::jpeg_header(65000, 60000));
   const std::string npy_header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 20000, 20000), }\n";
-  const std::string npy = write_file("bomb.npy", std::string("\x93NUMPY\x01\x00", 8) + char(npy_header.size()) + '\0' + npy_header);
+  const std::string npy =
+      write_file("bomb.npy", std::string("\x93NUMPY\x01\x00", 8) + char(npy_header.size()) + '\0' + npy_header);
   const std::string small = small_png("small.png", 16, 16);
   const std::string out = scratch("bomb_out.png");
   struct Case {
@@ -130,7 +137,8 @@ TEST_CASE("--max-pixels lowers and raises the limit; a bad value is a one-line e
   std::filesystem::remove(out);
   auto r = run({kReddiff, "degrade", "denoise", "--max-pixels", "191", small, out});
   CHECK(r.exit_code == 2);
-  CHECK(r.output == "reddiff degrade: image '" + small + "' is 16x12 (192 pixels), over the --max-pixels limit of 191\n");
+  CHECK(r.output ==
+        "reddiff degrade: image '" + small + "' is 16x12 (192 pixels), over the --max-pixels limit of 191\n");
   CHECK(!std::filesystem::exists(out));
   r = run({kReddiff, "degrade", "denoise", "-q", "--max-pixels", "192", small, out});
   CHECK(r.exit_code == 0);
@@ -138,8 +146,8 @@ TEST_CASE("--max-pixels lowers and raises the limit; a bad value is a one-line e
   // sr restores an image scale^2 times larger than its input: that is what is checked
   r = run({kReddiff, "sr", "--scale", "4", "--max-pixels", "3071", small, scratch("mp_sr.png")});
   CHECK(r.exit_code == 2);
-  CHECK(r.output.find("the restored image of '" + small + "' is 64x48 (3072 pixels), over the --max-pixels limit of 3071") !=
-        std::string::npos);
+  CHECK(r.output.find("the restored image of '" + small +
+                      "' is 64x48 (3072 pixels), over the --max-pixels limit of 3071") != std::string::npos);
   for (const char* bad : {"0", "-5", "abc", "1e3"}) {
     r = run({kReddiff, "inpaint", "--max-pixels", bad, small, scratch("mp_bad.png")});
     INFO(r.output);

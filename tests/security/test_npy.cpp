@@ -20,8 +20,10 @@ namespace {
 std::string npy_file(const std::string& name, const std::string& header, const std::string& data, int version = 1) {
   std::string h = header;
   std::string s = std::string("\x93NUMPY", 6) + char(version) + '\0';
-  if (version == 1) s += std::string{char(h.size() & 0xff), char(h.size() >> 8)};
-  else s += std::string{char(h.size() & 0xff), char((h.size() >> 8) & 0xff), char(h.size() >> 16), '\0'};
+  if (version == 1)
+    s += std::string{char(h.size() & 0xff), char(h.size() >> 8)};
+  else
+    s += std::string{char(h.size() & 0xff), char((h.size() >> 8) & 0xff), char(h.size() >> 16), '\0'};
   return security_test::write_file(name, s + h + data);
 }
 
@@ -109,7 +111,9 @@ TEST_CASE("read_npy refuses malformed files in one line, before allocating what 
   const std::string huge = f4.substr(0, f4.size() - 1) + std::string(70000, ' ') + "\n";
   CHECK_THROWS_WITH(read_npy(npy_file("huge_header.npy", huge, six, 2)), Catch::Contains("header too large"));
   CHECK_THROWS_WITH(read_npy(npy_file("v9.npy", f4, six, 9)), Catch::Contains("unsupported .npy version 9"));
-  CHECK_THROWS_WITH(read_npy(security_test::write_file("short.npy", "\x93NUMPY\x01")), Catch::Contains("not a .npy file"));
-  CHECK_THROWS_WITH(read_npy(security_test::write_file("short_header.npy", std::string("\x93NUMPY\x01\x00\xff\x00{", 11))),
-                    Catch::Contains("truncated .npy header"));
+  CHECK_THROWS_WITH(read_npy(security_test::write_file("short.npy", "\x93NUMPY\x01")),
+                    Catch::Contains("not a .npy file"));
+  CHECK_THROWS_WITH(
+      read_npy(security_test::write_file("short_header.npy", std::string("\x93NUMPY\x01\x00\xff\x00{", 11))),
+      Catch::Contains("truncated .npy header"));
 }

@@ -126,8 +126,8 @@ TEST_CASE("RED-diff, DPS and PiGDM restore into the measured bins", "[solver][jp
           s.solve(*A, y.data(), x.data(), {0});
         }
         const double loss = interval_loss(*A, x, y), d = dist(x, x_true);
-        INFO(A->describe() << ": interval loss " << loss << " (prior mean " << loss_m << "), distance to the truth " << d
-                           << " (prior mean " << dist_m << ")");
+        INFO(A->describe() << ": interval loss " << loss << " (prior mean " << loss_m << "), distance to the truth "
+                           << d << " (prior mean " << dist_m << ")");
         CHECK(loss < 0.05 * loss_m);
         CHECK(d < dist_m);
       }

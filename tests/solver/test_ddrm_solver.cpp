@@ -84,7 +84,8 @@ TEST_CASE("DDRM matches a NumPy transcription of the official efficient_generali
       for (int r = 0; r <= d.steps; ++r) A->vt(noise_img.data.data() + size_t(r) * nx, noise.data() + size_t(r) * nx);
       GaussianPrior prior{m.data, meta["c"].get<double>(), tn.model->config.schedule.alphas_cumprod()};
       DdrmSolver solver(*tn.net, d);
-      solver.set_eps_function([&](const float* xt, int t, float* out, int n, int, int) { prior.eps(xt, t, out, n); }, 3);
+      solver.set_eps_function([&](const float* xt, int t, float* out, int n, int, int) { prior.eps(xt, t, out, n); },
+                              3);
       solver.set_noise_for_tests(&noise);
       std::vector<float> x(nx);
       int steps_seen = 0;
@@ -105,10 +106,11 @@ TEST_CASE("DDRM matches a NumPy transcription of the official efficient_generali
 // x0 = sqrt(ab) x_t. In the scaled variable xb = x_t / sqrt(ab) and V's coordinates, with ybar = (U^T y)_k / s_k,
 // a = ab_t, sn = sigma_{t'}, tau = sqrt(1 - eta^2) sn, every case of the update is affine in xb plus fresh
 // noise, so given y each coordinate stays Gaussian with mean M and variance Q:
-//   start   measured (s L > sigma_0): M = ybar / (L sqrt(a_T)), Q = (L^2 - sigma_0^2/s^2) / (L^2 a_T); else M = 0, Q = 1/a_T
-//   noisier than y (s sn > sigma_0): M' = eta_b ybar + (1 - eta_b) a M,   Q' = (1 - eta_b)^2 a^2 Q + sn^2 - eta_b^2 sigma_0^2/s^2
-//   less noisy (0 < s sn < sigma_0): g = a (1 - tau s/sigma_0): M' = g M + tau s ybar/sigma_0, Q' = g^2 Q + eta^2 sn^2
-//   unmeasured (s = 0):              g = a (1 + tau sigma_t):    M' = g M,                   Q' = g^2 Q + eta^2 sn^2
+//   start   measured (s L > sigma_0): M = ybar / (L sqrt(a_T)), Q = (L^2 - sigma_0^2/s^2) / (L^2 a_T); else M = 0, Q =
+//   1/a_T noisier than y (s sn > sigma_0): M' = eta_b ybar + (1 - eta_b) a M,   Q' = (1 - eta_b)^2 a^2 Q + sn^2 -
+//   eta_b^2 sigma_0^2/s^2 less noisy (0 < s sn < sigma_0): g = a (1 - tau s/sigma_0): M' = g M + tau s ybar/sigma_0, Q'
+//   = g^2 Q + eta^2 sn^2 unmeasured (s = 0):              g = a (1 + tau sigma_t):    M' = g M,                   Q' =
+//   g^2 Q + eta^2 sn^2
 // and the output is xb after the last step (sn = 0, abar = 1). The test runs the solver with its own keyed
 // noise and checks that (V^T out - M) / sqrt(Q) has mean 0 and variance 1 over the coordinates.
 TEST_CASE("DDRM's output has the closed-form mean and variance under a standard Gaussian prior", "[ddrm]") {
@@ -156,10 +158,13 @@ TEST_CASE("DDRM's output has the closed-form mean and variance under a standard 
       for (size_t k = 0; k < nx; ++k) {
         const double s = S->singulars_host()[k], yb = s > 0 ? uty[k] / s : 0.0;
         double M = 0, Q = 1 / abar[size_t(ts[0])];
-        if (s > 0 && s * L > s0) M = yb / (L * std::sqrt(abar[size_t(ts[0])])), Q = (L * L - s0 * s0 / (s * s)) / (L * L * abar[size_t(ts[0])]);
+        if (s > 0 && s * L > s0)
+          M = yb / (L * std::sqrt(abar[size_t(ts[0])])),
+          Q = (L * L - s0 * s0 / (s * s)) / (L * L * abar[size_t(ts[0])]);
         for (size_t i = 0; i < ts.size(); ++i) {
           const double a = abar[size_t(ts[i])], an = i + 1 < ts.size() ? abar[size_t(ts[i + 1])] : 1.0;
-          const double sn = std::sqrt((1 - an) / an), sig = std::sqrt((1 - a) / a), tau = std::sqrt(1 - d.eta * d.eta) * sn;
+          const double sn = std::sqrt((1 - an) / an), sig = std::sqrt((1 - a) / a),
+                       tau = std::sqrt(1 - d.eta * d.eta) * sn;
           if (s > 0 && s * sn > s0) {
             M = d.eta_b * yb + (1 - d.eta_b) * a * M;
             Q = (1 - d.eta_b) * (1 - d.eta_b) * a * a * Q + sn * sn - d.eta_b * d.eta_b * s0 * s0 / (s * s);
@@ -178,7 +183,8 @@ TEST_CASE("DDRM's output has the closed-form mean and variance under a standard 
       for (int c = 0; c < 2; ++c) {
         REQUIRE(cnt[c] > 1000);
         const double mean = sum[c] / double(cnt[c]), var = sq[c] / double(cnt[c]) - mean * mean;
-        INFO((c ? "measured" : "unmeasured") << " coordinates: " << cnt[c] << ", normalised mean " << mean << ", variance " << var);
+        INFO((c ? "measured" : "unmeasured")
+             << " coordinates: " << cnt[c] << ", normalised mean " << mean << ", variance " << var);
         CHECK(std::fabs(mean) < 5 / std::sqrt(double(cnt[c])));
         CHECK(std::fabs(var - 1) < 5 * std::sqrt(2 / double(cnt[c])));
       }

@@ -80,14 +80,17 @@ std::vector<double> pool2(const std::vector<double>& x, int c, int h, int w) {
   std::vector<double> y(size_t(c * (h / 2) * (w / 2)), 0.0);
   for (int k = 0; k < c; ++k)
     for (int i = 0; i < h; ++i)
-      for (int j = 0; j < w; ++j) y[size_t((k * (h / 2) + i / 2) * (w / 2) + j / 2)] += 0.25 * x[size_t((k * h + i) * w + j)];
+      for (int j = 0; j < w; ++j)
+        y[size_t((k * (h / 2) + i / 2) * (w / 2) + j / 2)] += 0.25 * x[size_t((k * h + i) * w + j)];
   return y;
 }
-std::vector<double> spread2(const std::vector<double>& y, int c, int h, int w, double scale) {  // scale 0.25: adjoint, 1: nearest
+std::vector<double> spread2(const std::vector<double>& y, int c, int h, int w,
+                            double scale) {  // scale 0.25: adjoint, 1: nearest
   std::vector<double> x(size_t(c * h * w));
   for (int k = 0; k < c; ++k)
     for (int i = 0; i < h; ++i)
-      for (int j = 0; j < w; ++j) x[size_t((k * h + i) * w + j)] = scale * y[size_t((k * (h / 2) + i / 2) * (w / 2) + j / 2)];
+      for (int j = 0; j < w; ++j)
+        x[size_t((k * h + i) * w + j)] = scale * y[size_t((k * (h / 2) + i / 2) * (w / 2) + j / 2)];
   return x;
 }
 
@@ -147,7 +150,8 @@ TEST_CASE("space_timesteps keeps guided-diffusion's timesteps", "[solver][dps]")
     double prev = abar[size_t(k - 1)];
     CHECK(std::exp(full.log_beta[size_t(k)]) == Approx(betas[size_t(k)]).epsilon(1e-9));
     CHECK(full.coef1[size_t(k)] == Approx(betas[size_t(k)] * std::sqrt(prev) / (1 - abar[size_t(k)])).epsilon(1e-9));
-    CHECK(full.coef2[size_t(k)] == Approx((1 - prev) * std::sqrt(1 - betas[size_t(k)]) / (1 - abar[size_t(k)])).epsilon(1e-9));
+    CHECK(full.coef2[size_t(k)] ==
+          Approx((1 - prev) * std::sqrt(1 - betas[size_t(k)]) / (1 - abar[size_t(k)])).epsilon(1e-9));
   }
   // The clipped log posterior variance at k = 0 repeats k = 1's (guided-diffusion's posterior_log_variance_clipped).
   CHECK(full.log_post_var[0] == full.log_post_var[1]);
@@ -194,12 +198,14 @@ TEST_CASE("one DPS step matches the hand computation, and its gradient the finit
         REQUIRE(t == tsteps[size_t(j)]);
         const double ab = P.abar[size_t(t)], ab_prev = k > 0 ? P.abar[size_t(S.t[size_t(k - 1)])] : 1.0;
         const double beta = 1 - ab / ab_prev, kt = P.k(t);
-        const double coef1 = beta * std::sqrt(ab_prev) / (1 - ab), coef2 = (1 - ab_prev) * std::sqrt(1 - beta) / (1 - ab);
+        const double coef1 = beta * std::sqrt(ab_prev) / (1 - ab),
+                     coef2 = (1 - ab_prev) * std::sqrt(1 - beta) / (1 - ab);
         const double post = k > 0 ? beta * (1 - ab_prev) / (1 - ab) : 0.0;
         int64_t clipped = 0;
         for (int i = 0; i < xs.n; ++i) {
           auto xp = to_double(traj[size_t(j - 1)].data() + i * img, size_t(img));
-          std::vector<double> x0(static_cast<size_t>(img)), inside(static_cast<size_t>(img)), v(static_cast<size_t>(img));
+          std::vector<double> x0(static_cast<size_t>(img)), inside(static_cast<size_t>(img)),
+              v(static_cast<size_t>(img));
           for (int64_t e = 0; e < img; ++e) {
             double eps = kt * (xp[size_t(e)] - std::sqrt(ab) * P.m[size_t(e)]);
             double u = xp[size_t(e)] / std::sqrt(ab) - std::sqrt(1 / ab - 1) * eps;
@@ -214,7 +220,8 @@ TEST_CASE("one DPS step matches the hand computation, and its gradient the finit
           for (size_t q = 0; q < r.size(); ++q) r[q] -= yi[q], nrm += r[q] * r[q];
           nrm = std::sqrt(nrm);
           auto g0 = spread2(r, 3, 8, 8, 0.25);
-          std::vector<double> want(static_cast<size_t>(img)), grad(static_cast<size_t>(img)), unguided(static_cast<size_t>(img));
+          std::vector<double> want(static_cast<size_t>(img)), grad(static_cast<size_t>(img)),
+              unguided(static_cast<size_t>(img));
           for (int64_t e = 0; e < img; ++e) {
             const size_t q = size_t(e);
             grad[q] = inside[q] * g0[q] / nrm * (1 / std::sqrt(ab) - std::sqrt(1 / ab - 1) * kt);
@@ -223,12 +230,14 @@ TEST_CASE("one DPS step matches the hand computation, and its gradient the finit
               // learned range between the posterior variance and beta; fixed_large: beta (k > 0 here)
               const double f = (v[q] + 1) / 2;
               const double lv = out_c == 6 ? f * std::log(beta) + (1 - f) * std::log(post) : std::log(beta);
-              sigma = std::exp(0.5 * lv) * philox_normal(o.seed, ids[size_t(i)], uint32_t(j), kNoiseSampler, uint64_t(e));
+              sigma =
+                  std::exp(0.5 * lv) * philox_normal(o.seed, ids[size_t(i)], uint32_t(j), kNoiseSampler, uint64_t(e));
             }
             unguided[q] = coef1 * x0[q] + coef2 * xp[q] + sigma;
             want[q] = unguided[q] - o.zeta * grad[q];
           }
-          double err = reddiff_test::rel_l2(traj[size_t(j)].data() + i * img, std::vector<float>(want.begin(), want.end()).data(), size_t(img));
+          double err = reddiff_test::rel_l2(traj[size_t(j)].data() + i * img,
+                                            std::vector<float>(want.begin(), want.end()).data(), size_t(img));
           INFO("step " << j << " image " << i << ": relative error " << err);
           CHECK(err < 2e-5);
 
@@ -242,7 +251,8 @@ TEST_CASE("one DPS step matches the hand computation, and its gradient the finit
               const double h = 1e-4;
               std::vector<double> xa = xp, xb = xp;
               double dot = 0;
-              for (size_t q = 0; q < size_t(img); ++q) xa[q] += h * dir[q], xb[q] -= h * dir[q], dot += grad[q] * dir[q];
+              for (size_t q = 0; q < size_t(img); ++q)
+                xa[q] += h * dir[q], xb[q] -= h * dir[q], dot += grad[q] * dir[q];
               double fd = (dps_norm(P, t, xa, yi, 3, 8, 8) - dps_norm(P, t, xb, yi, 3, 8, 8)) / (2 * h);
               INFO("direction " << d << ": finite difference " << fd << ", gradient " << dot);
               CHECK(dot == Approx(fd).epsilon(1e-3).margin(1e-5));
@@ -290,7 +300,8 @@ TEST_CASE("one PiGDM step matches the hand computation", "[solver][pigdm]") {
       for (int j : {3, 9}) {  // t = 600 -> 500 and the last step t = 0 -> x0
         const int t = 900 - 100 * j, s = t - 100;
         const double ab = P.abar[size_t(t)], abs_ = s >= 0 ? P.abar[size_t(s)] : 1.0, kt = P.k(t);
-        const double c1 = o.eta * std::sqrt((1 - ab / abs_) * (1 - abs_) / (1 - ab)), c2 = std::sqrt(1 - abs_ - c1 * c1);
+        const double c1 = o.eta * std::sqrt((1 - ab / abs_) * (1 - abs_) / (1 - ab)),
+                     c2 = std::sqrt(1 - abs_ - c1 * c1);
         for (int i = 0; i < xs.n; ++i) {
           auto xp = to_double(traj[size_t(j - 1)].data() + i * img, size_t(img));
           std::vector<double> x0(static_cast<size_t>(img)), eps(static_cast<size_t>(img));
@@ -302,7 +313,8 @@ TEST_CASE("one PiGDM step matches the hand computation", "[solver][pigdm]") {
           std::vector<double> vec(static_cast<size_t>(img)), keep(size_t(img), 0.0);
           if (task == "sr") {
             const float* yi = y.data() + i * img / 4;
-            auto pinv_y = spread2(to_double(yi, size_t(img / 4)), 3, 8, 8, 1.0), pax = spread2(pool2(x0, 3, 8, 8), 3, 8, 8, 1.0);
+            auto pinv_y = spread2(to_double(yi, size_t(img / 4)), 3, 8, 8, 1.0),
+                 pax = spread2(pool2(x0, 3, 8, 8), 3, 8, 8, 1.0);
             for (size_t q = 0; q < size_t(img); ++q) vec[q] = pinv_y[q] - pax[q];
           } else {
             for (size_t q = 0; q < size_t(img); ++q) {
@@ -312,7 +324,8 @@ TEST_CASE("one PiGDM step matches the hand computation", "[solver][pigdm]") {
             double mean = 0, var = 0;
             for (double v : x0) mean += v / double(img);
             for (double v : x0) var += (v - mean) * (v - mean) / double(img - 1);
-            for (size_t q = 0; q < size_t(img); ++q) vec[q] += o.contrast * (x0[q] - mean) / (double(img - 1) * std::sqrt(var));
+            for (size_t q = 0; q < size_t(img); ++q)
+              vec[q] += o.contrast * (x0[q] - mean) / (double(img - 1) * std::sqrt(var));
           }
           std::vector<float> want(static_cast<size_t>(img));
           for (size_t q = 0; q < size_t(img); ++q) {
@@ -323,7 +336,8 @@ TEST_CASE("one PiGDM step matches the hand computation", "[solver][pigdm]") {
               grad *= 1 - keep[q];
             }
             double z = c1 != 0 ? philox_normal(o.seed, ids[size_t(i)], uint32_t(j), kNoiseSampler, q) : 0.0;
-            want[q] = float(std::sqrt(abs_) * x0q + c1 * z + c2 * eps[q] + std::sqrt(abs_) * std::sqrt(ab) * o.weight * grad);
+            want[q] =
+                float(std::sqrt(abs_) * x0q + c1 * z + c2 * eps[q] + std::sqrt(abs_) * std::sqrt(ab) * o.weight * grad);
           }
           double err = reddiff_test::rel_l2(traj[size_t(j)].data() + i * img, want.data(), size_t(img));
           INFO("step " << j << " image " << i << ": relative error " << err);
@@ -334,7 +348,8 @@ TEST_CASE("one PiGDM step matches the hand computation", "[solver][pigdm]") {
       if (task == "inpaint") {
         for (int i = 0; i < xs.n; ++i) {
           for (int64_t e = 0; e < img; ++e)
-            if (mask[size_t(i) * hw + e % hw] > 0.5f) REQUIRE(x[size_t(i * img + e)] == Approx(y[size_t(i * img + e)]).margin(1e-5));
+            if (mask[size_t(i) * hw + e % hw] > 0.5f)
+              REQUIRE(x[size_t(i * img + e)] == Approx(y[size_t(i * img + e)]).margin(1e-5));
         }
       }
     }
@@ -377,7 +392,8 @@ TEST_CASE("DPS and PiGDM: an image's result does not depend on its batch neighbo
     auto other = run(algo, {7}, imgs.data());
     CHECK(reddiff_test::rel_l2(batch.data() + img, alone.data(), size_t(img)) < 1e-6);
     CHECK(reddiff_test::rel_l2(batch.data(), other.data(), size_t(img)) < 1e-6);
-    CHECK(reddiff_test::rel_l2(batch.data(), batch.data() + img, size_t(img)) > 0.1);  // different ids, different images
+    CHECK(reddiff_test::rel_l2(batch.data(), batch.data() + img, size_t(img)) >
+          0.1);  // different ids, different images
   }
 }
 

@@ -91,7 +91,8 @@ TEST_CASE("RED-diff reaches the closed-form fixed point of a Gaussian prior", "[
   auto backend = make_cpu_backend(0);
   Network net(*model, *backend, DType::F32);
   Shape4 xs{2, 3, 16, 16};
-  GaussianPrior prior{reddiff_test::random_normal(size_t(xs.image_numel()), 11, 0.5f), 0.01, mc.schedule.alphas_cumprod()};
+  GaussianPrior prior{reddiff_test::random_normal(size_t(xs.image_numel()), 11, 0.5f), 0.01,
+                      mc.schedule.alphas_cumprod()};
   auto x_true = reddiff_test::random_normal(size_t(xs.numel()), 12, 0.5f);
 
   for (std::string task : {"denoise", "inpaint"}) {
@@ -107,7 +108,8 @@ TEST_CASE("RED-diff reaches the closed-form fixed point of a Gaussian prior", "[
       RedDiffOptions o;
       o.steps = 700, o.lr = 0.02, o.lambda = 1.0, o.t_end = 300, o.seed = 9;
       RedDiffSolver solver(net, o);
-      solver.set_eps_function([&](const float* xt, int t, float* out, int n, int, int) { prior.eps(xt, t, out, n, xs.image_numel()); }, 3);
+      solver.set_eps_function(
+          [&](const float* xt, int t, float* out, int n, int, int) { prior.eps(xt, t, out, n, xs.image_numel()); }, 3);
       solver.solve(*A, y.data(), mu.data(), ids);
 
       double ab = prior.abar[300], k = (1 - ab) / (ab * prior.c + 1 - ab), lam = o.lambda;

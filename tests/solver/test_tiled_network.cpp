@@ -89,7 +89,8 @@ TEST_CASE("tile grids cover the image and their normalised weights sum to one", 
           for (int x0 : g.xs)
             for (int i = 0; i < g.th; ++i)
               for (int j = 0; j < g.tw; ++j)
-                ref[size_t(y0 + i) * w + x0 + j] += window_ref(i, y0, g.th, h, o.overlap) * window_ref(j, x0, g.tw, w, o.overlap);
+                ref[size_t(y0 + i) * w + x0 + j] +=
+                    window_ref(i, y0, g.th, h, o.overlap) * window_ref(j, x0, g.tw, w, o.overlap);
         double worst = 0, worst_sum = 0;
         std::vector<double> norm(size_t(h) * w, 0.0);
         for (int y0 : g.ys)
@@ -97,7 +98,8 @@ TEST_CASE("tile grids cover the image and their normalised weights sum to one", 
             for (int i = 0; i < g.th; ++i)
               for (int j = 0; j < g.tw; ++j) {
                 const size_t p = size_t(y0 + i) * w + x0 + j;
-                norm[p] += double(tile_window(i, y0, g.th, h, o.overlap) * tile_window(j, x0, g.tw, w, o.overlap)) / double(s[p]);
+                norm[p] += double(tile_window(i, y0, g.th, h, o.overlap) * tile_window(j, x0, g.tw, w, o.overlap)) /
+                           double(s[p]);
               }
         size_t uncovered = 0;
         for (size_t p = 0; p < ref.size(); ++p) {
@@ -232,7 +234,8 @@ TEST_CASE("tiled VJP: the untiled VJP for one tile, the blend of the crops' VJPs
       for (int x0 : g.xs)
         for (int i = 0; i < g.th; ++i)
           for (int j = 0; j < g.tw; ++j)
-            ws[size_t(y0 + i) * w + x0 + j] += window_ref(i, y0, g.th, h, o.overlap) * window_ref(j, x0, g.tw, w, o.overlap);
+            ws[size_t(y0 + i) * w + x0 + j] +=
+                window_ref(i, y0, g.th, h, o.overlap) * window_ref(j, x0, g.tw, w, o.overlap);
     for (int y0 : g.ys)
       for (int x0 : g.xs) {
         auto in = crop(x, 0, c, h, w, y0, x0, g.th, g.tw);

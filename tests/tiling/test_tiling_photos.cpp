@@ -34,7 +34,9 @@ namespace {
 const std::string kModel = std::string(REDDIFF_SOURCE_DIR) + "/models/reddiff-default.safetensors";
 std::string photo(const std::string& name) { return reddiff_test::testdata("tile_photos/" + name); }
 
-RunResult rd(const std::string& args) { return reddiff_test::run_command(reddiff_test::binary("reddiff") + " " + args); }
+RunResult rd(const std::string& args) {
+  return reddiff_test::run_command(reddiff_test::binary("reddiff") + " " + args);
+}
 
 std::string fresh_dir(const std::string& name) {
   const std::string d = reddiff_test::testdata("tiling/" + name);
@@ -137,15 +139,15 @@ TEST_CASE("tiled restorations of a 512x512 photo lose no more than 0.2 dB to unt
   struct Case {
     std::string task, args;
   };
-  for (const Case& c : {Case{"inpaint", "--mask random --steps 2"}, Case{"sr", "--scale 4 --steps 2"},
-                        Case{"deblur", "--steps 2"}}) {
+  for (const Case& c :
+       {Case{"inpaint", "--mask random --steps 2"}, Case{"sr", "--scale 4 --steps 2"}, Case{"deblur", "--steps 2"}}) {
     double psnr[2];
     Image whole;
     for (int tiled = 0; tiled < 2; ++tiled) {
       const std::string stem = d + "/" + c.task + (tiled ? "_tiled" : "_whole");
       const std::string tile = tiled ? "--tile 256 --tile-overlap 64" : "--tile off";
-      RunResult r = rd(c.task + " --measure -q " + c.args + " " + tile + " --model " + kModel + " --json " + stem + ".json " +
-                       in + " " + stem + ".png");
+      RunResult r = rd(c.task + " --measure -q " + c.args + " " + tile + " --model " + kModel + " --json " + stem +
+                       ".json " + in + " " + stem + ".png");
       INFO(r.output);
       REQUIRE(r.exit_code == 0);
       const auto j = read_json(stem + ".json");
@@ -217,15 +219,17 @@ TEST_CASE("every algorithm runs tiled through reddiff, and the result does not d
   Image s{3, 80, 96, std::vector<float>(3 * 80 * 96)};
   for (int k = 0; k < 3; ++k)
     for (int y = 0; y < 80; ++y)
-      for (int x = 0; x < 96; ++x) s.data[(size_t(k) * 80 + y) * 96 + x] = p.data[(size_t(k) * 512 + 100 + y) * 512 + 200 + x];
+      for (int x = 0; x < 96; ++x)
+        s.data[(size_t(k) * 80 + y) * 96 + x] = p.data[(size_t(k) * 512 + 100 + y) * 512 + 200 + x];
   const std::string in = d + "/in.png";
   save_png(in, s.data.data(), 3, 80, 96);
   for (const std::string algo : {"reddiff", "dps", "pigdm", "ddrm"}) {
     std::vector<Image> outs;
     for (int batch : {1, 5}) {
       const std::string stem = d + "/" + algo + "_b" + std::to_string(batch);
-      RunResult r = rd("inpaint --mask random --measure -q --steps 2 --algo " + algo + " --tile 24 --tile-overlap 8 --batch-size " +
-                       std::to_string(batch) + " --model " + model + " --json " + stem + ".json " + in + " " + stem + ".png");
+      RunResult r = rd("inpaint --mask random --measure -q --steps 2 --algo " + algo +
+                       " --tile 24 --tile-overlap 8 --batch-size " + std::to_string(batch) + " --model " + model +
+                       " --json " + stem + ".json " + in + " " + stem + ".png");
       CAPTURE(algo, batch, r.output);
       REQUIRE(r.exit_code == 0);
       const auto j = read_json(stem + ".json");
