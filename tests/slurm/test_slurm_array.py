@@ -32,7 +32,7 @@ CROP = 64        # photos are 64x64 crops, so that 2 cores restore them in secon
 # The restoration every run uses: box inpainting with the bundled model, few steps. A task (2 images, one
 # CPU) takes about 4 s on the machine of docs/usage.md, 0.4 s of it loading the model, so one caught 1.5 s
 # into its run is mid-image.
-TASK = ["inpaint", "--mask", "box", "--steps", "20"]
+TASK = ["inpaint", "--mask", "box", "--steps", "60"]  # long enough to be caught CATCH_AFTER s into a run
 CATCH_AFTER = 1.5  # seconds
 
 
@@ -393,7 +393,10 @@ def main():
                             seen.setdefault(i, (int(pid), time.time()))
                 for i, (pid, since) in seen.items():
                     if i not in frozen and time.time() - since >= CATCH_AFTER:
-                        os.kill(pid, signal.SIGSTOP)
+                        try:
+                            os.kill(pid, signal.SIGSTOP)
+                        except ProcessLookupError:
+                            check(False, f"shard {i}'s reddiff ended within {CATCH_AFTER} s: raise --steps in {__file__}")
                         done = [n for n in names if owner[n] == i and os.path.exists(out(n))]
                         check(not done, f"shard {i} wrote {done} within {CATCH_AFTER} s: raise --steps in {__file__}")
                         frozen[i] = pid
