@@ -43,7 +43,7 @@ build)
   # Warnings are not errors here: the normal (gcc) build enforces them; this tree is for sanitizer reports,
   # and clang warns about things gcc does not.
   cmake -S "$SRC" -B "$DIR" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DREDDIFF_CUDA=OFF -DREDDIFF_WERROR=OFF \
-    -DREDDIFF_SANITIZE=address,undefined -DREDDIFF_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DREDDIFF_SANITIZE=address,undefined -DREDDIFF_FUZZ=ON -DBUILD_TESTING=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
     >"$DIR/configure.log" 2>&1 || { cat "$DIR/configure.log"; exit 1; }
   start=$(date +%s)
@@ -56,6 +56,26 @@ test)
     echo "sanitized_tree: $DIR is not built; skipping"
     exit 77
   fi
+  # The run must be able to fail: the tests are built (BUILD_TESTING) and instrumented, and a deliberate
+  # heap overflow under this environment leaves a report where the run looks for them.
+  tests=$(find "$DIR/tests" -name 'test_*' -type f -perm -u+x 2>/dev/null)
+  [ -n "$tests" ] || { echo "sanitized_tree: no test binaries in $DIR (configured without -DBUILD_TESTING=ON?)"; exit 1; }
+  for t in $tests; do
+    nm -C "$t" 2>/dev/null | grep -q __asan_init || { echo "sanitized_tree: $t is not built with AddressSanitizer"; exit 1; }
+  done
+  probe_reports="$DIR/sanitizer-probe"
+  rm -rf "$probe_reports"
+  mkdir -p "$probe_reports"
+  printf '%s\n' '#include <cstdlib>' \
+    'int main(int argc, char**) { int* p = static_cast<int*>(std::malloc(4 * sizeof(int))); p[argc + 3] = 1; int r = p[0]; std::free(p); return r; }' \
+    >"$probe_reports/overflow.cpp"
+  clang++ -fsanitize=address,undefined -fno-sanitize-recover=all -O1 "$probe_reports/overflow.cpp" -o "$probe_reports/overflow" ||
+    { echo "sanitized_tree: cannot build the sanitizer self-check"; exit 1; }
+  (sanitizer_env "$probe_reports" && "$probe_reports/overflow" >/dev/null 2>&1)
+  cat "$probe_reports"/asan.* "$probe_reports"/ubsan.* 2>/dev/null | grep -q heap-buffer-overflow ||
+    { echo "sanitized_tree: a deliberate heap overflow left no report in $probe_reports: reports would go unseen"; exit 1; }
+  echo "sanitized_tree: self-check: $(echo "$tests" | wc -w) instrumented test programs; a deliberate overflow is reported"
+
   reports="$DIR/sanitizer-reports"
   rm -rf "$reports"
   mkdir -p "$reports"
