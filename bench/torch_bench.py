@@ -6,8 +6,11 @@ with random weights. Per architecture, precision and batch size it measures, on 
 
   forward           eager, attention as guided-diffusion writes it (einsum + f32 softmax), under no_grad
   forward_sdpa      eager, attention through torch's fused scaled_dot_product_attention (torch >= 2.0)
-  forward_compile   torch.compile(model) (sdpa attention), in a child process with a time limit; a failure
-                    or a timeout is recorded, never fatal
+  forward_compile   torch.compile(model, mode=--compile-mode: max-autotune by default, which autotunes the
+                    GEMMs and convolutions and replays CUDA graphs; sdpa attention), in a child process with
+                    a time limit; a failure or a timeout is recorded, never fatal
+  reddiff_compile   the reddiff_nograd step below with that compiled network (same child, same shapes: no
+                    recompilation), what a performance-minded user of the official code would run
   reddiff_nograd    one official RED-diff step (NVlabs/RED-diff algos/reddiff.py): x_t formation, UNet
                     forward under no_grad, the two losses, backward to mu (through the operator only), Adam
   reddiff_official  the same step with the UNet forward recorded by autograd, as the official code runs it
@@ -53,7 +56,9 @@ import torch.nn.functional as F  # noqa: E402
 
 import adm_ref  # noqa: E402
 
-GPU_METHODS = ["forward", "forward_sdpa", "reddiff_nograd", "reddiff_official", "dps", "pgdm", "forward_compile"]
+GPU_METHODS = ["forward", "forward_sdpa", "reddiff_nograd", "reddiff_official", "dps", "pgdm", "forward_compile",
+               "reddiff_compile"]
+COMPILE_METHODS = ("forward_compile", "reddiff_compile")
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -422,10 +427,13 @@ def device_ceilings(repeat=10):
 # ----------------------------------------------------------------------------------------- compile (child)
 
 def compile_child(args):
-    """Runs in its own process (the parent enforces the time limit): torch.compile forward timings,
-    one JSON line per (precision, batch) appended to --child-out."""
+    """Runs in its own process (the parent enforces the time limit): torch.compile timings of the forward
+    and of the RED-diff step (--methods), one JSON line per (method, precision, batch) appended to
+    --child-out."""
+    which = [m for m in str_list(args.methods or "forward_compile") if m in COMPILE_METHODS]
     cfg = named_config(args.arch[0])
-    dev = "cuda"
+    dev = args.device  # cuda from the parent (cpu only to dry-run this code where torch.compile is the identity)
+    cuda = dev == "cuda"
     model = build_model(cfg, dev, args.seed)
     model.use_sdpa = True
     for pname in str_list(args.precision):
@@ -434,15 +442,20 @@ def compile_child(args):
         mf = torch.channels_last if dt != torch.float32 else torch.contiguous_format
         model.to(memory_format=mf)
         try:
-            cm = torch.compile(model, dynamic=False)
+            cm = torch.compile(model, mode=args.compile_mode, dynamic=False)
         except Exception as e:  # noqa: BLE001 (torch < 2.0 has no torch.compile)
             with open(args.child_out, "a") as f:
                 for n in int_list(args.batch):
-                    f.write(json.dumps({"method": "forward_compile", "precision": pname, "batch": n, "status": "error",
-                                        "note": (type(e).__name__ + ": " + str(e)).splitlines()[0][:300]}) + "\n")
+                    for m in which:
+                        f.write(json.dumps({"method": m, "precision": pname, "batch": n, "status": "error",
+                                            "note": (type(e).__name__ + ": " + str(e)).splitlines()[0][:300]}) + "\n")
             return 0
         for n in int_list(args.batch):
-            rec = {"method": "forward_compile", "precision": pname, "batch": n}
+            if "forward_compile" not in which:
+                if not compile_reddiff(args, cm, cfg, dt, dev, n):
+                    return 0
+                continue
+            rec = {"method": "forward_compile", "precision": pname, "batch": n, "compile_mode": args.compile_mode}
             t0 = time.perf_counter()
             try:
                 h = w = args.size[0]
@@ -455,11 +468,13 @@ def compile_child(args):
                         cm(x, tt, lab)
                 with torch.no_grad():
                     cm(x, tt, lab)  # compiles
-                torch.cuda.synchronize()
+                if cuda:
+                    torch.cuda.synchronize()
                 rec["compile_s"] = time.perf_counter() - t0
-                torch.cuda.reset_peak_memory_stats()
-                rec["ms"] = timed_loop(step, args.warmup, args.repeat, args.max_time, True)
-                rec["peak_bytes"] = torch.cuda.max_memory_allocated()
+                if cuda:
+                    torch.cuda.reset_peak_memory_stats()
+                rec["ms"] = timed_loop(step, args.warmup, args.repeat, args.max_time, cuda)
+                rec["peak_bytes"] = torch.cuda.max_memory_allocated() if cuda else None
                 rec["status"] = "ok"
             except Exception as e:  # noqa: BLE001
                 rec["status"] = "error"
@@ -468,10 +483,39 @@ def compile_child(args):
                 f.write(json.dumps(rec) + "\n")
             if rec["status"] != "ok":
                 return 0
+            if "reddiff_compile" in which and not compile_reddiff(args, cm, cfg, dt, dev, n):
+                return 0
     return 0
 
 
-def run_compile(args, arch, prec_list, batches, size, timeout_s):
+def compile_reddiff(args, cm, cfg, dt, dev, n):
+    """The reddiff_nograd step with the compiled network cm; appends its record; False on a failure."""
+    pname = {v: k for k, v in DTYPES.items()}[dt]
+    cuda = dev == "cuda"
+    rec = {"method": "reddiff_compile", "precision": pname, "batch": n, "compile_mode": args.compile_mode}
+    t0 = time.perf_counter()
+    try:
+        run = Runner(cm, cfg, dt, dev, dt != torch.float32)
+        h = w = args.size[0]
+        step = run.reddiff_step(n, h, w, official=False)
+        step(0)  # compiles (or reuses the forward's compilation: same shapes)
+        if cuda:
+            torch.cuda.synchronize()
+        rec["compile_s"] = time.perf_counter() - t0
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        rec["ms"] = timed_loop(step, args.warmup, args.repeat, args.max_time, cuda)
+        rec["peak_bytes"] = torch.cuda.max_memory_allocated() if cuda else None
+        rec["status"] = "ok"
+    except Exception as e:  # noqa: BLE001
+        rec["status"] = "error"
+        rec["note"] = (type(e).__name__ + ": " + str(e)).splitlines()[0][:300]
+    with open(args.child_out, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    return rec["status"] == "ok"
+
+
+def run_compile(args, arch, prec_list, batches, size, timeout_s, which):
     """Starts the compile child with a hard time limit; returns its records (partial on timeout)."""
     out_path = os.path.join(args.tmpdir, "compile-%d-%s.jsonl" % (os.getpid(), arch_label(arch).replace("/", "_")))
     if os.path.exists(out_path):
@@ -479,7 +523,8 @@ def run_compile(args, arch, prec_list, batches, size, timeout_s):
     cmd = [sys.executable, os.path.abspath(__file__), "--compile-child", "--child-out", out_path, "--arch", arch,
            "--precision", ",".join(prec_list), "--batch", ",".join(map(str, batches)), "--size", str(size),
            "--repeat", str(args.repeat), "--warmup", str(args.warmup), "--max-time", str(args.max_time),
-           "--seed", str(args.seed), "--device", "cuda"] + (["--cudnn-benchmark"] if args.cudnn_benchmark else [])
+           "--seed", str(args.seed), "--device", "cuda", "--methods", ",".join(which),
+           "--compile-mode", args.compile_mode] + (["--cudnn-benchmark"] if args.cudnn_benchmark else [])
     note = None
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -499,12 +544,13 @@ def run_compile(args, arch, prec_list, batches, size, timeout_s):
         with open(out_path) as f:
             recs = [json.loads(line) for line in f if line.strip()]
         os.remove(out_path)
-    done = {(r["precision"], r["batch"]) for r in recs}
+    done = {(r["method"], r["precision"], r["batch"]) for r in recs}
     for pn in prec_list:
         for n in batches:
-            if (pn, n) not in done:
-                recs.append({"method": "forward_compile", "precision": pn, "batch": n, "status": "skipped",
-                             "note": note or "not reached (an earlier compile failed)"})
+            for m in which:
+                if (m, pn, n) not in done:
+                    recs.append({"method": m, "precision": pn, "batch": n, "status": "skipped",
+                                 "note": note or "not reached (an earlier compile failed)"})
     return recs
 
 
@@ -529,6 +575,8 @@ def main():
     ap.add_argument("--max-time", type=float, default=None, help="seconds per timed loop before it stops (>= 3 samples)")
     ap.add_argument("--compile-timeout", type=float, default=120.0, help="seconds for all torch.compile measurements of one model")
     ap.add_argument("--compile-precision", default="f16", help="precisions timed under torch.compile")
+    ap.add_argument("--compile-mode", default="max-autotune",
+                    help="torch.compile mode: max-autotune (autotuned kernels + CUDA graphs), reduce-overhead, default")
     ap.add_argument("--no-ceilings", action="store_true", help="skip the matmul/copy ceilings")
     ap.add_argument("--cudnn-benchmark", action="store_true",
                     help="torch.backends.cudnn.benchmark = True (autotuned convolutions; slower warm-up). Default: "
@@ -574,7 +622,7 @@ def main():
         if mname not in GPU_METHODS:
             raise SystemExit("torch_bench: unknown method %r" % mname)
     if not cuda:
-        methods = [m for m in methods if m != "forward_compile"]  # the solver steps only when asked for
+        methods = [m for m in methods if m not in COMPILE_METHODS]  # the solver steps only when asked for
     precs = str_list(args.precision)
     for p in precs:
         if p not in DTYPES:
@@ -656,7 +704,7 @@ def main():
                     entry.setdefault("flops_per_image", {})[str(size)] = flops
                 for n in batches:
                     for mname in methods:
-                        if mname == "forward_compile":
+                        if mname in COMPILE_METHODS:
                             continue
                         rec = {"method": mname, "precision": pname, "batch": n, "size": [h, w]}
                         if mname == "forward_sdpa" and not hasattr(F, "scaled_dot_product_attention"):
@@ -714,23 +762,24 @@ def main():
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()
-        if cuda and "forward_compile" in methods:
+        which = [m for m in COMPILE_METHODS if m in methods]
+        if cuda and which:
             cprec = [p for p in str_list(args.compile_precision) if p in precs] or precs[:1]
             left = args.budget_s - (time.perf_counter() - t_start) if args.budget_s > 0 else args.compile_timeout
             if left < 20:
-                recs = [{"method": "forward_compile", "precision": p, "batch": n, "status": "skipped",
-                         "note": "time budget spent"} for p in cprec for n in batches]
+                recs = [{"method": m, "precision": p, "batch": n, "status": "skipped",
+                         "note": "time budget spent"} for p in cprec for n in batches for m in which]
             else:
-                recs = run_compile(args, arch, cprec, batches, sizes[0], min(args.compile_timeout, left))
+                recs = run_compile(args, arch, cprec, batches, sizes[0], min(args.compile_timeout, left), which)
             for r in recs:
                 r.setdefault("size", [sizes[0], sizes[0]])
                 if r.get("status") == "ok":
                     fl = entry.get("flops_per_image", {}).get(str(sizes[0]))
                     r["ms_per_image"] = r["ms"]["median"] / r["batch"]
                     r["images_per_s"] = 1e3 * r["batch"] / r["ms"]["median"]
-                    if fl:
+                    if fl and r["method"] == "forward_compile":
                         r["tflops"] = fl * r["batch"] / (r["ms"]["median"] * 1e-3) / 1e12
-                print("%s forward_compile %s b%d: %s%s" % (label, r["precision"], r["batch"], r["status"],
+                print("%s %s %s b%d: %s%s" % (label, r["method"], r["precision"], r["batch"], r["status"],
                       (", %.2f ms" % r["ms"]["median"]) if r.get("status") == "ok" else
                       (" (%s)" % r.get("note", ""))), file=sys.stderr)
                 entry["results"].append(r)
