@@ -451,54 +451,37 @@ def compile_child(args):
                                             "note": (type(e).__name__ + ": " + str(e)).splitlines()[0][:300]}) + "\n")
             return 0
         for n in int_list(args.batch):
-            if "forward_compile" not in which:
-                if not compile_reddiff(args, cm, cfg, dt, dev, n):
-                    return 0
-                continue
-            rec = {"method": "forward_compile", "precision": pname, "batch": n, "compile_mode": args.compile_mode}
-            t0 = time.perf_counter()
-            try:
+            if "forward_compile" in which:
                 h = w = args.size[0]
-                x = torch.randn(n, cfg["in_channels"], h, w, device=dev).to(dt).contiguous(memory_format=mf)
-                lab = torch.zeros(n, dtype=torch.long, device=dev) if cfg["num_classes"] > 0 else None
-                tt = torch.full((n,), 500, dtype=torch.long, device=dev)
 
-                def step(i, cm=cm, x=x, tt=tt, lab=lab):
-                    with torch.no_grad():
-                        cm(x, tt, lab)
-                with torch.no_grad():
-                    cm(x, tt, lab)  # compiles
-                if cuda:
-                    torch.cuda.synchronize()
-                rec["compile_s"] = time.perf_counter() - t0
-                if cuda:
-                    torch.cuda.reset_peak_memory_stats()
-                rec["ms"] = timed_loop(step, args.warmup, args.repeat, args.max_time, cuda)
-                rec["peak_bytes"] = torch.cuda.max_memory_allocated() if cuda else None
-                rec["status"] = "ok"
-            except Exception as e:  # noqa: BLE001
-                rec["status"] = "error"
-                rec["note"] = (type(e).__name__ + ": " + str(e)).splitlines()[0][:300]
-            with open(args.child_out, "a") as f:
-                f.write(json.dumps(rec) + "\n")
-            if rec["status"] != "ok":
-                return 0
-            if "reddiff_compile" in which and not compile_reddiff(args, cm, cfg, dt, dev, n):
-                return 0
+                def make_forward(n=n, h=h, w=w, cm=cm, dt=dt, mf=mf):
+                    x = torch.randn(n, cfg["in_channels"], h, w, device=dev).to(dt).contiguous(memory_format=mf)
+                    lab = torch.zeros(n, dtype=torch.long, device=dev) if cfg["num_classes"] > 0 else None
+                    tt = torch.full((n,), 500, dtype=torch.long, device=dev)
+
+                    def step(i):
+                        with torch.no_grad():
+                            cm(x, tt, lab)
+                    return step
+                if not time_compiled(args, "forward_compile", pname, n, make_forward, cuda):
+                    return 0
+            if "reddiff_compile" in which:
+                def make_reddiff(n=n, cm=cm, dt=dt):
+                    return Runner(cm, cfg, dt, dev, dt != torch.float32).reddiff_step(n, args.size[0], args.size[0],
+                                                                                       official=False)
+                if not time_compiled(args, "reddiff_compile", pname, n, make_reddiff, cuda):
+                    return 0
     return 0
 
 
-def compile_reddiff(args, cm, cfg, dt, dev, n):
-    """The reddiff_nograd step with the compiled network cm; appends its record; False on a failure."""
-    pname = {v: k for k, v in DTYPES.items()}[dt]
-    cuda = dev == "cuda"
-    rec = {"method": "reddiff_compile", "precision": pname, "batch": n, "compile_mode": args.compile_mode}
+def time_compiled(args, method, pname, n, make_step, cuda):
+    """Times make_step()'s step (its first call compiles, or reuses a compilation of the same shapes) and
+    appends the record to --child-out; False on a failure."""
+    rec = {"method": method, "precision": pname, "batch": n, "compile_mode": args.compile_mode}
     t0 = time.perf_counter()
     try:
-        run = Runner(cm, cfg, dt, dev, dt != torch.float32)
-        h = w = args.size[0]
-        step = run.reddiff_step(n, h, w, official=False)
-        step(0)  # compiles (or reuses the forward's compilation: same shapes)
+        step = make_step()
+        step(0)  # compiles
         if cuda:
             torch.cuda.synchronize()
         rec["compile_s"] = time.perf_counter() - t0
