@@ -2,7 +2,8 @@
 // stb_image; PNG is written by stb_image_write. Debian 12's stb_image (2.27) overflows a heap buffer on a
 // JPEG whose Huffman table declares more than 256 codes (fixed upstream in 2.28), and its PNM header
 // parser overflows an int on long numbers: so no file that stb_image would take for a JPEG reaches it, and a
-// PNM header is checked here first (docs/security.md; found by fuzz/fuzz_image.cpp). Every header is read
+// PNM header is checked here first (docs/security.md; found by fuzz/fuzz_image.cpp), as are a PNG's chunk
+// lengths (stb_image allocates what a chunk declares; found by fuzz/fuzz_kernel.cpp). Every header is read
 // before any pixel is allocated, against the pixel limit (engine/input_limits.h).
 #include "engine/image_io.h"
 
@@ -91,6 +92,39 @@ void check_pnm_header(FILE* f, const std::string& path) {
         c = std::fgetc(f);
       }
     }
+  }
+  std::rewind(f);
+}
+
+// stb_image grows its IDAT buffer to a chunk's declared length before reading it, so a file of a few
+// hundred bytes declaring a 1.7 GB chunk makes it allocate 2 GiB (found by fuzz/fuzz_kernel.cpp). Walks the
+// chunks (length, type, data, CRC) up to IEND and refuses one that declares more bytes than the file has
+// left, before stb_image sees the file. Files that are not PNG are left alone.
+void check_png_chunks(FILE* f, const std::string& path) {
+  std::rewind(f);
+  unsigned char b[8];
+  if (std::fread(b, 1, 8, f) != 8 || std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0) {
+    std::rewind(f);
+    return;
+  }
+  std::fseek(f, 0, SEEK_END);
+  const int64_t size = std::ftell(f);
+  int64_t pos = 8;
+  while (pos + 8 <= size) {
+    std::fseek(f, long(pos), SEEK_SET);
+    if (std::fread(b, 1, 8, f) != 8) break;
+    const int64_t length = int64_t(b[0]) << 24 | int64_t(b[1]) << 16 | int64_t(b[2]) << 8 | int64_t(b[3]);
+    const int64_t left = size - pos - 12;  // after this chunk's length, type and CRC
+    if (length > left) {
+      std::string type;
+      for (int i = 4; i < 8; ++i) type += std::isprint(b[i]) ? char(b[i]) : '?';
+      std::rewind(f);
+      throw Error("cannot read image " + quoted(path) + ": corrupt PNG: chunk '" + type + "' declares " +
+                  std::to_string(length) + " bytes, the file has " + std::to_string(std::max<int64_t>(left, 0)) +
+                  " left");
+    }
+    if (std::memcmp(b + 4, "IEND", 4) == 0) break;
+    pos += 12 + length;
   }
   std::rewind(f);
 }
@@ -212,6 +246,7 @@ ImageInfo probe_open_file(FILE* f, const std::string& path) {
     if (!jpeg_read(f, &info, nullptr, nullptr, &err)) throw Error("cannot read image " + quoted(path) + ": " + err);
   } else {
     check_pnm_header(f, path);
+    check_png_chunks(f, path);
     if (!stbi_info_from_file(f, &info.w, &info.h, &info.c)) {
       int64_t ph = 0, pw = 0;
       if (png_declared_size(f, &ph, &pw)) check_pixels("image " + quoted(path), ph, pw);

@@ -1,7 +1,7 @@
 // RED-diff on CUDA: whole runs on a small random model -- the CUDA graph replay against launch-by-launch
 // execution (identical) and both against the CPU backend; and how far a result moves with the batch size
-// on CUDA (issue 17: the CPU is bit-identical across batch sizes, CUDA's bound is measured here). (The step kernels' twins, kernels/solver/
-// reddiff_step.h and sampler_step.h, are compared in the kernel table, backend_ops.cpp.)
+// on CUDA (issue 17: the CPU is bit-identical across batch sizes, CUDA's bound is measured here). (The step kernels'
+// twins, kernels/solver/ reddiff_step.h and sampler_step.h, are compared in the kernel table, backend_ops.cpp.)
 #include <catch2/catch.hpp>
 #include <cuda_runtime.h>
 
@@ -127,9 +127,10 @@ TEST_CASE("RED-diff on CUDA: how far a result moves between --batch-size 1 and 3
     }
     // [-1, 1] units; 8-bit levels are 2/255 apart.
     const double levels = worst * 127.5;
-    std::printf("small batch-size bound %-4s: 20 RED-diff steps, batch 3 vs 3 x batch 1: max |diff| %.3g (%.3g 8-bit "
-                "levels), mean %.3g, %zu of %zu values differ\n",
-                dtype_name(prec), worst, levels, sum / double(batch.size()), moved, batch.size());
+    std::printf(
+        "small batch-size bound %-4s: 20 RED-diff steps, batch 3 vs 3 x batch 1: max |diff| %.3g (%.3g 8-bit "
+        "levels), mean %.3g, %zu of %zu values differ\n",
+        dtype_name(prec), worst, levels, sum / double(batch.size()), moved, batch.size());
     INFO(dtype_name(prec) << ": max difference " << levels << " levels");
     CHECK(reddiff_test::rel_l2(single.data(), truth.data(), single.size()) > 1e-2);  // it restored something
     CHECK(levels < (prec == DType::F32 ? 1.0 : 8.0));

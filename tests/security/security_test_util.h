@@ -33,6 +33,13 @@ inline std::string write_file(const std::string& name, const std::string& bytes)
   return p;
 }
 
+inline std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
 inline std::string be32(uint32_t v) {
   return std::string{char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
 }

@@ -4,6 +4,7 @@
 // Each case names the defect and the fix. Reproducers are hex strings (they are small).
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -117,6 +118,42 @@ TEST_CASE("a PNG whose first IDAT chunk is empty", "[fuzz]") {
           "empty_idat.png",
           std::string("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x09\0\0\0\x06\x10\x02\0\0\0\0\0\0\0\0\0\0\0IDAT", 41))),
       reddiff::Error);
+}
+
+TEST_CASE("a 187-byte PNG declaring a 2.6 GB chunk is refused before stb_image allocates 2 GiB", "[fuzz]") {
+  // fuzz_kernel (campaign, out of memory: malloc(2147483648)): stb_image grows its IDAT buffer to what a
+  // chunk declares before reading it (stbi__parse_png_file, stb_image.h:5127). This file's third chunk
+  // declares 2,610,679,641 bytes; stb_image skips it with an int that turns negative, reads on from another
+  // place, meets an IDAT chunk declaring 0x67670039 bytes and allocates 2 GiB. Fix: engine/image_io.cpp
+  // walks the chunks first and refuses the first one longer than the rest of the file, in one line.
+  const std::string hex =
+      "001f1f89504e470d0a1a0a0000000d4948445200000007000000070800000000e139080f0000003949444154789c636462e7"
+      "6688fbf5f5270bbb252525252525252525252525252525252525252525252525252525252525252525252525252525252525"
+      "2525a4bac89b9bcf59b8d50375ae67ae6767ff676767676767676767676767676767676767003949444154789c6264e7660a"
+      "0000000d4948445200000007000000070800000000e13908ffffff966767676749454e44ae426082";
+  replay(reddiff_fuzz_kernel, hex);
+  const std::vector<uint8_t> b = unhex(hex);
+  const std::string p = security_test::write_file("long_chunk.png", std::string(b.begin() + 3, b.end()));
+  CHECK_THROWS_WITH(reddiff::load_image_raw(p),
+                    Catch::Contains("corrupt PNG: chunk '???u' declares 2610679641 bytes, the file has 73 left"));
+  CHECK_THROWS_WITH(reddiff::probe_image(p), Catch::Contains("declares 2610679641 bytes"));
+  // A whole PNG of several IDAT chunks (libpng writes 8 KiB chunks: 16-bit noise) still reads, and a PNG
+  // cut short anywhere is refused in one line.
+  std::vector<float> noise(3 * 64 * 64);
+  uint32_t r = 12345;
+  for (float& v : noise) v = float((r = r * 1664525u + 1013904223u) >> 8) / float(1 << 24);
+  const std::string whole = security_test::write_file("split_idat.png", "");
+  reddiff::save_png(whole, noise.data(), 3, 64, 64, 0.0f, 1.0f, 16);
+  const std::string bytes = security_test::read_file(whole);
+  REQUIRE(bytes.size() > 3 * 8192);
+  size_t idat = 0;
+  for (size_t at = bytes.find("IDAT"); at != std::string::npos; at = bytes.find("IDAT", at + 4)) ++idat;
+  CHECK(idat >= 3);
+  const reddiff::Image back = reddiff::load_image_raw(whole);
+  CHECK(back.w == 64);
+  CHECK(std::fabs(back.data[100] - noise[100]) < 1e-4);
+  CHECK_THROWS_WITH(reddiff::load_image_raw(security_test::write_file("cut.png", bytes.substr(0, bytes.size() / 2))),
+                    Catch::Contains("corrupt PNG: chunk 'IDAT' declares"));
 }
 
 TEST_CASE("an 86-byte BMP declaring 2057x1536 pixels is refused from its header under a lower limit", "[fuzz]") {
