@@ -16,15 +16,20 @@ void avg_pool2_cpu(const ResampleArgs& a, Stream s);
 void avg_pool2_cuda(const ResampleArgs& a, Stream s);
 void upsample_nearest2_cpu(const ResampleArgs& a, Stream s);
 void upsample_nearest2_cuda(const ResampleArgs& a, Stream s);
+// The checks a resampling kernel and its adjoint share: sizes, dtype, and both buffers when there is work.
+inline void resample_layout_check(const char* k, int n, int h, int w, int c, DType dtype, const void* in,
+                                  const char* in_name, const void* out, const char* out_name) {
+  kernel_require_size(n, k, "batch");
+  kernel_require_size(h, k, "height");
+  kernel_require_size(w, k, "width");
+  kernel_require_size(c, k, "channel count");
+  kernel_require_act_dtype(dtype, k);
+  const bool work = int64_t(n) * h * w * c > 0;
+  kernel_require_data(in, work, k, in_name);
+  kernel_require_data(out, work, k, out_name);
+}
 inline void resample_check(const char* k, const ResampleArgs& a) {
-  kernel_require_size(a.n, k, "batch");
-  kernel_require_size(a.h, k, "height");
-  kernel_require_size(a.w, k, "width");
-  kernel_require_size(a.c, k, "channel count");
-  kernel_require_act_dtype(a.dtype, k);
-  const bool work = int64_t(a.n) * a.h * a.w * a.c > 0;
-  kernel_require_data(a.x, work, k, "x");
-  kernel_require_data(a.y, work, k, "y");
+  resample_layout_check(k, a.n, a.h, a.w, a.c, a.dtype, a.x, "x", a.y, "y");
 }
 inline void avg_pool2_check(const ResampleArgs& a) {
   resample_check("avg_pool2", a);

@@ -21,14 +21,7 @@ void avg_pool2_backward_cuda(const ResampleBackwardArgs& a, Stream s);
 void upsample_nearest2_backward_cpu(const ResampleBackwardArgs& a, Stream s);
 void upsample_nearest2_backward_cuda(const ResampleBackwardArgs& a, Stream s);
 inline void resample_backward_check(const char* k, const ResampleBackwardArgs& a) {
-  kernel_require_size(a.n, k, "batch");
-  kernel_require_size(a.h, k, "height");
-  kernel_require_size(a.w, k, "width");
-  kernel_require_size(a.c, k, "channel count");
-  kernel_require_act_dtype(a.dtype, k);
-  const bool work = int64_t(a.n) * a.h * a.w * a.c > 0;
-  kernel_require_data(a.gy, work, k, "gy");
-  kernel_require_data(a.gx, work, k, "gx");
+  resample_layout_check(k, a.n, a.h, a.w, a.c, a.dtype, a.gy, "gy", a.gx, "gx");
 }
 inline void avg_pool2_backward_check(const ResampleBackwardArgs& a) {
   resample_backward_check("avg_pool2_backward", a);
