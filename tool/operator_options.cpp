@@ -58,8 +58,9 @@ void add_operator_options(cxxopts::Options& opts) {
       "S")("noise", "noise model: gaussian | poisson (photon count 1/sigma_y^2 at white)",
            cxxopts::value<std::string>()->default_value(d.noise),
            "N")("data-term",
-                "jpeg, quant: interval (squared distance to the measured quantisation bins) | l2 (the official "
-                "RED-diff formulation: L2 to the decoded image, straight-through rounding)",
+                "jpeg, quant: l2 (the official RED-diff formulation: L2 to the decoded image, straight-through "
+                "rounding; better on the validation photos) | interval (squared distance to the measured "
+                "quantisation bins)",
                 cxxopts::value<std::string>()->default_value(d.data_term),
                 "T")("bits", "quant: bits per channel of the measured image, 1..8",
                      cxxopts::value<std::string>()->default_value(std::to_string(d.quant_bits)), "N")(

@@ -235,9 +235,17 @@ Value read_value(const cxxopts::ParseResult& r, const SolverOption& o) {
 // ------------------------------------------------------------------------------------------- help
 
 // "(default 0.5)", "(default: 100 for reddiff, 1000 for dps, ...)" or "(default: the model's T, 1000)".
+// An option with a default_text (t-start) is part of a task's preset only where the task sets it; its
+// value is -1 ("unset": the default_text applies) elsewhere.
+bool set_by_preset(const SolverOption& o, const Use& u, const TaskSpec& task) {
+  if (o.preset) return true;
+  const Value v = u.field.get(task.preset);
+  return !o.default_text.empty() && std::holds_alternative<int64_t>(v) && std::get<int64_t>(v) != -1;
+}
+
 std::string default_of(const SolverOption& o, const TaskSpec& task) {
   if (!o.show_default || o.kind == Kind::Flag) return "";
-  if (!o.default_text.empty()) return " (default: " + o.default_text + ")";
+  if (!o.default_text.empty() && !set_by_preset(o, o.uses.front(), task)) return " (default: " + o.default_text + ")";
   std::string each;
   bool same = true;
   for (const auto& u : o.uses) {
@@ -348,7 +356,7 @@ std::string preset_line(const TaskSpec& task, Algorithm a) {
   std::string s;
   for (const auto& o : solver_options()) {
     const Use* u = use_of(o, a);
-    if (!o.preset || !u) continue;
+    if (!u || !set_by_preset(o, *u, task)) continue;
     const std::string v = text_of(u->field.get(task.preset));
     s += (s.empty() ? "" : ", ") + (o.name == "steps" ? v + " steps" : o.name + " " + v);
   }
@@ -361,7 +369,7 @@ nlohmann::json preset_json(const TaskSpec& task, Algorithm a) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& o : solver_options()) {
     const Use* u = use_of(o, a);
-    if (!o.preset || !u) continue;
+    if (!u || !set_by_preset(o, *u, task)) continue;
     std::string key = o.name;
     for (char& ch : key)
       if (ch == '-') ch = '_';

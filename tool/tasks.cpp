@@ -28,6 +28,7 @@ namespace {
 struct RedDiffPreset {
   double lr, lambda;
   std::string source;
+  int t_start = -1;  // -1: the model's T
 };
 struct DpsPreset {
   double zeta;
@@ -39,6 +40,7 @@ struct DpsPreset {
 void set_presets(TaskSpec& t, const RedDiffPreset& r, const DpsPreset& d, double pigdm_contrast = 0) {
   SolverSettings& s = t.preset;
   s.reddiff.steps = 100, s.reddiff.lr = r.lr, s.reddiff.lambda = r.lambda, s.reddiff.weighting = "linear";
+  s.reddiff.t_start = r.t_start;
   s.dps.steps = 1000, s.dps.zeta = d.zeta;
   s.pigdm.steps = 100, s.pigdm.weight = 1.0, s.pigdm.eta = 1.0, s.pigdm.contrast = pigdm_contrast;
   s.ddrm.steps = 20, s.ddrm.eta = 0.85, s.ddrm.eta_b = 1.0;
@@ -225,7 +227,11 @@ std::vector<TaskSpec> make_tasks() {
     t.examples = {"reddiff jpeg photo.jpg restored.png",
                   "reddiff jpeg --measure --quality 10 --subsampling 420 --json report.json clean.png restored.png",
                   "reddiff degrade jpeg --quality 10 clean.png photo.jpg"};
-    set_presets(t, {0.5, 0.25, "official sample_test.sh jpeg20: lambda 0.25, lr 0.5 (untuned)"}, {0.5, kDpsUntuned});
+    set_presets(t,
+                {0.1, 0.25,
+                 "validation sweep at quality 10, 4:2:0 (scripts/tune-bins): data term l2, lambda 0.25, lr 0.1 "
+                 "(official sample_test.sh jpeg20: lambda 0.25, lr 0.5)"},
+                {0.5, kDpsUntuned});
     t.observation = Observation::File;
     t.view = MeasurementView::File;
     t.bind = jpeg_bind;
@@ -243,7 +249,10 @@ std::vector<TaskSpec> make_tasks() {
     t.examples = {"reddiff quant --bits 4 banded.png smooth.png",
                   "reddiff quant --measure --bits 3 --json report.json clean.png restored.png"};
     set_presets(t,
-                {0.5, 0.25, "as jpeg: official sample_test.sh jpeg20's lambda 0.25, lr 0.5 (no quant script; untuned)"},
+                {0.1, 1.0,
+                 "validation sweep at 4 bits (scripts/tune-bins): data term l2, lambda 1, lr 0.1, t-start 500 (no "
+                 "official quant script)",
+                 500},
                 {0.5, kDpsUntuned});
     t.observation = Observation::Degraded;
     t.bind = quant_bind;

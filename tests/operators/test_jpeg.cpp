@@ -608,7 +608,9 @@ TEST_CASE("jpeg: batches, option checks, and DDRM's refusal", "[jpeg]") {
           make_operator(jpeg_options({a}), Shape4{1, 1, 23, 37}, {}, reddiff_test::cpu_backend());
         }).second.find("3 image channels") != std::string::npos);
   // the command-line options
-  CHECK(options_for("jpeg", {"--data-term", "l2"}).data_term == "l2");
+  CHECK(options_for("jpeg", {}).data_term == "l2");  // the default: it won the sweep (docs/tasks.md)
+  CHECK(options_for("quant", {}).data_term == "l2");
+  CHECK(options_for("jpeg", {"--data-term", "interval"}).data_term == "interval");
   CHECK_THROWS_WITH(options_for("jpeg", {"--data-term", "l1"}), Catch::Contains("--data-term: unknown value 'l1'"));
   CHECK_THROWS_WITH(options_for("jpeg", {"--compose", "deblur"}), Catch::Contains("takes no composition"));
   // DDRM has no SVD of these operators

@@ -90,6 +90,7 @@ TEST_CASE("RED-diff, DPS and PiGDM restore into the measured bins", "[solver][jp
   for (const std::string task : {"jpeg", "quant"}) {
     OperatorOptions o;
     o.task = task;
+    o.data_term = "interval";  // the bins: what this test measures
     if (task == "jpeg") {
       JpegEncodeOptions e;
       e.quality = 20;
