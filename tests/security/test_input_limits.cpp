@@ -4,6 +4,7 @@
 // far below what decoding would take). --max-pixels moves the limit both ways.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 
 #include "base/error.h"
@@ -40,7 +41,11 @@ std::string small_png(const std::string& name, int w, int h) {
 TEST_CASE("check_pixels: the limit, its default from available memory, and its message", "[limits]") {
   const int64_t avail = available_memory_bytes();
   REQUIRE(avail > 0);
-  CHECK(default_max_pixels(kRestoreBytesPerPixel) == std::max<int64_t>(avail / 2 / kRestoreBytesPerPixel, 1 << 20));
+  // Half the available memory at kRestoreBytesPerPixel a pixel. The available memory moves while other
+  // processes run (it moved by 135 KB between two reads in a loaded CI run), so within 5 %: a wrong formula
+  // (a quarter, or the bytes of another mode) is far outside.
+  const double expected = double(std::max<int64_t>(avail / 2 / kRestoreBytesPerPixel, 1 << 20));
+  CHECK(std::fabs(double(default_max_pixels(kRestoreBytesPerPixel)) - expected) <= 0.05 * expected);
   CHECK(default_max_pixels(kDegradeBytesPerPixel) > default_max_pixels(kRestoreBytesPerPixel));
   set_max_pixels(1000, "--max-pixels");
   CHECK_NOTHROW(check_pixels("x", 10, 100));
