@@ -67,7 +67,14 @@ std::vector<float> motion_kernel(int size, double intensity, OpRng& rng) {
   return out;
 }
 
-void file_kernel(const std::string& path, int& kh, int& kw, std::vector<float>& k) {
+std::string kernel_misfit(int kh, int kw, Shape4 x) {
+  return "blur kernel " + std::to_string(kw) + "x" + std::to_string(kh) + " does not fit the " + std::to_string(x.w) +
+         "x" + std::to_string(x.h) + " image";
+}
+
+// Reads a kernel file for images of shape x. An image file's header is checked against x before its pixels
+// are decoded: a kernel larger than the image is refused without decoding it.
+void file_kernel(const std::string& path, Shape4 x, int& kh, int& kw, std::vector<float>& k) {
   if (has_extension(path, ".npy")) {
     NpyArray a = read_npy_pixels(path, "blur kernel");
     size_t non1 = 0;
@@ -80,6 +87,8 @@ void file_kernel(const std::string& path, int& kh, int& kw, std::vector<float>& 
     k.resize(size_t(kh) * kw);
     for (size_t i = 0; i < k.size(); ++i) k[i] = a.is_integer ? float(a.idata[i]) : a.data[i];
   } else {
+    const ImageInfo info = probe_image(path);
+    if (info.h > x.h || info.w > x.w) throw Error(kernel_misfit(info.h, info.w, x));
     Image img = load_image_raw(path);
     kh = img.h;
     kw = img.w;
@@ -124,14 +133,12 @@ BlurKernels make_blur_kernels(const OperatorOptions& o, Shape4 x, const std::vec
                      fmt(o.motion_intensity) + " seed " + std::to_string(o.seed);
   } else {
     std::vector<float> k;
-    file_kernel(o.blur, bk.kh, bk.kw, k);
+    file_kernel(o.blur, x, bk.kh, bk.kw, k);
     bk.k.reserve(k.size() * size_t(x.n));
     for (int b = 0; b < x.n; ++b) bk.k.insert(bk.k.end(), k.begin(), k.end());
     bk.description = "kernel file " + o.blur + " " + std::to_string(bk.kw) + "x" + std::to_string(bk.kh);
   }
-  if (bk.kh > x.h || bk.kw > x.w)
-    throw Error("blur kernel " + std::to_string(bk.kw) + "x" + std::to_string(bk.kh) + " does not fit the " +
-                std::to_string(x.w) + "x" + std::to_string(x.h) + " image");
+  if (bk.kh > x.h || bk.kw > x.w) throw Error(kernel_misfit(bk.kh, bk.kw, x));
   if (!bk.row.empty()) {
     bk.k.resize(size_t(x.n) * bk.kh * bk.kw);
     for (int b = 0; b < x.n; ++b)

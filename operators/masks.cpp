@@ -107,6 +107,14 @@ void freeform_mask(float* m, int h, int w, double fraction, OpRng& rng) {
   }
 }
 
+// A mask of any size is resized to the image (nearest neighbour) when the aspect ratios agree within 2 %.
+void check_mask_aspect(const std::string& path, int hs, int ws, int h, int w) {
+  const double ar_img = double(w) / h, ar_mask = double(ws) / hs;
+  if (std::fabs(ar_mask / ar_img - 1.0) > 0.02)
+    throw Error("mask " + path + " is " + std::to_string(ws) + "x" + std::to_string(hs) + ", which does not fit the " +
+                std::to_string(w) + "x" + std::to_string(h) + " image (aspect ratios differ)");
+}
+
 std::vector<float> file_mask(const std::string& path, int h, int w) {
   int hs = 0, ws = 0;
   std::vector<float> src;
@@ -123,6 +131,8 @@ std::vector<float> file_mask(const std::string& path, int h, int w) {
     src.resize(size_t(hs) * ws);
     for (size_t i = 0; i < src.size(); ++i) src[i] = a.is_integer ? float(a.idata[i]) : a.data[i];
   } else {
+    const ImageInfo info = probe_image(path);  // a mask that cannot fit is refused before it is decoded
+    check_mask_aspect(path, info.h, info.w, h, w);
     Image img = load_image_raw(path);
     hs = img.h;
     ws = img.w;
@@ -131,10 +141,7 @@ std::vector<float> file_mask(const std::string& path, int h, int w) {
     for (int k = 0; k < cc; ++k)
       for (size_t i = 0; i < src.size(); ++i) src[i] += img.data[size_t(k) * hs * ws + i] / float(cc);
   }
-  const double ar_img = double(w) / h, ar_mask = double(ws) / hs;
-  if (std::fabs(ar_mask / ar_img - 1.0) > 0.02)
-    throw Error("mask " + path + " is " + std::to_string(ws) + "x" + std::to_string(hs) + ", which does not fit the " +
-                std::to_string(w) + "x" + std::to_string(h) + " image (aspect ratios differ)");
+  check_mask_aspect(path, hs, ws, h, w);
   std::vector<float> m(size_t(h) * w);
   for (int i = 0; i < h; ++i) {
     const int si = std::min(hs - 1, int(std::floor((i + 0.5) * hs / h)));

@@ -126,6 +126,20 @@ TEST_CASE("mask files: white keeps, any size with the same aspect ratio, nearest
   // wrong aspect ratio, corrupt file, wrong array rank
   CHECK_THROWS_WITH(make_inpaint_masks(options_for("inpaint", {"--mask", dir + "/m46.png"}), Shape4{1, 3, 40, 40}, {}),
                     Catch::Contains("does not fit"));
+  // a mask that cannot fit is refused from its header, before any pixel is decoded: this file is the
+  // header alone (no pixel data), so decoding it would fail with a different message
+  {
+    std::ifstream in(dir + "/m46.png", std::ios::binary);
+    std::string head(33, '\0');  // PNG signature (8 bytes) and the IHDR chunk (25)
+    REQUIRE(in.read(&head[0], 33));
+    std::ofstream(dir + "/head46.png", std::ios::binary) << head;
+  }
+  CHECK_THROWS_WITH(
+      make_inpaint_masks(options_for("inpaint", {"--mask", dir + "/head46.png"}), Shape4{1, 3, 40, 40}, {}),
+      Catch::Contains("does not fit") && Catch::Contains("6x4"));
+  CHECK_THROWS_WITH(
+      make_inpaint_masks(options_for("inpaint", {"--mask", dir + "/head46.png"}), Shape4{1, 3, 40, 60}, {}),
+      Catch::Contains("head46.png") && !Catch::Contains("does not fit"));
   { std::ofstream(dir + "/bad.png") << "not a png"; }
   CHECK_THROWS_WITH(make_inpaint_masks(options_for("inpaint", {"--mask", dir + "/bad.png"}), Shape4{1, 3, 4, 6}, {}),
                     Catch::Contains("bad.png"));
@@ -192,6 +206,18 @@ TEST_CASE("blur kernels", "[kernels]") {
                       Catch::Contains("neg.npy"));
     CHECK_THROWS_WITH(make_blur_kernels(options_for("deblur", {"--blur", "motion"}), Shape4{1, 3, 32, 32}, {}),
                       Catch::Contains("does not fit"));
+    // a kernel file larger than the image is refused from its header, before its pixels are decoded: the
+    // header of a 3000x2000 PNG without pixel data (decoding it would fail with another message)
+    std::vector<float> big(size_t(3000) * 2000, 0.5f);
+    save_png(dir + "/big.png", big.data(), 1, 2000, 3000, 0.0f, 1.0f);
+    {
+      std::ifstream in(dir + "/big.png", std::ios::binary);
+      std::string head(33, '\0');
+      REQUIRE(in.read(&head[0], 33));
+      std::ofstream(dir + "/bighead.png", std::ios::binary) << head;
+    }
+    CHECK_THROWS_WITH(make_blur_kernels(options_for("deblur", {"--blur", dir + "/bighead.png"}), s, {}),
+                      Catch::Contains("blur kernel 3000x2000 does not fit the 64x64 image"));
   }
 }
 
