@@ -1,6 +1,8 @@
 #include "engine/adm_unet.h"
 
 #include <algorithm>
+#include <map>
+#include <memory>
 
 #include "base/error.h"
 
@@ -25,6 +27,9 @@ struct Builder {
   const ModelWeights& w;
   Graph& g;
   DType act;
+  // fuse_embedding: the stacked time-embedding linear's output and each block's first column in it.
+  int emb_all = -1;
+  std::map<std::string, int> emb_col;
 
   int64_t H(int v) const { return g.value(v).shape[1]; }
   int64_t W(int v) const { return g.value(v).shape[2]; }
@@ -48,7 +53,7 @@ struct Builder {
   }
 
   int norm(int x, const std::string& p, bool silu, NormMod mod = NormMod::None, int mod_value = -1,
-           DType out = DType::F32, bool keep_dtype = true) {
+           DType out = DType::F32, bool keep_dtype = true, int mod_offset = 0) {
     int y = g.add_value(g.value(x).shape, keep_dtype ? g.value(x).dtype : out, p);
     std::vector<int> in{x};
     if (mod != NormMod::None) in.push_back(mod_value);
@@ -56,6 +61,7 @@ struct Builder {
     op.weight = &w.get(p + ".weight");
     op.bias = &w.get(p + ".bias");
     op.mod = mod;
+    op.mod_offset = mod_offset;
     op.silu = silu;
     return y;
   }
@@ -68,6 +74,41 @@ struct Builder {
     op.bias = &w.get(p + ".bias");
     op.silu = silu_in;
     return y;
+  }
+
+  // fuse_embedding: stacks every `*.emb_layers.1` linear of the model ([out, E] weight, [out] bias) into
+  // one [sum of out, E] parameter of g.derived, runs it once on silu(emb) and records each block's columns.
+  void stack_embedding_linears(int emb) {
+    const int64_t e = g.value(emb).shape[1];
+    static const std::string suffix = ".emb_layers.1.weight";
+    std::vector<std::pair<const Param*, const Param*>> parts;
+    int64_t rows = 0;
+    for (const auto& kv : w.params) {
+      const std::string& name = kv.first;
+      if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+        continue;
+      const std::string prefix = name.substr(0, name.size() - 7);  // without ".weight"
+      const Param* wt = &kv.second;
+      const Param* bs = w.find(prefix + ".bias");
+      if (!bs || wt->shape.size() != 2 || wt->shape[1] != e || bs->numel() != wt->shape[0]) continue;
+      emb_col[prefix] = int(rows);
+      rows += wt->shape[0];
+      parts.push_back({wt, bs});
+    }
+    if (parts.empty()) return;
+    g.derived = std::make_shared<ModelWeights>();
+    Param& wt = g.derived->params["emb_layers.1.weight (stacked)"];
+    Param& bs = g.derived->params["emb_layers.1.bias (stacked)"];
+    wt.name = "emb_layers.1.weight (stacked)", bs.name = "emb_layers.1.bias (stacked)";
+    wt.shape = {rows, e}, bs.shape = {rows};
+    wt.data.reserve(size_t(rows * e)), bs.data.reserve(size_t(rows));
+    for (const auto& pb : parts) {
+      wt.data.insert(wt.data.end(), pb.first->data.begin(), pb.first->data.end());
+      bs.data.insert(bs.data.end(), pb.second->data.begin(), pb.second->data.end());
+    }
+    emb_all = g.add_value({g.n, rows}, DType::F32, "emb_layers.1 (stacked)");
+    Op& op = g.add_op(OpKind::Linear, {emb}, emb_all, "emb_layers.1 (stacked)");
+    op.weight = &wt, op.bias = &bs, op.silu = true;
   }
 
   int resample(int x, Resample r, const std::string& name) {
@@ -88,8 +129,11 @@ struct Builder {
       xs = resample(x, r, p + ".x_upd");
     }
     int h = conv(a, p + ".in_layers.2", 1);
-    int e = linear(emb, p + ".emb_layers.1", true);
-    int b = norm(h, p + ".out_layers.0", true, c.use_scale_shift_norm ? NormMod::ScaleShift : NormMod::AddBias, e);
+    const auto col = emb_col.find(p + ".emb_layers.1");
+    const bool stacked = emb_all >= 0 && col != emb_col.end();
+    int e = stacked ? emb_all : linear(emb, p + ".emb_layers.1", true);
+    int b = norm(h, p + ".out_layers.0", true, c.use_scale_shift_norm ? NormMod::ScaleShift : NormMod::AddBias, e,
+                 DType::F32, true, stacked ? col->second : 0);
     int skip = C(x) == cout ? xs : conv(xs, p + ".skip_connection", 1);
     return conv(b, p + ".out_layers.3", 1, skip);
   }
@@ -124,12 +168,12 @@ struct Builder {
 
 }  // namespace
 
-Graph build_adm_graph(const AdmConfig& c, const ModelWeights& w, int n, int h, int w_, DType act) {
+Graph build_adm_graph(const AdmConfig& c, const ModelWeights& w, int n, int h, int w_, DType act, bool fuse_embedding) {
   Graph g;
   g.n = n, g.h = h, g.w = w_;
   g.act_dtype = act;
   adm_padded_size(c, h, w_, &g.hp, &g.wp);
-  Builder b{c, w, g, act};
+  Builder b{c, w, g, act, -1, {}};
 
   g.x_in = g.add_value({n, c.in_channels, h, w_}, DType::F32, "x", ValueKind::External);
   g.t_in = g.add_value({n}, DType::F32, "t", ValueKind::External);
@@ -148,6 +192,7 @@ Graph build_adm_graph(const AdmConfig& c, const ModelWeights& w, int n, int h, i
     op.weight = &w.get("label_emb.weight");
     emb = e2;
   }
+  if (fuse_embedding) b.stack_embedding_linears(emb);
 
   int x = g.add_value({n, g.hp, g.wp, c.in_channels}, act, "input");
   g.add_op(OpKind::InputPad, {g.x_in}, x, "input");

@@ -4,6 +4,7 @@
 // run time to caller buffers (the NCHW f32 input/output, timesteps, labels).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,8 @@
 
 namespace reddiff {
 
-struct Param;  // model.h
+struct Param;         // model.h
+struct ModelWeights;  // model.h
 
 enum class OpKind {
   InputPad,       // in: x (external NCHW f32)                    -> NHWC, reflect-padded to the plan size
@@ -60,6 +62,9 @@ struct Op {
   // Backward ops: add into the output instead of overwriting it; ChannelSlice: first channel.
   bool accumulate = false;
   int channel_offset = 0;
+  // GroupNorm (and its backward) with modulation: the first column of this op's modulation in each row of
+  // the mod input; the row is the input's full width (one batched time-embedding GEMM for every ResBlock).
+  int mod_offset = 0;
 };
 
 enum class ValueKind { Arena, External };
@@ -84,6 +89,9 @@ struct Graph {
   int n = 0, h = 0, w = 0;  // caller's shape
   int hp = 0, wp = 0;       // padded network shape
   DType act_dtype = DType::F32;
+  // Parameters the builder derived from the model's (e.g. the ResBlocks' time-embedding linears stacked
+  // into one matrix); ops point into it. A backend that cached them releases them with the graph.
+  std::shared_ptr<ModelWeights> derived;
 
   int add_value(std::vector<int64_t> shape, DType dtype, const std::string& name, ValueKind kind = ValueKind::Arena);
   Op& add_op(OpKind kind, std::vector<int> inputs, int output, const std::string& name);

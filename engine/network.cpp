@@ -1,13 +1,28 @@
 #include "engine/network.h"
 
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
 #include "base/error.h"
 #include "engine/adm_unet.h"
 #include "engine/vjp_graph.h"
 
 namespace reddiff {
 
+namespace {
+
+// Off by default on every backend: on the CPU it saves 0.1 % of a forward and costs a copy of the embedding
+// weights (docs/benchmarks.md); on CUDA it removes launches but has not passed a gpu-check yet.
+bool fuse_embedding_from_env() {
+  const char* v = std::getenv("REDDIFF_FUSED_EMBEDDING");
+  return v && std::strcmp(v, "1") == 0;
+}
+
+}  // namespace
+
 Network::Network(const Model& model, Backend& backend, DType precision)
-    : model_(model), backend_(backend), precision_(precision) {
+    : model_(model), backend_(backend), precision_(precision), fuse_embedding_(fuse_embedding_from_env()) {
   if (!backend.supports(precision)) {
     std::string why;
     if (backend.device() == Device::CPU)
@@ -19,8 +34,10 @@ Network::Network(const Model& model, Backend& backend, DType precision)
 }
 
 Network::~Network() {
-  for (auto& kv : compiled_)
+  for (auto& kv : compiled_) {
     if (kv.second->arena) backend_.free(kv.second->arena);
+    if (kv.second->graph.derived) backend_.release_weights(*kv.second->graph.derived);
+  }
   backend_.release_weights(model_.weights);
 }
 
@@ -33,7 +50,7 @@ const Network::Compiled& Network::compile_key(int n, int h, int w, bool vjp) {
   auto it = compiled_.find(key);
   if (it != compiled_.end()) return *it->second;
   auto c = std::make_unique<Compiled>();
-  c->graph = build_adm_graph(model_.config.adm, model_.weights, n, h, w, precision_);
+  c->graph = build_adm_graph(model_.config.adm, model_.weights, n, h, w, precision_, fuse_embedding_);
   if (vjp) append_vjp(c->graph);
   c->plan = make_plan(c->graph);
   c->backend_extra_bytes = backend_.prepare(c->graph, model_.weights);
@@ -113,7 +130,18 @@ void Network::run_ops(const Compiled& c, size_t begin, size_t end, const Externa
     ts.n_in = int(op.inputs.size());
     for (int k = 0; k < ts.n_in; ++k) ts.in[k] = tensor(op.inputs[size_t(k)]);
     ts.out = tensor(op.output);
+    if (!op_times_) {
+      backend_.run(g, op, ts);
+      continue;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
     backend_.run(g, op, ts);
+    backend_.synchronize();
+    std::string kind = op_kind_name(op.kind);
+    if (op.kind == OpKind::Conv2d || op.kind == OpKind::Conv2dBackwardData)
+      kind += " " + std::to_string(op.kernel) + "x" + std::to_string(op.kernel);
+    op_times_->seconds[kind] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++op_times_->ops[kind];
   }
 }
 

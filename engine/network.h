@@ -4,6 +4,7 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <string>
 #include <tuple>
 
 #include "engine/backend.h"
@@ -49,13 +50,29 @@ class Network {
   const Model& model() const { return model_; }
   Backend& backend() { return backend_; }
   DType precision() const { return precision_; }
+  // Whether the graphs stack the ResBlocks' time-embedding linears into one (build_adm_graph's
+  // fuse_embedding): only with REDDIFF_FUSED_EMBEDDING=1, on any backend. Off by default: on the CPU it gains
+  // 0.1 % of a forward for a copy of those weights; on CUDA, where it removes launches, it stays opt-in
+  // until a scripts/gpu-check has passed on it (docs/gpu-validation.md).
+  bool fuse_embedding() const { return fuse_embedding_; }
   // Device bytes held: arenas + backend extras + weights.
   size_t device_bytes() const;
+
+  // Where a forward's time goes (reddiff bench --op-times): while set, every op is followed by a device
+  // synchronisation and its wall time is added under its kind ("conv2d 3x3", "group_norm", "linear", ...).
+  // The synchronisations change what they measure on a GPU (no overlap between ops); on the CPU they cost
+  // nothing. nullptr (the default) turns it off.
+  struct OpTimes {
+    std::map<std::string, double> seconds;  // by op kind
+    std::map<std::string, int> ops;         // how many ops of that kind ran
+  };
+  void set_op_times(OpTimes* t) { op_times_ = t; }
 
  private:
   const Model& model_;
   Backend& backend_;
   DType precision_;
+  bool fuse_embedding_;
   // Runs ops [begin, end) of c with the externals bound to these pointers.
   struct Externals {
     const float* x = nullptr;
@@ -70,7 +87,8 @@ class Network {
 
   // key: (n, h, w, vjp)
   std::map<std::tuple<int, int, int, bool>, std::unique_ptr<Compiled>> compiled_;
-  const Compiled* vjp_ready_ = nullptr;  // the VJP plan whose forward part ran last, until its vjp runs
+  const Compiled* vjp_ready_ = nullptr;
+  OpTimes* op_times_ = nullptr;  // the VJP plan whose forward part ran last, until its vjp runs
 };
 
 }  // namespace reddiff

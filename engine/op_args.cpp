@@ -8,7 +8,8 @@ GroupNormArgs group_norm_args(const Op& op, const OpTensors& t, const float* gam
   a.n = int(t.in[0].dim(0)), a.hw = int(t.in[0].dim(1) * t.in[0].dim(2)), a.c = int(t.in[0].dim(3));
   a.groups = op.groups, a.eps = op.eps;
   a.gamma = gamma, a.beta = beta;
-  a.mode = op.mod, a.mod = op.mod == NormMod::None ? nullptr : t.in[1].as<float>();
+  a.mode = op.mod;
+  if (op.mod != NormMod::None) a.mod = t.in[1].as<float>() + op.mod_offset, a.mod_stride = int(t.in[1].dim(1));
   a.silu = op.silu;
   return a;
 }
@@ -71,7 +72,8 @@ GroupNormBackwardArgs group_norm_backward_args(const Op& op, const OpTensors& t,
   a.x = x.data, a.x_dtype = x.dtype, a.gy = gy.data, a.gy_dtype = gy.dtype, a.gx = t.out.data;
   a.n = int(x.dim(0)), a.hw = int(x.dim(1) * x.dim(2)), a.c = int(x.dim(3));
   a.groups = op.groups, a.eps = op.eps, a.gamma = gamma, a.beta = beta;
-  a.mode = op.mod, a.mod = op.mod == NormMod::None ? nullptr : t.in[1].as<float>();
+  a.mode = op.mod;
+  if (op.mod != NormMod::None) a.mod = t.in[1].as<float>() + op.mod_offset, a.mod_stride = int(t.in[1].dim(1));
   a.silu = op.silu, a.accumulate = op.accumulate;
   return a;
 }

@@ -31,6 +31,7 @@ struct BenchSettings {
   uint64_t seed = 0;
   std::vector<Algorithm> algos{Algorithm::RedDiff};  // in the order they run (bench_algorithm_order)
   bool profile_forward = false;  // the first timed forward of a configuration inside Backend::profile_range
+  bool op_times = false;         // --op-times: per op kind, ms per forward (Network::set_op_times)
   bool has(Algorithm a) const;
   bool has_others() const;  // a method besides RED-diff
 };

@@ -418,6 +418,18 @@ json run_config(const BenchSettings& st, const Model& model, DType prec, int n, 
   const double forward_ms = time_forward(
       st, *backend, [&] { net->forward(in.x.as<float>(), in.t.as<float>(), labels, in.out.as<float>(), n, h, w); },
       forward_flops(cfg, h, w) * n, n, probe, row);
+  if (st.op_times) {  // after the timed loop, so that its syncs do not touch the figures above
+    Network::OpTimes times;
+    net->set_op_times(&times);
+    const int k = std::max(1, std::min(st.repeat, 5));
+    for (int i = 0; i < k; ++i) net->forward(in.x.as<float>(), in.t.as<float>(), labels, in.out.as<float>(), n, h, w);
+    net->set_op_times(nullptr);
+    json ops = json::object();
+    for (const auto& kv : times.seconds)
+      ops[kv.first] = {{"ms", 1e3 * kv.second / k}, {"ops", times.ops[kv.first] / k}};
+    row["op_ms"] = ops;
+    row["op_ms_forwards"] = k;
+  }
 
   const size_t weights = cuda ? backend->weight_bytes() : size_t(model.weights.parameter_count()) * 4;
   json mem;

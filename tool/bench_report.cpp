@@ -1,4 +1,5 @@
 // reddiff bench's report: the device as JSON, and the tables printed at the end (docs/benchmarks.md).
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <string>
@@ -88,6 +89,27 @@ void print_methods(const json& doc) {
                                       : "");
 }
 
+// --op-times: per configuration, each kind of op's milliseconds per forward and share, largest first.
+void print_op_times(const json& doc) {
+  for (const auto& r : doc["results"]) {
+    if (!r.contains("op_ms")) continue;
+    std::vector<std::pair<double, std::string>> rows;
+    double total = 0;
+    for (const auto& kv : r["op_ms"].items()) {
+      rows.push_back({kv.value()["ms"].get<double>(), kv.key()});
+      total += rows.back().first;
+    }
+    std::sort(rows.rbegin(), rows.rend());
+    std::printf("\nwhere a forward's time goes (%s batch %d, mean of %d forwards, a sync after each op):\n",
+                r["precision"].get<std::string>().c_str(), r["batch"].get<int>(), r["op_ms_forwards"].get<int>());
+    std::printf("%-22s %6s %10s %7s\n", "op", "count", "ms", "share");
+    for (const auto& [ms, kind] : rows)
+      std::printf("%-22s %6d %10.3f %6.1f%%\n", kind.c_str(), r["op_ms"][kind]["ops"].get<int>(), ms,
+                  total > 0 ? 100.0 * ms / total : 0.0);
+    std::printf("%-22s %6s %10.3f\n", "all ops", "", total);
+  }
+}
+
 }  // namespace
 
 void print_table(const json& doc) {
@@ -134,6 +156,7 @@ void print_table(const json& doc) {
   std::printf("tool MiB: weights + arena + backend extras + I/O + solver buffers (reddiff's own accounting)%s.\n",
               doc["device"]["kind"] == "cuda" ? "; cuda MiB: peak cudaMemGetInfo used-delta" : "");
   print_methods(doc);
+  print_op_times(doc);
 }
 
 }  // namespace reddiff

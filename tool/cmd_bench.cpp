@@ -76,7 +76,10 @@ cxxopts::Options make_options(const char* prog) {
       "profile-forward",
       "on CUDA, record the first timed forward of each configuration for a profiler started "
       "with --profile-from-start off (cudaProfilerStart/Stop; scripts/profile-gpu runs Nsight Compute so)")(
-      "h,help", "show this help");
+      "op-times",
+      "also time each op of a few more forwards (a device sync after each) and print where a forward's time "
+      "goes, per kind of op (on CUDA the syncs remove overlap: use scripts/profile-gpu there)")("h,help",
+                                                                                                "show this help");
   return opts;
 }
 
@@ -111,6 +114,7 @@ BenchSettings settings_from(const cxxopts::ParseResult& r) {
   st.budget_s = r["budget-s"].as<double>();
   st.seed = r["seed"].as<uint64_t>();
   st.profile_forward = r.count("profile-forward") > 0;
+  st.op_times = r.count("op-times") > 0;
   if (st.repeat < 1 || st.repeat > 100000) throw Error("--repeat must be between 1 and 100000");
   if (st.warmup < 0 || st.warmup > 1000) throw Error("--warmup must be between 0 and 1000");
   if (!(st.max_time > 0)) throw Error("--max-time must be positive");
@@ -184,7 +188,8 @@ json settings_json(const BenchSettings& st, const std::string& algo_arg, bool qu
           {"seed", st.seed},
           {"quick", quick},
           {"budget_s", st.budget_s},
-          {"profile_forward", st.profile_forward}};
+          {"profile_forward", st.profile_forward},
+          {"op_times", st.op_times}};
 }
 
 // One row: measured, skipped for the time budget, or the error that stopped it; and its line on stderr.

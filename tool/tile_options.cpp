@@ -93,7 +93,9 @@ TiledNetwork* RestoreTiling::for_batch(Network& net, Shape4 xs, const std::vecto
   if (shape == last_shape_)
     untiled_bytes = last_untiled_;
   else if (s_.mode != "off" && net.backend().device() == Device::CPU)
-    untiled_bytes = make_plan(build_adm_graph(cfg, net.model().weights, xs.n, xs.h, xs.w, net.precision())).arena_bytes;
+    untiled_bytes =
+        make_plan(build_adm_graph(cfg, net.model().weights, xs.n, xs.h, xs.w, net.precision(), net.fuse_embedding()))
+            .arena_bytes;
   if (s_.mode == "fixed") {
     tile = s_.tile, why = "--tile " + std::to_string(tile);
   } else if (s_.mode == "auto") {

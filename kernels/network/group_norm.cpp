@@ -128,7 +128,7 @@ void fold_stats(const GroupNormArgs& a, int n, const std::vector<double>& part, 
       double ac = inv * a.gamma[c], bc = a.beta[c];
       M[c] = float(mean);
       if (a.mode == NormMod::ScaleShift) {
-        const float* mod = a.mod + int64_t(n) * 2 * a.c;
+        const float* mod = a.mod + int64_t(n) * group_norm_mod_stride(a.mod_stride, a.mode, a.c);
         ac *= 1.0 + mod[c];
         bc = bc * (1.0 + mod[c]) + mod[a.c + c];
       }
@@ -147,7 +147,9 @@ void group_norm_cpu_fast(const GroupNormArgs& a) {
   for (int n = 0; n < a.n; ++n) {
     const char* xn = static_cast<const char*>(a.x) + size_t(n) * size_t(a.hw) * size_t(a.c) * xs;
     char* yn = static_cast<char*>(a.y) + size_t(n) * size_t(a.hw) * size_t(a.c) * ys;
-    const float* add = a.mode == NormMod::AddBias ? a.mod + int64_t(n) * a.c : zeros.data();
+    const float* add = a.mode == NormMod::AddBias
+                           ? a.mod + int64_t(n) * group_norm_mod_stride(a.mod_stride, a.mode, a.c)
+                           : zeros.data();
     std::fill(part.begin(), part.end(), 0.0);
 #pragma omp parallel
     {
@@ -202,7 +204,9 @@ void group_norm_cpu(const GroupNormArgs& a, Stream) {
       for (int n = 0; n < a.n; ++n) {
         const auto* xn = x + int64_t(n) * a.hw * a.c;
         auto* yn = y + int64_t(n) * a.hw * a.c;
-        const float* add = a.mode == NormMod::AddBias ? a.mod + int64_t(n) * a.c : nullptr;
+        const float* add = a.mode == NormMod::AddBias
+                               ? a.mod + int64_t(n) * group_norm_mod_stride(a.mod_stride, a.mode, a.c)
+                               : nullptr;
         std::fill(part.begin(), part.end(), 0.0);
 #pragma omp parallel
         {

@@ -17,13 +17,13 @@ template <typename TX, typename TY>
 __global__ void __launch_bounds__(kGnBlock)
     group_norm_kernel(const TX* __restrict__ x, TY* __restrict__ y, int hw, int c, int groups, float eps,
                       const float* __restrict__ gamma, const float* __restrict__ beta, const float* __restrict__ mod,
-                      NormMod mode, bool apply_silu) {
+                      int64_t ms, NormMod mode, bool apply_silu) {
   __shared__ float scratch[32];
   const int n = blockIdx.x / groups, g = blockIdx.x % groups;
   const int cg = c / groups;
   const int64_t count = int64_t(hw) * cg;
   const int64_t base = int64_t(n) * hw * c + int64_t(g) * cg;
-  const float* add = mode == NormMod::AddBias ? mod + int64_t(n) * c + g * cg : nullptr;
+  const float* add = mode == NormMod::AddBias ? mod + int64_t(n) * ms + g * cg : nullptr;
 
   auto load = [&](int64_t e) -> float {
     int64_t p = e / cg;
@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(kGnBlock)
   const float var = fmaxf(s2 * inv_count - m1 * m1, 0.0f);
   const float rstd = 1.0f / sqrtf(var + eps);
 
-  const float* scale = mode == NormMod::ScaleShift ? mod + int64_t(n) * 2 * c + g * cg : nullptr;
+  const float* scale = mode == NormMod::ScaleShift ? mod + int64_t(n) * ms + g * cg : nullptr;
 #pragma unroll 4
   for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
     int64_t p = e / cg;
@@ -75,7 +75,7 @@ void group_norm_cuda(const GroupNormArgs& a, Stream s) {
       using TY = typename decltype(yt)::type;
       group_norm_kernel<TX, TY><<<unsigned(blocks), kGnBlock, 0, as_cuda_stream(s)>>>(
           static_cast<const TX*>(a.x), static_cast<TY*>(a.y), a.hw, a.c, a.groups, a.eps, a.gamma, a.beta, a.mod,
-          a.mode, a.silu);
+          group_norm_mod_stride(a.mod_stride, a.mode, a.c), a.mode, a.silu);
     });
   });
   RD_CUDA_CHECK_LAUNCH("group_norm");

@@ -2,6 +2,8 @@
 //   mode None:       y = GN(x)
 //   mode ScaleShift: y = GN(x) * (1 + mod[n, c]) + mod[n, C + c]      (mod is [N, 2C], f32)
 //   mode AddBias:    y = GN(x + mod[n, c])                             (mod is [N, C],  f32)
+// Image n's modulation row starts at mod + n * mod_stride (mod_stride 0: rows are dense, 2C or C wide), so
+// that every ResBlock can read its slice of one batched time-embedding GEMM's output (engine/adm_unet.cpp).
 // then y = silu(y) when silu is set. x and y are NHWC, of dtype x_dtype / y_dtype (f32, f16 or bf16).
 #pragma once
 #include "kernels/kernel_common.h"
@@ -20,6 +22,7 @@ struct GroupNormArgs {
   const float* gamma = nullptr;  // [C]
   const float* beta = nullptr;   // [C]
   const float* mod = nullptr;
+  int mod_stride = 0;  // floats from one image's modulation row to the next; 0: dense
   NormMod mode = NormMod::None;
   bool silu = false;
 };
@@ -27,14 +30,22 @@ struct GroupNormArgs {
 void group_norm_cpu(const GroupNormArgs& a, Stream s);
 void group_norm_cuda(const GroupNormArgs& a, Stream s);
 
+// The distance between images' modulation rows, in floats.
+RD_HD int64_t group_norm_mod_stride(int mod_stride, NormMod mode, int c) {
+  return mod_stride > 0 ? mod_stride : (mode == NormMod::ScaleShift ? 2 * int64_t(c) : int64_t(c));
+}
+
 // Shared by group_norm and group_norm_backward (kernels/network/group_norm_backward.h).
 inline void group_norm_check_common(const char* k, int n, int hw, int c, int groups, DType x_dtype, const float* gamma,
-                                    const float* beta, const float* mod, NormMod mode) {
+                                    const float* beta, const float* mod, int mod_stride, NormMod mode) {
   kernel_require_size(n, k, "batch");
   kernel_require_size(hw, k, "pixel count");
   kernel_require(c > 0, k, "no channels");
   kernel_require_split(c, groups, k, "channels", "groups");
   if (mode != NormMod::None && !mod) kernel_arg_error(k, "modulation requested without its input");
+  if (mod_stride < 0 ||
+      (mode != NormMod::None && mod_stride > 0 && mod_stride < (mode == NormMod::ScaleShift ? 2 * int64_t(c) : c)))
+    kernel_arg_error(k, "modulation rows overlap (stride below their width)");
   if (!gamma || !beta) kernel_arg_error(k, "missing weight or bias");
   kernel_require_act_dtype(x_dtype, k);
   // One CUDA block per (image, group); the same limit on both devices.
@@ -42,7 +53,7 @@ inline void group_norm_check_common(const char* k, int n, int hw, int c, int gro
 }
 inline void group_norm_check(const GroupNormArgs& a) {
   const char* k = "group_norm";
-  group_norm_check_common(k, a.n, a.hw, a.c, a.groups, a.x_dtype, a.gamma, a.beta, a.mod, a.mode);
+  group_norm_check_common(k, a.n, a.hw, a.c, a.groups, a.x_dtype, a.gamma, a.beta, a.mod, a.mod_stride, a.mode);
   kernel_require_act_dtype(a.y_dtype, k);
   const bool work = int64_t(a.n) * a.hw > 0;
   kernel_require_data(a.x, work, k, "x");

@@ -47,7 +47,8 @@ void group_norm_backward_cpu(const GroupNormBackwardArgs& a, Stream) {
         const auto* xn = x + int64_t(n) * a.hw * a.c;
         const auto* gyn = gy + int64_t(n) * a.hw * a.c;
         auto* gxn = gx + int64_t(n) * a.hw * a.c;
-        const float* add = a.mode == NormMod::AddBias ? a.mod + int64_t(n) * a.c : nullptr;
+        const int64_t ms = group_norm_mod_stride(a.mod_stride, a.mode, a.c);
+        const float* add = a.mode == NormMod::AddBias ? a.mod + int64_t(n) * ms : nullptr;
         auto v_at = [&](int64_t p, int c) { return XS::load(xn, p * a.c + c) + (add ? add[c] : 0.0f); };
         std::fill(part.begin(), part.end(), 0.0);
 #pragma omp parallel
@@ -63,7 +64,7 @@ void group_norm_backward_cpu(const GroupNormBackwardArgs& a, Stream) {
         }
         group_means(mean, rstd, true);
         for (int c = 0; c < a.c; ++c)
-          group_norm_affine(a.gamma, a.beta, a.mod, a.mode, n, a.c, c, &A[size_t(c)], &B[size_t(c)]);
+          group_norm_affine(a.gamma, a.beta, a.mod, ms, a.mode, n, a.c, c, &A[size_t(c)], &B[size_t(c)]);
         std::fill(part.begin(), part.end(), 0.0);
 #pragma omp parallel
         {

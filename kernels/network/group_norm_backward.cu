@@ -13,13 +13,13 @@ template <typename TX, typename TG>
 __global__ void __launch_bounds__(kGnBlock)
     group_norm_backward_kernel(const TX* __restrict__ x, const TG* __restrict__ gy, TX* gx, int hw, int c, int groups,
                                float eps, const float* __restrict__ gamma, const float* __restrict__ beta,
-                               const float* __restrict__ mod, NormMod mode, bool apply_silu, bool acc) {
+                               const float* __restrict__ mod, int64_t ms, NormMod mode, bool apply_silu, bool acc) {
   __shared__ float scratch[32];
   const int n = blockIdx.x / groups, g = blockIdx.x % groups;
   const int cg = c / groups;
   const int64_t count = int64_t(hw) * cg;
   const int64_t base = int64_t(n) * hw * c + int64_t(g) * cg;
-  const float* add = mode == NormMod::AddBias ? mod + int64_t(n) * c + g * cg : nullptr;
+  const float* add = mode == NormMod::AddBias ? mod + int64_t(n) * ms + g * cg : nullptr;
 
   auto load = [&](int64_t e) -> float {
     int64_t p = e / cg;
@@ -47,7 +47,7 @@ __global__ void __launch_bounds__(kGnBlock)
     int k = int(e - p * cg);
     float xh = (load(e) - mean) * rstd;
     float A, B;
-    group_norm_affine(gamma, beta, mod, mode, n, c, g * cg + k, &A, &B);
+    group_norm_affine(gamma, beta, mod, ms, mode, n, c, g * cg + k, &A, &B);
     *xh_out = xh;
     return group_norm_grad_xh(to_f32(gy[base + p * c + k]), xh, A, B, apply_silu);
   };
@@ -83,7 +83,7 @@ void group_norm_backward_cuda(const GroupNormBackwardArgs& a, Stream s) {
       using TG = typename decltype(gt)::type;
       group_norm_backward_kernel<TX, TG><<<unsigned(blocks), kGnBlock, 0, as_cuda_stream(s)>>>(
           static_cast<const TX*>(a.x), static_cast<const TG*>(a.gy), static_cast<TX*>(a.gx), a.hw, a.c, a.groups, a.eps,
-          a.gamma, a.beta, a.mod, a.mode, a.silu, a.accumulate);
+          a.gamma, a.beta, a.mod, group_norm_mod_stride(a.mod_stride, a.mode, a.c), a.mode, a.silu, a.accumulate);
     });
   });
   RD_CUDA_CHECK_LAUNCH("group_norm_backward");

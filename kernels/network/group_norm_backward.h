@@ -21,6 +21,7 @@ struct GroupNormBackwardArgs {
   const float* gamma = nullptr;
   const float* beta = nullptr;
   const float* mod = nullptr;
+  int mod_stride = 0;  // as GroupNormArgs::mod_stride
   NormMod mode = NormMod::None;
   bool silu = false;
   bool accumulate = false;
@@ -30,7 +31,7 @@ void group_norm_backward_cpu(const GroupNormBackwardArgs& a, Stream s);
 void group_norm_backward_cuda(const GroupNormBackwardArgs& a, Stream s);
 inline void group_norm_backward_check(const GroupNormBackwardArgs& a) {
   const char* k = "group_norm_backward";
-  group_norm_check_common(k, a.n, a.hw, a.c, a.groups, a.x_dtype, a.gamma, a.beta, a.mod, a.mode);
+  group_norm_check_common(k, a.n, a.hw, a.c, a.groups, a.x_dtype, a.gamma, a.beta, a.mod, a.mod_stride, a.mode);
   kernel_require_act_dtype(a.gy_dtype, k);
   const bool work = int64_t(a.n) * a.hw > 0;
   kernel_require_data(a.x, work, k, "x");
@@ -45,12 +46,12 @@ RD_HD float silu_grad(float z) {
   return s * (1.0f + z * (1.0f - s));
 }
 
-// Per-channel coefficients of image n's normalised value: z = xh * A + B.
-RD_HD void group_norm_affine(const float* gamma, const float* beta, const float* mod, NormMod mode, int n, int c,
-                             int ch, float* A, float* B) {
+// Per-channel coefficients of image n's normalised value: z = xh * A + B (ms: group_norm_mod_stride).
+RD_HD void group_norm_affine(const float* gamma, const float* beta, const float* mod, int64_t ms, NormMod mode, int n,
+                             int c, int ch, float* A, float* B) {
   float a = gamma[ch], b = beta[ch];
   if (mode == NormMod::ScaleShift) {
-    const float* m = mod + int64_t(n) * 2 * c;
+    const float* m = mod + int64_t(n) * ms;
     a *= 1.0f + m[ch];
     b = b * (1.0f + m[ch]) + m[c + ch];
   }

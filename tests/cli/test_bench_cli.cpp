@@ -117,6 +117,44 @@ TEST_CASE("bench --profile-forward: recorded in the settings; nothing to open on
   CHECK(doc["results"][0]["forward_ms"]["median"].get<double>() > 0);
 }
 
+TEST_CASE("bench --op-times: every op of the forward, by kind, with the time-embedding linears stacked or not",
+          "[cli][bench]") {
+  // The tiny model: 2 levels x 1 ResBlock down, 2 in the middle, 2 levels x 2 up, and one ResBlock each to
+  // downsample and upsample (resblock_updown) = 10 ResBlocks, each with one time-embedding linear, plus the two
+  // of time_embed. Stacked (REDDIFF_FUSED_EMBEDDING=1): those 10 are one.
+  for (const char* fused : {"1", "0"}) {
+    INFO("REDDIFF_FUSED_EMBEDDING=" << fused);
+    std::string output;
+    const std::string js = reddiff_test::testdata(std::string("cli_bench/op_times_") + fused + ".json");
+    fs::remove(js);
+    RunResult r =
+        reddiff_test::run_command(std::string("REDDIFF_FUSED_EMBEDDING=") + fused + " " +
+                                  reddiff_test::binary("reddiff") + " bench --device cpu --threads 1 --model " +
+                                  bench_model() + " --repeat 3 --warmup 1 --solver-steps 0 --op-times --json " + js);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.output.find("where a forward's time goes") != std::string::npos);
+    auto doc = load(js);
+    CHECK(doc["settings"]["op_times"] == true);
+    const auto& row = doc["results"][0];
+    REQUIRE(row.contains("op_ms"));
+    const auto& ops = row["op_ms"];
+    CHECK(ops["linear"]["ops"].get<int>() == (fused[0] == '1' ? 3 : 2 + 10));
+    CHECK(ops["group_norm"]["ops"].get<int>() > 20);  // two per ResBlock, the attention norms and the head
+    CHECK(ops["conv2d 3x3"]["ops"].get<int>() >= 2 * 10);
+    CHECK(ops["attention"]["ops"].get<int>() >= 1);
+    double total = 0;
+    for (const auto& kv : ops.items()) {
+      CHECK(kv.value()["ms"].get<double>() >= 0);
+      total += kv.value()["ms"].get<double>();
+    }
+    // the ops' times add up to about a forward (the timed loop's median; the per-op syncs cost ~nothing here)
+    const double fwd = row["forward_ms"]["median"].get<double>();
+    CHECK(total > 0.5 * fwd);
+    CHECK(total < 2.0 * fwd);
+  }
+}
+
 TEST_CASE("bench: a bad --algo is a one-line error", "[cli][bench]") {
   RunResult r = bench("--algo ddpm");
   INFO(r.output);

@@ -260,6 +260,16 @@ std::string compare(const Case& c, const Buf& b, const std::vector<double>& gpu,
   return buf;
 }
 
+// n rows of v (dense) as columns [offset, offset + width) of rows `stride` wide; the other entries are
+// random, so that a kernel reading outside its columns gives a wrong result.
+std::vector<float> widen_rows(const std::vector<float>& v, int n, int offset, int stride) {
+  const size_t width = v.size() / size_t(n);
+  std::vector<float> w = randn(size_t(n) * size_t(stride), 77, 5.0f);
+  for (int i = 0; i < n; ++i)
+    std::copy(v.begin() + i * width, v.begin() + (i + 1) * width, w.begin() + i * stride + offset);
+  return w;
+}
+
 // ---------------------------------------------------------------- the network's kernels (forward)
 void add_network_cases(std::vector<Case>& cs) {
   uint64_t seed = 100;
@@ -278,22 +288,27 @@ void add_network_cases(std::vector<Case>& cs) {
         for (DType yt : xt == DType::F32 ? std::vector<DType>{xt} : std::vector<DType>{xt, DType::F32}) {
           if (yt == DType::F32 && xt != DType::F32 && sh.hw > 4096) continue;
           for (NormMod mode : {NormMod::None, NormMod::ScaleShift, NormMod::AddBias})
-            for (bool silu : {false, true}) {
+            for (int flags = 0; flags < 4; ++flags) {
+              // strided: the modulation is columns of wider rows (the stacked time-embedding output)
+              const bool silu = flags & 1, strided = flags & 2;
+              if (strided && (mode == NormMod::None || sh.n < 2 || xt != DType::F32 || yt != DType::F32)) continue;
               Case c;
               c.op = "group_norm";
               c.params = join({kv("n", sh.n), kv("hw", sh.hw), kv("c", sh.c),
                                std::string(dtype_name(xt)) + "->" + dtype_name(yt), kv("mode", int(mode)),
-                               silu ? "silu" : ""});
+                               silu ? "silu" : "", strided ? "mod_stride" : ""});
               c.rtol = rtol_for(yt);
               const int ix = c.in(x, xt), ig = c.in(gamma), ib = c.in(beta);
-              const int im = mode == NormMod::ScaleShift ? c.in(ss) : mode == NormMod::AddBias ? c.in(ab) : -1;
+              const auto& mod = mode == NormMod::ScaleShift ? ss : ab;
+              const int width = int(mod.size()) / sh.n, stride = strided ? width + 11 : 0;
+              const int im = mode == NormMod::None ? -1 : c.in(strided ? widen_rows(mod, sh.n, 4, stride) : mod);
               const int iy = c.out(count, yt);
               c.run = [=](Device d, const Ptrs& p, Stream s) {
                 GroupNormArgs a;
                 a.x_dtype = xt, a.y_dtype = yt, a.n = sh.n, a.hw = sh.hw, a.c = sh.c, a.groups = 32, a.eps = 1e-5f;
                 a.mode = mode, a.silu = silu;
                 a.x = p[size_t(ix)], a.y = p[size_t(iy)], a.gamma = P<float>(p, ig), a.beta = P<float>(p, ib);
-                a.mod = im >= 0 ? P<float>(p, im) : nullptr;
+                a.mod = im >= 0 ? P<float>(p, im) + (strided ? 4 : 0) : nullptr, a.mod_stride = stride;
                 group_norm(d, a, s);
               };
               cs.push_back(std::move(c));
@@ -501,25 +516,30 @@ void add_backward_cases(std::vector<Case>& cs) {
       for (DType xt : kActTypes)
         for (DType gt : xt == DType::F32 ? std::vector<DType>{xt} : std::vector<DType>{xt, DType::F32})
           for (NormMod mode : {NormMod::None, NormMod::ScaleShift, NormMod::AddBias})
-            for (int flags = 0; flags < 4; ++flags) {
-              const bool silu = flags & 1, acc = flags & 2;
+            for (int flags = 0; flags < 8; ++flags) {
+              // strided: the modulation is columns of wider rows (the stacked time-embedding output)
+              const bool silu = flags & 1, acc = flags & 2, strided = flags & 4;
+              if (strided && (mode == NormMod::None || sh.n < 2 || xt != DType::F32 || gt != DType::F32)) continue;
               Case c;
               c.op = "group_norm_backward";
               c.params = join({kv("n", sh.n), kv("hw", sh.hw), kv("c", sh.c),
                                std::string(dtype_name(xt)) + "/" + dtype_name(gt), kv("mode", int(mode)),
-                               silu ? "silu" : "", acc ? "acc" : ""});
+                               silu ? "silu" : "", acc ? "acc" : "", strided ? "mod_stride" : ""});
               c.rel_l2 = true, c.rtol = vjp_bound(xt);
               // One element per group: the exact gradient is 0 (plus the base); only rounding residue differs.
               if (sh.hw * sh.c / 32 == 1) c.l2_floor = std::sqrt(gy_norm), c.zero_ok = !acc;
               const int ix = c.in(x, xt), ig = c.in(gy, gt), igam = c.in(gamma), ibet = c.in(beta);
-              const int im = mode == NormMod::ScaleShift ? c.in(ss) : mode == NormMod::AddBias ? c.in(ab) : -1;
+              const auto& mod = mode == NormMod::ScaleShift ? ss : ab;
+              const int width = int(mod.size()) / sh.n, stride = strided ? width + 11 : 0;
+              const int im = mode == NormMod::None ? -1 : c.in(strided ? widen_rows(mod, sh.n, 4, stride) : mod);
               const int igx = acc ? c.inout(base, xt) : c.out(count, xt);
               c.run = [=](Device d, const Ptrs& p, Stream s) {
                 GroupNormBackwardArgs a;
                 a.x_dtype = xt, a.gy_dtype = gt, a.n = sh.n, a.hw = sh.hw, a.c = sh.c, a.groups = 32, a.eps = 1e-5f;
                 a.mode = mode, a.silu = silu, a.accumulate = acc;
                 a.x = p[size_t(ix)], a.gy = p[size_t(ig)], a.gx = p[size_t(igx)];
-                a.gamma = P<float>(p, igam), a.beta = P<float>(p, ibet), a.mod = im >= 0 ? P<float>(p, im) : nullptr;
+                a.gamma = P<float>(p, igam), a.beta = P<float>(p, ibet);
+                a.mod = im >= 0 ? P<float>(p, im) + (strided ? 4 : 0) : nullptr, a.mod_stride = stride;
                 group_norm_backward(d, a, s);
               };
               cs.push_back(std::move(c));
@@ -1351,6 +1371,12 @@ int check_contract() {
     GroupNormArgs a;
     a.n = 1, a.hw = 4, a.c = 64, a.mode = NormMod::ScaleShift, a.x = buf.data(), a.y = buf.data(), a.gamma = buf.data(),
     a.beta = buf.data();
+    group_norm(Device::CPU, a, nullptr);
+  });
+  expect_throw("group_norm: modulation rows that overlap (stride below 2C)", [&] {
+    GroupNormArgs a;
+    a.n = 2, a.hw = 4, a.c = 64, a.mode = NormMod::ScaleShift, a.mod = buf.data(), a.mod_stride = 100, a.x = buf.data(),
+    a.y = buf.data(), a.gamma = buf.data(), a.beta = buf.data();
     group_norm(Device::CPU, a, nullptr);
   });
   expect_throw("attention: 64 channels into 3 heads", [&] {

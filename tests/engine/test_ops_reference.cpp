@@ -11,6 +11,7 @@
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/npy.h"
+#include "kernels/network/group_norm.h"
 #include "test_util.h"
 
 using namespace reddiff;
@@ -164,6 +165,19 @@ TEST_CASE("GroupNorm with SiLU and with the ResBlock scale-shift matches torch",
       }
       run_op(*b, op, ins, out, nhwc_shape(ref.shape));
       check_close(from_nhwc(out, ref.shape), ref);
+      if (op.mod != NormMod::None) {
+        // The same modulation read from columns [5, 5 + 2C) of wider rows (the stacked time-embedding
+        // output, Op::mod_offset): the same result, bit for bit.
+        const int64_t n = ins[1].second[0], width = ins[1].second[1], wide = width + 9;
+        auto stacked = reddiff_test::random_normal(size_t(n * wide), 7);
+        for (int64_t i = 0; i < n; ++i)
+          std::copy(mod.begin() + i * width, mod.begin() + (i + 1) * width, stacked.begin() + i * wide + 5);
+        ins[1] = {&stacked, {n, wide}};
+        op.mod_offset = 5;
+        std::vector<float> strided(out.size(), std::nanf(""));
+        run_op(*b, op, ins, strided, nhwc_shape(ref.shape));
+        CHECK(strided == out);
+      }
     }
   }
 }
@@ -188,6 +202,18 @@ TEST_CASE("GroupNorm AddBias adds the embedding before normalising", "[engine][o
   op.mod = NormMod::AddBias;
   run_op(*b, op, {{&x, {n, 3, 4, c}}, {&e, {n, c}}}, got, {n, 3, 4, c});
   CHECK(reddiff_test::rel_l2(got.data(), want.data(), got.size()) < 1e-6);
+  // e read from columns [3, 3 + C) of rows 2C + 5 wide (Op::mod_offset): the same result, bit for bit.
+  const int wide = 2 * c + 5;
+  auto stacked = reddiff_test::random_normal(size_t(n * wide), 5);
+  for (int i = 0; i < n; ++i) std::copy(e.begin() + i * c, e.begin() + (i + 1) * c, stacked.begin() + i * wide + 3);
+  op.mod_offset = 3;
+  std::vector<float> strided(x.size(), std::nanf(""));
+  run_op(*b, op, {{&x, {n, 3, 4, c}}, {&stacked, {n, wide}}}, strided, {n, 3, 4, c});
+  CHECK(strided == got);  // rows narrower than the modulation they hold are refused
+  GroupNormArgs a;
+  a.x = x.data(), a.y = strided.data(), a.n = n, a.hw = hw, a.c = c, a.gamma = gamma.data.data(),
+  a.beta = beta.data.data(), a.mod = stacked.data(), a.mod_stride = c - 1, a.mode = NormMod::AddBias;
+  CHECK_THROWS_WITH(group_norm(Device::CPU, a, nullptr), Catch::Contains("stride below their width"));
 }
 
 TEST_CASE("attention matches torch in both head orders", "[engine][ops]") {

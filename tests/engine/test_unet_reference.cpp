@@ -1,8 +1,12 @@
 // The whole ADM UNet against the PyTorch reference (tests/python/adm_ref.py): every configuration
 // written by gen_unet_cases.py, converted with reddiff-convert, run on the CPU backend.
 // Reference outputs are float64 computations; the bound is a relative L2 error < 1e-5.
+// Both graphs of the time embedding are checked: one linear per block (the default) and the ResBlocks'
+// linears stacked into one (REDDIFF_FUSED_EMBEDDING=1).
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.h"
@@ -33,17 +37,34 @@ TEST_CASE("UNet forward matches PyTorch on every reference configuration", "[eng
         NpyArray y = read_npy(dir + "y.npy");
         labels.assign(y.idata.begin(), y.idata.end());
       }
-      Network net(*model, *backend, DType::F32);
-      std::vector<float> out(ref.data.size(), std::nanf(""));
-      net.forward(x.data.data(), tv.data(), labels.empty() ? nullptr : labels.data(), out.data(), n, h, w);
-      REQUIRE(ref.shape == std::vector<int64_t>{n, model->config.adm.out_channels, h, w});
-      double err = reddiff_test::rel_l2(out.data(), ref.data.data(), out.size());
-      INFO(name << ": relative L2 error " << err);
-      CHECK(err < 1e-5);
-      // The arena is shared: it must be smaller than one buffer per activation.
-      const auto& plan = net.compile(n, h, w).plan;
-      CHECK(plan.arena_bytes < plan.unshared_bytes);
-      CHECK(plan.arena_bytes >= plan.peak_live_bytes);
+      for (const bool fused : {true, false}) {
+        setenv("REDDIFF_FUSED_EMBEDDING", fused ? "1" : "0", 1);
+        Network net(*model, *backend, DType::F32);
+        unsetenv("REDDIFF_FUSED_EMBEDDING");
+        REQUIRE(net.fuse_embedding() == fused);
+        std::vector<float> out(ref.data.size(), std::nanf(""));
+        net.forward(x.data.data(), tv.data(), labels.empty() ? nullptr : labels.data(), out.data(), n, h, w);
+        REQUIRE(ref.shape == std::vector<int64_t>{n, model->config.adm.out_channels, h, w});
+        double err = reddiff_test::rel_l2(out.data(), ref.data.data(), out.size());
+        INFO(name << (fused ? " (stacked embedding linears)" : " (one linear per block)") << ": relative L2 error "
+                  << err);
+        CHECK(err < 1e-5);
+        // The arena is shared: it must be smaller than one buffer per activation.
+        const auto& compiled = net.compile(n, h, w);
+        const auto& plan = compiled.plan;
+        CHECK(plan.arena_bytes < plan.unshared_bytes);
+        CHECK(plan.arena_bytes >= plan.peak_live_bytes);
+        // Stacked: one linear feeds every modulated GroupNorm; else one linear per modulated GroupNorm.
+        int emb_linears = 0, modulated = 0;
+        std::set<int> mod_inputs;
+        for (const Op& op : compiled.graph.ops) {
+          if (op.kind == OpKind::Linear && op.name.find("emb_layers") != std::string::npos) ++emb_linears;
+          if (op.kind == OpKind::GroupNorm && op.mod != NormMod::None) ++modulated, mod_inputs.insert(op.inputs[1]);
+        }
+        REQUIRE(modulated > 1);
+        CHECK(emb_linears == (fused ? 1 : modulated));
+        CHECK(int(mod_inputs.size()) == (fused ? 1 : modulated));
+      }
     }
   }
 }

@@ -152,6 +152,17 @@ TEST_CASE("GroupNorm backward matches torch autograd for every modulation", "[en
       double err = reddiff_test::rel_l2(got.data(), want.data(), got.size());
       INFO("relative L2 error " << err);
       CHECK(err < 1e-5);
+      if (op.mod != NormMod::None) {
+        // The same modulation read from columns [7, 7 + width) of wider rows (the stacked time-embedding
+        // output, Op::mod_offset): the same gradient, bit for bit.
+        const int64_t rows = mod.shape[0], width = mod.shape[1], wide = width + 12;
+        auto stacked = reddiff_test::random_normal(size_t(rows * wide), 5);
+        for (int64_t i = 0; i < rows; ++i)
+          std::copy(mod.data.begin() + i * width, mod.data.begin() + (i + 1) * width, stacked.begin() + i * wide + 7);
+        ins[1] = {&stacked, {rows, wide}};
+        op.mod_offset = 7;
+        CHECK(run_both(*b, op, ins, nhwc_shape(x)) == got);
+      }
     }
   }
 }
