@@ -41,6 +41,20 @@ JpegGeom jpeg_geometry(const JpegCoefficients& f, int channels);
 std::vector<float> jpeg_steps(const JpegCoefficients& f);
 std::vector<float> jpeg_dequantised(const JpegCoefficients& f);
 
+// How far a result agrees with its measurement, in the measurement's own terms: the fraction of image k's
+// bins (of the batch bound in o, images of shape x) that the image `img` ([C, H, W] in [-1, 1], e.g. a
+// result as written to its file) lands in.
+//   jpeg:  img encoded by libjpeg with the file's tables and subsampling (8-bit samples, ISLOW DCT), the
+//          fraction of its quantised coefficients equal to the file's;
+//   quant: the fraction of samples at the measured N-bit level.
+// 1 for an image the file describes exactly; the data term drives a restoration towards it.
+double bins_kept_fraction(const OperatorOptions& o, Shape4 x, int k, const float* img);
+
+// The options that encode an image as file f was encoded: its tables (luma, chroma) and subsampling.
+JpegEncodeOptions jpeg_encode_options_like(const JpegCoefficients& f);
+// The fraction of coefficients two files of one geometry store equally (0 when they differ in geometry).
+double jpeg_same_fraction(const JpegCoefficients& a, const JpegCoefficients& b);
+
 // quant: the official quantiser (NVlabs RED-diff Quantization.H) on host values in [-1, 1]: the nearest of
 // the 2^bits levels 2k/(2^bits - 1) - 1, i.e. floor((x + 1)/2 * (2^bits - 1) + 1/2), clamped to the levels.
 void quantize_levels(const float* x, float* y, int64_t count, int bits);

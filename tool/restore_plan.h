@@ -16,6 +16,8 @@ struct Item {
   InputItem in;
   std::string status = "pending";  // ok | exists | error: ... | pending
   double psnr = std::nan(""), ssim = std::nan(""), seconds = -1;
+  // jpeg, quant: the fraction of the measurement's bins the result as written lands in (bins_kept_fraction)
+  double in_bins = std::nan("");
   Shape4 xs;  // the restored image's shape (n = 1)
   bool failed() const { return status.rfind("error", 0) == 0; }
 };

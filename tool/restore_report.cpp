@@ -118,6 +118,7 @@ json images_json(const RestorePlan& p) {
               {"status", it.status},
               {"psnr", number_or_null(it.psnr)},
               {"ssim", number_or_null(it.ssim)},
+              {"in_bins", number_or_null(it.in_bins)},
               {"seconds", it.seconds >= 0 ? json(it.seconds) : json(nullptr)}};
     if (it.xs.h > 0) j["size"] = {it.xs.w, it.xs.h};
     imgs.push_back(j);

@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -61,7 +63,7 @@ class BatchRun {
       ys_ = problem.y_shape();
       measure(problem, o);
       solve(problem);
-      write(seconds_since(t0) / xs_.n);
+      write(o, seconds_since(t0) / xs_.n);
     } catch (const std::exception& ex) {
       if (!p_.batch || dynamic_cast<const WriteError*>(&ex)) throw;  // a full disk fails every later image too
       fail_rest(dynamic_cast<const std::bad_alloc*>(&ex) ? std::string("out of memory") : std::string(ex.what()));
@@ -182,7 +184,7 @@ class BatchRun {
 
   // Every image of the batch: its result, its measurement (--save-measurement), its scores (--measure), its
   // CSV row and its line.
-  void write(double seconds_per_image) {
+  void write(const OperatorOptions& o, double seconds_per_image) {
     const size_t nx1 = size_t(xs_.image_numel()), ny1 = size_t(ys_.image_numel());
     for (size_t k = 0; k < members_.size(); ++k) {
       Item& it = p_.items[members_[k]];
@@ -191,8 +193,13 @@ class BatchRun {
       save_png(it.in.out, x, xs_.c, xs_.h, xs_.w, -1.0f, 1.0f, s_.out_bits);
       if (!s_.save_measurement.empty())
         write_measurement(measurement_path(it), y_.data() + k * ny1, Shape4{1, ys_.c, ys_.h, ys_.w}, s_.task->view);
-      if (s_.measure)
-        score(it, as_written(x, nx1, s_.out_bits), to_unit(x_.data() + k * nx1, nx1), xs_.c, xs_.h, xs_.w);
+      const std::vector<float> written = as_written(x, nx1, s_.out_bits);  // in [0, 1]
+      if (s_.measure) score(it, written, to_unit(x_.data() + k * nx1, nx1), xs_.c, xs_.h, xs_.w);
+      if (s_.task->bind) {  // jpeg, quant: how much of the measurement the written result keeps
+        std::vector<float> img(nx1);
+        for (size_t i = 0; i < nx1; ++i) img[i] = 2.0f * written[i] - 1.0f;
+        it.in_bins = bins_kept_fraction(o, xs_, int(k), img.data());
+      }
       it.seconds = seconds_per_image;
       it.status = "ok";
       ++t_.restored;
@@ -222,6 +229,10 @@ class BatchRun {
       std::snprintf(scores, sizeof scores, "PSNR %.2f dB  SSIM n/a  ", it.psnr);
     else
       scores[0] = 0;
+    if (std::isfinite(it.in_bins)) {
+      const size_t used = std::strlen(scores);
+      std::snprintf(scores + used, sizeof scores - used, "in bins %.2f %%  ", 100.0 * it.in_bins);
+    }
     const std::string what =
         p_.batch ? "[" + std::to_string(t_.done) + "/" + std::to_string(p_.images_to_restore()) + "] " + it.in.rel +
                        " -> " + it.in.out

@@ -612,6 +612,11 @@ TEST_CASE("jpeg: degrade writes the file, jpeg restores it; --measure encodes at
   CHECK(j["operator"]["quality"] == 10);
   CHECK(j["operator"]["subsampling"] == "422");
   CHECK(j["metrics"]["psnr"].is_number());
+  // the share of the file's coefficients that the result, re-encoded with its tables, keeps in their bins
+  CHECK(r.output.find("in bins ") != std::string::npos);
+  REQUIRE(j["images"][0]["in_bins"].is_number());
+  CHECK(j["images"][0]["in_bins"].get<double>() > 0.0);
+  CHECK(j["images"][0]["in_bins"].get<double>() <= 1.0);
 
   // a PIL-made progressive 4:2:2 file (tests/python/gen_jpeg_cases.py) and a grey one restore too
   for (const char* f : {"pil_q10_422_progressive", "pil_q50_grey"}) {
@@ -682,6 +687,17 @@ TEST_CASE("quant: restores a banded image; --out-bits 16 writes 16-bit PNGs for 
   nlohmann::json j = nlohmann::json::parse(slurp(d + "/r.json"));
   CHECK(j["operator"]["bits"] == 4);
   CHECK(j["settings"]["out_bits"] == 8);
+  // in_bins: the share of samples the result as written keeps at their measured 4-bit level, recomputed here
+  // from the two files (few steps, so the share is low: the value, not its size, is what is checked)
+  REQUIRE(j["images"][0]["in_bins"].is_number());
+  {
+    const Png clean = read_png(d + "/clean.png"), got = read_png(d + "/m.png");
+    REQUIRE(clean.data.size() == got.data.size());
+    size_t same = 0;
+    for (size_t i = 0; i < got.data.size(); ++i)
+      same += std::floor(got.data[i] * 15.0 + 0.5) == std::floor(clean.data[i] * 15.0 + 0.5);
+    CHECK(j["images"][0]["in_bins"].get<double>() == Approx(double(same) / double(got.data.size())).margin(1e-9));
+  }
   CHECK(int(uint8_t(read_bytes(d + "/m.png")[24])) == 8);
 
   // --out-bits for another task, and its bad values

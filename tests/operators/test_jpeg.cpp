@@ -126,25 +126,6 @@ Agreement agreement(const JpegCoefficients& f, const std::vector<float>& x, int 
   return a;
 }
 
-// Fraction of coefficients two files of one geometry store equally.
-double same_fraction(const JpegCoefficients& a, const JpegCoefficients& b) {
-  int64_t total = 0, same = 0;
-  for (size_t k = 0; k < a.comps.size(); ++k)
-    for (size_t i = 0; i < a.comps[k].coef.size(); ++i) {
-      ++total;
-      same += a.comps[k].coef[i] == b.comps[k].coef[i];
-    }
-  return double(same) / double(total);
-}
-
-JpegEncodeOptions same_tables(const JpegCoefficients& f) {
-  JpegEncodeOptions o;
-  o.subsampling = f.subsampling() == "4:4:4" ? "444" : f.subsampling() == "4:2:2" ? "422" : "420";
-  o.tables.push_back(f.comps[0].quant);
-  if (f.comps.size() == 3) o.tables.push_back(f.comps[1].quant);
-  return o;
-}
-
 OperatorOptions jpeg_options(std::vector<JpegCoefficients> files, const std::string& data_term = "interval") {
   OperatorOptions o;
   o.task = "jpeg";
@@ -418,10 +399,23 @@ TEST_CASE("jpeg: images driven by the data term re-encode into the file's bins",
     const OperatorOptions o = jpeg_options({f});
     auto A = make_operator(o, xs, {}, reddiff_test::cpu_backend());
     const std::vector<float> y = bound_measurement(o, xs);
-    const JpegEncodeOptions re = same_tables(f);
+    // bins_kept_fraction re-encodes with the file's tables and subsampling; checked here against a re-encoding
+    // written out in full
+    const JpegEncodeOptions re = jpeg_encode_options_like(f);
+    CHECK(re.subsampling == "420");
+    REQUIRE(re.tables.size() == 2);
+    CHECK(re.tables[0] == f.comps[0].quant);
+    CHECK(re.tables[1] == f.comps[1].quant);
     auto reencode = [&](const std::vector<float>& x) {
       const std::vector<uint8_t> b = encode_jpeg(x.data(), 3, h, w, re);
-      return same_fraction(read_jpeg_memory(b.data(), b.size()), f);
+      const JpegCoefficients again = read_jpeg_memory(b.data(), b.size());
+      int64_t total = 0, same = 0;
+      for (size_t k = 0; k < f.comps.size(); ++k)
+        for (size_t i = 0; i < f.comps[k].coef.size(); ++i)
+          ++total, same += again.comps[k].coef[i] == f.comps[k].coef[i];
+      const double frac = double(same) / double(total);
+      CHECK(bins_kept_fraction(o, xs, 0, x.data()) == frac);
+      return frac;
     };
     // libjpeg's decoded image (fancy upsampling, 8-bit) and the operator's pinv
     const DecodedJpeg dec = decode_jpeg_memory(bytes.data(), bytes.size());

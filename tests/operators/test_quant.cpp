@@ -124,3 +124,21 @@ TEST_CASE("quant: option checks", "[quant]") {
   CHECK_THROWS_WITH(make_operator(o, Shape4{1, 3, 4, 4}, {}, reddiff_test::cpu_backend()),
                     Catch::Contains("has 10 values"));
 }
+
+TEST_CASE("quant: the fraction of samples a result keeps at their measured level", "[quant]") {
+  // two images of 2 x 3 x 4 x 5 samples at 3 bits; image 1 with 12 samples moved one level over
+  const Shape4 xs{2, 3, 4, 5};
+  const int64_t n1 = xs.image_numel();
+  auto x = random_vec(size_t(xs.numel()), 4);
+  const OperatorOptions o = quant_options(3, x);
+  std::vector<float> img(x.begin() + n1, x.end());
+  CHECK(bins_kept_fraction(o, xs, 1, img.data()) == 1.0);
+  for (int i = 0; i < 12; ++i) {
+    float& v = img[size_t(5 * i)];
+    v = v > 0.0f ? v - 2.0f / 7.0f : v + 2.0f / 7.0f;  // one 3-bit level (2/7 in [-1, 1] units)
+  }
+  CHECK(bins_kept_fraction(o, xs, 1, img.data()) == Approx(1.0 - 12.0 / double(n1)).epsilon(1e-12));
+  // image 0's own samples measured against image 1's levels: most differ
+  CHECK(bins_kept_fraction(o, xs, 1, x.data()) < 0.5);
+  CHECK_THROWS_WITH(bins_kept_fraction(o, xs, 2, img.data()), Catch::Contains("image 2"));
+}
