@@ -53,8 +53,8 @@ label, path = sys.argv[1], sys.argv[2]
 j = json.load(open(path))
 steps = j["solver"]["steps"]
 sh = j["tiling"]["shapes"][0]
-tiles = sh.get("tiles_per_image_per_step", ["-", "-"])
-print(f"| {label} | {'tiled' if sh['tiled'] else 'untiled'} | {tiles[0]}–{tiles[1]} | "
+tiles = f"{j['tiling']['tiles_run'] / steps:.0f}" if sh["tiled"] else "-"
+print(f"| {label} | {'tiled' if sh['tiled'] else 'untiled'} | {tiles} | "
       f"{j['timings']['solve_s'] / steps:.1f} | {j['memory']['host_peak_rss_bytes'] / 2**20:.0f} | "
       f"{j['images'][0]['psnr']:.2f} |")
 PY
@@ -67,7 +67,7 @@ run() {  # label task tile input extra...
     && row "$label" "$out/$label.json"
 }
 
-echo "| run | network | tiles per step | s/step | peak RSS MiB | PSNR dB |"
+echo "| run | network | tiles per step (run) | s/step | peak RSS MiB | PSNR dB |"
 echo "|---|---|---|---|---|---|"
 steps_saved=$steps; steps=2
 run denoise-256 denoise off "$out/p256.png"

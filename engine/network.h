@@ -87,8 +87,8 @@ class Network {
 
   // key: (n, h, w, vjp)
   std::map<std::tuple<int, int, int, bool>, std::unique_ptr<Compiled>> compiled_;
-  const Compiled* vjp_ready_ = nullptr;
-  OpTimes* op_times_ = nullptr;  // the VJP plan whose forward part ran last, until its vjp runs
+  const Compiled* vjp_ready_ = nullptr;  // the VJP plan whose forward part ran last, until its vjp runs
+  OpTimes* op_times_ = nullptr;          // set_op_times
 };
 
 }  // namespace reddiff

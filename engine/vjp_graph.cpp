@@ -55,9 +55,8 @@ struct VjpBuilder {
         if (f.mod != NormMod::None) in.push_back(f.inputs[1]);
         in.push_back(gy);
         Op& b = contribute(f.inputs[0], OpKind::GroupNormBackward, in, name);
-        b.weight = f.weight, b.bias = f.bias, b.mod = f.mod, b.mod_offset = f.mod_offset, b.silu = f.silu,
-        b.groups = f.groups;
-        b.eps = f.eps;
+        b.weight = f.weight, b.bias = f.bias, b.mod = f.mod, b.mod_offset = f.mod_offset;
+        b.silu = f.silu, b.groups = f.groups, b.eps = f.eps;
         return;
       }
       case OpKind::Attention: {

@@ -229,6 +229,7 @@ void TiledNetwork::run(const float* x_dev, int t, float* out_dev, int n, int h, 
     }
   if (!host) b.upload(out_dev, oh_.data(), oh_.size() * 4);
   last_tiles_ = int(T);
+  tiles_run_ += int64_t(T);
   vjp_ready_ = for_vjp;
   vjp_forward_kept_ = for_vjp && T <= size_t(batch_);  // one call: its activations are still there
   if (for_vjp && !vjp_forward_kept_) xsave_.assign(x, x + size_t(n) * c * plane);

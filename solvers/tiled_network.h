@@ -80,6 +80,8 @@ class TiledNetwork {
   int last_tiles() const { return last_tiles_; }
   int batch_tiles() const { return batch_; }
   int last_calls() const { return last_calls_; }
+  // Tiles run (all images, all calls) since this object was made.
+  int64_t tiles_run() const { return tiles_run_; }
   int64_t step() const { return step_; }
 
  private:
@@ -96,6 +98,7 @@ class TiledNetwork {
   std::vector<uint64_t> ids_;
   int64_t step_ = 0;
   int n_ = 0, h_ = 0, w_ = 0, th_ = 0, tw_ = 0, batch_ = 0, last_tiles_ = 0, last_calls_ = 0;
+  int64_t tiles_run_ = 0;
   std::vector<Tile> tiles_;
   std::vector<float> wsum_;     // [n, h, w] sum of weights (kept for the VJP)
   std::vector<float> xsave_;    // the input of the last forward_for_vjp (host)

@@ -135,6 +135,7 @@ TiledNetwork* RestoreTiling::for_batch(Network& net, Shape4 xs, const std::vecto
   if (tile == 0) return nullptr;
   any_tiled_ = true;
   if (!tn_ || tile != tn_tile_ || overlap != tn_overlap_) {
+    if (tn_) tiles_run_before_ += tn_->tiles_run();
     tn_tile_ = tile, tn_overlap_ = overlap;
     TileOptions o;
     o.tile = tile, o.overlap = overlap, o.batch = batch_, o.seed = seed_, o.class_label = class_label_;
@@ -148,6 +149,7 @@ nlohmann::json RestoreTiling::report() const {
   nlohmann::json j = {{"mode", s_.mode}, {"shapes", shapes_}};
   j["tile"] = s_.mode == "fixed" ? nlohmann::json(s_.tile) : nlohmann::json(nullptr);
   j["overlap"] = s_.overlap >= 0 ? nlohmann::json(s_.overlap) : nlohmann::json("tile/4");
+  j["tiles_run"] = tiles_run_before_ + (tn_ ? tn_->tiles_run() : 0);  // tile forwards of the whole run
   return j;
 }
 

@@ -38,7 +38,8 @@ class RestoreTiling {
   // For a batch of images of shape xs with these ids: the tiled network (begun for this solve), or null
   // to run the network on the whole image. Prints the choice (when tiled) the first time a shape gets one.
   TiledNetwork* for_batch(Network& net, Shape4 xs, const std::vector<uint64_t>& ids);
-  // --json "tiling": the settings, and per shape the choice, its reason and the tile counts.
+  // --json "tiling": the settings, per shape the choice, its reason and the tile counts, and the tiles run
+  // (every tile forward of the run, all steps and images).
   nlohmann::json report() const;
   bool any_tiled() const { return any_tiled_; }
 
@@ -50,6 +51,7 @@ class RestoreTiling {
   bool quiet_;
   std::string prefix_;
   std::unique_ptr<TiledNetwork> tn_;
+  int64_t tiles_run_before_ = 0;  // by the tiled networks replaced
   int tn_tile_ = 0, tn_overlap_ = 0;
   nlohmann::json shapes_ = nlohmann::json::array();
   std::string last_shape_;

@@ -225,6 +225,7 @@ TEST_CASE("every algorithm runs tiled through reddiff, and the result does not d
   save_png(in, s.data.data(), 3, 80, 96);
   for (const std::string algo : {"reddiff", "dps", "pigdm", "ddrm"}) {
     std::vector<Image> outs;
+    std::vector<int64_t> runs;
     for (int batch : {1, 5}) {
       const std::string stem = d + "/" + algo + "_b" + std::to_string(batch);
       RunResult r = rd("inpaint --mask random --measure -q --steps 2 --algo " + algo +
@@ -235,9 +236,16 @@ TEST_CASE("every algorithm runs tiled through reddiff, and the result does not d
       const auto j = read_json(stem + ".json");
       REQUIRE(j["tiling"]["shapes"][0]["tiled"].get<bool>());
       REQUIRE(j["tiling"]["shapes"][0]["tile_batch"] == batch);
+      // every tile forward is counted: 2 steps of one image, each within the grid's least and most tiles
+      const auto range = j["tiling"]["shapes"][0]["tiles_per_image_per_step"];
+      const int64_t run = j["tiling"]["tiles_run"].get<int64_t>();
+      CHECK(run >= 2 * range[0].get<int64_t>());
+      CHECK(run <= 2 * range[1].get<int64_t>());
+      runs.push_back(run);
       outs.push_back(load_image_raw(stem + ".png"));
     }
     CAPTURE(algo);
     REQUIRE(outs[0].data == outs[1].data);
+    CHECK(runs[0] == runs[1]);  // the same tiles, whatever the batch
   }
 }
