@@ -63,4 +63,13 @@ inline RunResult run_command(const std::string& cmd) {
 
 inline std::string binary(const std::string& name) { return std::string(REDDIFF_BINARY_DIR) + "/" + name; }
 
+// Sets an environment variable for a scope (e.g. REDDIFF_CONV_DIRECT=1 for one test) and unsets it after.
+struct ScopedEnv {
+  std::string name;
+  ScopedEnv(const std::string& n, const std::string& value) : name(n) { setenv(n.c_str(), value.c_str(), 1); }
+  ~ScopedEnv() { unsetenv(name.c_str()); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+};
+
 }  // namespace reddiff_test

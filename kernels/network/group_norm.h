@@ -30,9 +30,10 @@ struct GroupNormArgs {
 void group_norm_cpu(const GroupNormArgs& a, Stream s);
 void group_norm_cuda(const GroupNormArgs& a, Stream s);
 
-// The distance between images' modulation rows, in floats.
+// The floats of one image's modulation (2C scale-shift, C additive), and the distance between images' rows.
+RD_HD int64_t group_norm_mod_width(NormMod mode, int c) { return mode == NormMod::ScaleShift ? 2 * int64_t(c) : c; }
 RD_HD int64_t group_norm_mod_stride(int mod_stride, NormMod mode, int c) {
-  return mod_stride > 0 ? mod_stride : (mode == NormMod::ScaleShift ? 2 * int64_t(c) : int64_t(c));
+  return mod_stride > 0 ? mod_stride : group_norm_mod_width(mode, c);
 }
 
 // Shared by group_norm and group_norm_backward (kernels/network/group_norm_backward.h).
@@ -43,8 +44,7 @@ inline void group_norm_check_common(const char* k, int n, int hw, int c, int gro
   kernel_require(c > 0, k, "no channels");
   kernel_require_split(c, groups, k, "channels", "groups");
   if (mode != NormMod::None && !mod) kernel_arg_error(k, "modulation requested without its input");
-  if (mod_stride < 0 ||
-      (mode != NormMod::None && mod_stride > 0 && mod_stride < (mode == NormMod::ScaleShift ? 2 * int64_t(c) : c)))
+  if (mod_stride < 0 || (mode != NormMod::None && mod_stride > 0 && mod_stride < group_norm_mod_width(mode, c)))
     kernel_arg_error(k, "modulation rows overlap (stride below their width)");
   if (!gamma || !beta) kernel_arg_error(k, "missing weight or bias");
   kernel_require_act_dtype(x_dtype, k);

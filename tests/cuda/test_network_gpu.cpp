@@ -193,10 +193,7 @@ TEST_CASE("UNet on CUDA with the direct-convolution fallback matches the CPU bac
   Inputs in = make_inputs(*model, 2, 30, 22, 77 + 30);
   Network cnet(*model, *cpu, DType::F32);
   std::vector<float> ref = run_cpu(cnet, in);
-  setenv("REDDIFF_CONV_DIRECT", "1", 1);
-  struct Unset {
-    ~Unset() { unsetenv("REDDIFF_CONV_DIRECT"); }
-  } unset_env;
+  const reddiff_test::ScopedEnv direct("REDDIFF_CONV_DIRECT", "1");
   auto gpu = make_cuda_backend(0);
   for (DType prec : {DType::F32, DType::F16}) {
     Network gnet(*model, *gpu, prec);
@@ -219,10 +216,7 @@ TEST_CASE("UNet on CUDA with the stacked time-embedding linears matches the CPU 
     Inputs in = make_inputs(*model, 2, 30, 22, 77 + 30);
     Network cnet(*model, *cpu, DType::F32);
     std::vector<float> ref = run_cpu(cnet, in);
-    setenv("REDDIFF_FUSED_EMBEDDING", "1", 1);
-    struct Unset {
-      ~Unset() { unsetenv("REDDIFF_FUSED_EMBEDDING"); }
-    } unset_env;
+    const reddiff_test::ScopedEnv stacked("REDDIFF_FUSED_EMBEDDING", "1");
     for (DType prec : {DType::F32, DType::F16}) {
       {
         Network gnet(*model, *gpu, prec);

@@ -105,9 +105,6 @@ void network_vjp_check(bool direct) {
 TEST_CASE("UNet VJP on CUDA matches the CPU backend", "[gpu][vjp][network]") { network_vjp_check(false); }
 
 TEST_CASE("UNet VJP on CUDA with the direct-convolution fallback matches the CPU backend", "[gpu][vjp][network]") {
-  setenv("REDDIFF_CONV_DIRECT", "1", 1);
-  struct Unset {
-    ~Unset() { unsetenv("REDDIFF_CONV_DIRECT"); }
-  } unset_env;
+  const reddiff_test::ScopedEnv direct("REDDIFF_CONV_DIRECT", "1");
   network_vjp_check(true);
 }

@@ -38,9 +38,8 @@ TEST_CASE("UNet forward matches PyTorch on every reference configuration", "[eng
         labels.assign(y.idata.begin(), y.idata.end());
       }
       for (const bool fused : {true, false}) {
-        setenv("REDDIFF_FUSED_EMBEDDING", fused ? "1" : "0", 1);
+        const reddiff_test::ScopedEnv env("REDDIFF_FUSED_EMBEDDING", fused ? "1" : "0");
         Network net(*model, *backend, DType::F32);
-        unsetenv("REDDIFF_FUSED_EMBEDDING");
         REQUIRE(net.fuse_embedding() == fused);
         std::vector<float> out(ref.data.size(), std::nanf(""));
         net.forward(x.data.data(), tv.data(), labels.empty() ? nullptr : labels.data(), out.data(), n, h, w);
